@@ -1,0 +1,5 @@
+"""Entry point for `python -m simplechat`."""
+
+from simplechat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Builds the FastAPI application around one loaded engine."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from simplechat import __version__
+from simplechat.api import routes_course, routes_meta, routes_openai
+from simplechat.api.auth import ApiKeyMiddleware, KeyChecker
+from simplechat.api.errors import install_error_handlers
+from simplechat.api.openapi import build_openapi
+from simplechat.engines.base import Engine
+from simplechat.service import ChatService
+from simplechat.settings import Settings
+
+DESCRIPTION = (
+    "Your own LLM behind a chat app. `/chat` is the course seed's contract, `/generate` the "
+    "course's Colab server, `/v1/*` is OpenAI-compatible. Errors always come as "
+    '`{"error": {"message", "type", "param", "code"}}`.'
+)
+
+
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    """The API over an already loaded engine; the caller owns the engine's lifetime."""
+    app = FastAPI(title="simplechat", version=__version__, description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.service = ChatService(engine, default_max_tokens=settings.default_max_tokens)
+    install_error_handlers(app)
+    app.include_router(routes_meta.router)
+    app.include_router(routes_course.router)
+    app.include_router(routes_openai.router)
+
+    checker = KeyChecker(key.get_secret_value() for key in settings.api_key)
+    app.add_middleware(ApiKeyMiddleware, checker=checker)
+    # Added last so it is outermost: 401s and errors carry CORS headers too.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+    )
+
+    def openapi() -> dict[str, object]:
+        return build_openapi(app, requires_key=checker.enabled)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

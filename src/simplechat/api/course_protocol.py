@@ -1,0 +1,62 @@
+"""Wire models of the seed's `/chat` and the course's `/generate` (DESIGN.md §1, §2)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from simplechat.api.openai_protocol import Usage
+
+NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
+
+
+class HistoryMessage(BaseModel):
+    """A past turn, as the course's web UI keeps them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["user", "assistant", "system"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """What the seed's Lambda sends: the new message and the conversation so far."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message: NonBlank = Field(description="the user's new message")
+    conversationHistory: list[HistoryMessage] | None = Field(  # noqa: N815 - wire name
+        None, description="earlier turns, oldest first"
+    )
+    max_tokens: int | None = Field(None, ge=1, description="default: the server's")
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+
+
+class ChatResponse(BaseModel):
+    response: str = Field(description="the assistant's new text only")
+    model: str
+    usage: Usage
+    finish_reason: Literal["stop", "length"]
+    response_time: float = Field(description="seconds spent answering")
+
+
+class GenerateRequest(BaseModel):
+    """What the course's Colab server accepted; the prompt is one user turn."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: NonBlank
+    max_new_tokens: int = Field(512, ge=1)
+    do_sample: bool = Field(True, description="false means greedy decoding")
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+
+
+class GenerateResponse(BaseModel):
+    generated_text: str = Field(description="the assistant's new text only")
+    response_time: float
+    model: str
+    usage: Usage
+    finish_reason: Literal["stop", "length"]

@@ -1,0 +1,149 @@
+"""Every failure a client can see, in one envelope: {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from simplechat.engines.base import ContextLengthExceeded, EngineError, PromptRejected
+
+log = logging.getLogger(__name__)
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope, used on every route so clients parse one shape."""
+
+    error: ErrorDetail
+
+
+#: For route decorators: the errors each route can answer with, as documented in OpenAPI.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Invalid request: the message says what to fix",
+        401: "Missing or wrong API key (when the server has keys)",
+        404: "Unknown model",
+        500: "Server error",
+    }.items()
+}
+
+
+class ApiError(Exception):
+    """An error meant for the client, raised by routes."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers
+
+
+def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return ErrorResponse(error=ErrorDetail(message=message, type=kind, param=param, code=code)).model_dump()
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, param=param, code=code), status, headers=headers)
+
+
+def describe_validation_error(errors: list[Any]) -> tuple[str, str | None]:
+    """Turn pydantic's error list into one sentence a person can act on, and the field."""
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return "The request body is not valid JSON. Send a JSON object.", None
+    loc = [str(part) for part in first["loc"] if part != "body"]
+    param = ".".join(loc) or None
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if param is None:
+        text = f"The request body must be a JSON object ({message})."
+    elif first["type"] == "missing":
+        text = f"'{param}' is required."
+    elif first["type"] == "string_pattern_mismatch" or first["type"] == "string_too_short":
+        text = f"'{param}' must not be empty."
+    else:
+        text = f"'{param}': {message}."
+    if len(errors) > 1:
+        text += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in the request.)"
+    return text, param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception to the envelope; nothing a client sends can produce a stack trace."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, param=exc.param, code=exc.code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = describe_validation_error(list(exc.errors()))
+        return error_response(400, message, param=param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"There is no {request.url.path} here. GET / lists the API's routes."
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}."
+        else:
+            message = str(exc.detail)
+        return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ContextLengthExceeded)
+    async def _too_long(_: Request, exc: ContextLengthExceeded) -> JSONResponse:
+        return error_response(400, str(exc), param="messages", code="context_length_exceeded")
+
+    @app.exception_handler(PromptRejected)
+    async def _rejected(_: Request, exc: PromptRejected) -> JSONResponse:
+        return error_response(400, str(exc), param="messages")
+
+    @app.exception_handler(EngineError)
+    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
+        log.error("engine failure: %s", exc)
+        return error_response(500, "The model failed to answer. Try again; if it persists, check the server log.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "Internal server error. The server log has the details.")

@@ -1,0 +1,68 @@
+"""The seed's `POST /chat` and the course's `POST /generate`."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+
+from simplechat.api.course_protocol import (
+    ChatRequest,
+    ChatResponse,
+    GenerateRequest,
+    GenerateResponse,
+)
+from simplechat.api.deps import ServiceDep
+from simplechat.api.errors import ERROR_RESPONSES
+from simplechat.api.openai_protocol import Usage
+from simplechat.engines.base import Message
+from simplechat.service import SamplingOptions
+
+router = APIRouter(tags=["course"])
+
+
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses=ERROR_RESPONSES,
+    summary="Answer a message, given the conversation so far (the seed Lambda's contract)",
+)
+async def chat(body: ChatRequest, service: ServiceDep) -> ChatResponse:
+    started = time.perf_counter()
+    history = [Message(turn.role, turn.content) for turn in body.conversationHistory or []]
+    options = SamplingOptions(
+        max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p
+    )
+    request = service.chat_request([*history, Message("user", body.message)], options)
+    result = await service.complete(request)
+    return ChatResponse(
+        response=result.text.strip(),
+        model=service.model_name,
+        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+        finish_reason=result.finish_reason,
+        response_time=round(time.perf_counter() - started, 4),
+    )
+
+
+@router.post(
+    "/generate",
+    response_model=GenerateResponse,
+    responses=ERROR_RESPONSES,
+    summary="Answer one prompt as a user turn (the course's Colab server contract)",
+)
+async def generate(body: GenerateRequest, service: ServiceDep) -> GenerateResponse:
+    started = time.perf_counter()
+    options = SamplingOptions(
+        max_tokens=body.max_new_tokens,
+        temperature=body.temperature if body.do_sample else 0.0,
+        top_p=body.top_p,
+    )
+    request = service.chat_request([Message("user", body.prompt)], options)
+    result = await service.complete(request)
+    return GenerateResponse(
+        generated_text=result.text.strip(),
+        response_time=round(time.perf_counter() - started, 4),
+        model=service.model_name,
+        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+        finish_reason=result.finish_reason,
+    )

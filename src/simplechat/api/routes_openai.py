@@ -1,0 +1,209 @@
+"""OpenAI-compatible routes: /v1/models, /v1/chat/completions, /v1/completions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from simplechat.api.deps import ServiceDep
+from simplechat.api.errors import ERROR_RESPONSES, ApiError
+from simplechat.api.openai_protocol import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessage,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+    TextChoice,
+    TextCompletion,
+    Usage,
+)
+from simplechat.api.sse import sse_response
+from simplechat.engines.base import Chunk, Message
+from simplechat.service import ChatService, SamplingOptions
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+_STARTED = int(time.time())
+
+#: OpenAI's defaults when a request leaves sampling unset.
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_P = 1.0
+
+STREAM_DOC = {
+    200: {
+        "description": "JSON when stream is false; with stream=true, text/event-stream of "
+        "`data: <chunk JSON>` events ending with `data: [DONE]`",
+        "content": {"text/event-stream": {}},
+    }
+}
+
+
+def _check_model(requested: str | None, service: ChatService) -> None:
+    if requested is not None and requested != service.model_name:
+        raise ApiError(
+            404,
+            f"The model '{requested}' does not exist here. This server serves "
+            f"'{service.model_name}' (see GET /v1/models).",
+            param="model",
+            code="model_not_found",
+        )
+
+
+def _messages(wire: list[ChatMessage]) -> list[Message]:
+    # OpenAI's newer "developer" role is the system role for every chat template we load.
+    return [Message("system" if m.role == "developer" else m.role, m.text()) for m in wire]
+
+
+@router.get("/models", response_model=ModelList, responses=ERROR_RESPONSES)
+async def list_models(service: ServiceDep) -> ModelList:
+    return ModelList(data=[ModelCard(id=service.model_name, created=_STARTED)])
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={**ERROR_RESPONSES, **STREAM_DOC},
+)
+async def chat_completions(
+    body: ChatCompletionRequest, service: ServiceDep
+) -> ChatCompletion | StreamingResponse:
+    _check_model(body.model, service)
+    options = SamplingOptions(
+        max_tokens=body.token_limit(),
+        temperature=DEFAULT_TEMPERATURE if body.temperature is None else body.temperature,
+        top_p=DEFAULT_TOP_P if body.top_p is None else body.top_p,
+        stop=body.stop_sequences(),
+        seed=body.seed,
+    )
+    # Rendering and the context check happen here, before any byte is sent.
+    request = service.chat_request(_messages(body.messages), options)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = service.stream(request)
+        return sse_response(
+            _chat_events(chunks, completion_id, created, service.model_name, include_usage)
+        )
+    result = await service.complete(request)
+    return ChatCompletion(
+        id=completion_id,
+        created=created,
+        model=service.model_name,
+        choices=[
+            ChatChoice(
+                message=AssistantMessage(content=result.text), finish_reason=result.finish_reason
+            )
+        ],
+        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+    )
+
+
+async def _chat_events(
+    chunks: AsyncIterator[Chunk], completion_id: str, created: int, model: str, include_usage: bool
+) -> AsyncIterator[dict[str, Any]]:
+    def frame(delta: dict[str, str], finish_reason: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [
+                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+            ],
+        }
+        if include_usage:
+            payload["usage"] = None
+        return payload
+
+    yield frame({"role": "assistant", "content": ""})
+    last: Chunk | None = None
+    async for chunk in chunks:
+        last = chunk
+        if chunk.text:
+            yield frame({"content": chunk.text})
+    if last is None or last.finish_reason is None:
+        return
+    yield frame({}, last.finish_reason)
+    if include_usage:
+        yield {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": Usage.of(last.prompt_tokens, last.completion_tokens).model_dump(),
+        }
+
+
+@router.post(
+    "/completions",
+    response_model=TextCompletion,
+    responses={**ERROR_RESPONSES, **STREAM_DOC},
+)
+async def completions(
+    body: CompletionRequest, service: ServiceDep
+) -> TextCompletion | StreamingResponse:
+    _check_model(body.model, service)
+    options = SamplingOptions(
+        max_tokens=body.max_tokens,
+        temperature=DEFAULT_TEMPERATURE if body.temperature is None else body.temperature,
+        top_p=DEFAULT_TOP_P if body.top_p is None else body.top_p,
+        stop=body.stop_sequences(),
+        seed=body.seed,
+    )
+    request = service.prompt_request(body.prompt_text(), options)
+    completion_id = f"cmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return sse_response(
+            _text_events(
+                service.stream(request), completion_id, created, service.model_name, include_usage
+            )
+        )
+    result = await service.complete(request)
+    return TextCompletion(
+        id=completion_id,
+        created=created,
+        model=service.model_name,
+        choices=[TextChoice(text=result.text, finish_reason=result.finish_reason)],
+        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+    )
+
+
+async def _text_events(
+    chunks: AsyncIterator[Chunk], completion_id: str, created: int, model: str, include_usage: bool
+) -> AsyncIterator[dict[str, Any]]:
+    def frame(text: str, finish_reason: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}
+            ],
+        }
+        if include_usage:
+            payload["usage"] = None
+        return payload
+
+    async for chunk in chunks:
+        if chunk.finish_reason is None:
+            if chunk.text:
+                yield frame(chunk.text)
+            continue
+        yield frame(chunk.text, chunk.finish_reason)
+        if include_usage:
+            payload = frame("", None)
+            payload["choices"] = []
+            payload["usage"] = Usage.of(chunk.prompt_tokens, chunk.completion_tokens).model_dump()
+            yield payload

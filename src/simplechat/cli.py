@@ -1,0 +1,124 @@
+"""The `simplechat` command line: `serve` loads a model and runs the API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from simplechat import __version__
+from simplechat.settings import Settings
+
+log = logging.getLogger("simplechat")
+
+# Flag -> settings field; flags left out fall back to SIMPLECHAT_* variables, then defaults.
+_SERVE_FLAGS: dict[str, dict[str, Any]] = {
+    "--model": {"help": "GGUF file, Hugging Face folder or hub id (default: bundled SmolLM2-135M)"},
+    "--engine": {"choices": ["auto", "llamacpp", "transformers", "fake"], "help": "default: auto"},
+    "--host": {"help": "address to bind (default: 127.0.0.1)"},
+    "--port": {"type": int, "help": "port (default: 8000)"},
+    "--api-key": {
+        "action": "append",
+        "help": "a key clients must send (repeat for several; env SIMPLECHAT_API_KEY=k1,k2)",
+    },
+    "--cors-origin": {
+        "action": "append",
+        "dest": "cors_origins",
+        "help": "an origin allowed to call the API from a browser (repeatable; default: *)",
+    },
+    "--model-name": {"help": "model id shown to clients (default: from the file or hub id)"},
+    "--context-length": {"type": int, "help": "tokens of context (default: the model's, ≤8192 for GGUF)"},
+    "--threads": {"type": int, "help": "CPU threads for the engine"},
+    "--default-max-tokens": {"type": int, "help": "answer length when a request sets none (512)"},
+    "--device": {"choices": ["auto", "cpu", "cuda", "mps"], "help": "default: auto (GPU if present)"},
+    "--log-level": {"choices": ["critical", "error", "warning", "info", "debug"]},
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simplechat", description="Your own LLM behind a chat app.")
+    parser.add_argument("--version", action="version", version=f"simplechat {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="load a model and serve the API")
+    for flag, options in _SERVE_FLAGS.items():
+        serve.add_argument(flag, **options)
+    return parser
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Flags given on the command line win over the environment."""
+    given = {
+        name: value
+        for name, value in vars(args).items()
+        if value is not None and name != "command"
+    }
+    return Settings(**given)
+
+
+def explain(error: ValidationError) -> str:
+    lines = ["simplechat: invalid settings:"]
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "settings"
+        flag = "--" + field.replace("_", "-")
+        env = "SIMPLECHAT_" + field.upper()
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {flag} / {env}: {message}")
+    return "\n".join(lines)
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from simplechat.api.app import create_app
+    from simplechat.engines import load_engine
+    from simplechat.engines.base import EngineError
+
+    if not settings.api_key and settings.binds_publicly:
+        log.warning(
+            "\n" + "!" * 72 + "\n"
+            f"  No API key, yet binding {settings.host}: anyone who can reach this machine\n"
+            "  can use the model. Add --api-key (or SIMPLECHAT_API_KEY) before exposing it.\n"
+            + "!" * 72
+        )
+    log.info("loading %s with the %s engine ...", settings.model or "fake model", settings.resolved_engine if settings.engine != "fake" else "fake")
+    started = time.perf_counter()
+    try:
+        engine = load_engine(settings)
+    except EngineError as exc:
+        print(f"simplechat: {exc}", file=sys.stderr)
+        return 1
+    log.info(
+        "model %r loaded in %.1f s (context %d tokens)",
+        engine.model_name,
+        time.perf_counter() - started,
+        engine.context_length,
+    )
+    app = create_app(settings, engine)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        import asyncio
+
+        asyncio.run(engine.aclose())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except ValidationError as error:
+        print(explain(error), file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "serve":
+        return serve(settings)
+    return 2

@@ -1,0 +1,43 @@
+"""Engines turn prompts into token streams; `load_engine` builds the one the settings name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from simplechat.engines.base import Engine
+from simplechat.model_source import default_model_name
+
+if TYPE_CHECKING:
+    from simplechat.settings import Settings
+
+
+def load_engine(settings: Settings) -> Engine:
+    """Load the model with the engine the settings pick (imports heavy libraries lazily)."""
+    name = settings.model_name or default_model_name(settings.model or "fake-model")
+    engine = settings.resolved_engine if settings.engine != "fake" else "fake"
+    if engine == "fake":
+        from simplechat.engines.fake import FakeEngine
+
+        return FakeEngine(model_name=name)
+    if engine == "llamacpp":
+        from simplechat.engines.llamacpp import LlamaCppEngine
+
+        return LlamaCppEngine(
+            settings.model,
+            model_name=name,
+            context_length=settings.context_length,
+            threads=settings.threads,
+            use_gpu=settings.device != "cpu",
+        )
+    from simplechat.engines.transformers import TransformersEngine
+
+    return TransformersEngine(
+        settings.model,
+        model_name=name,
+        context_length=settings.context_length,
+        device=settings.device,
+        threads=settings.threads,
+    )
+
+
+__all__ = ["Engine", "load_engine"]

@@ -1,0 +1,161 @@
+"""The engine interface: one streaming primitive that turns a prompt into text chunks."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from simplechat.engines.stops import StopFilter
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a conversation."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to pick tokens. temperature 0 means greedy decoding."""
+
+    max_tokens: int
+    temperature: float = 0.7
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A fully rendered prompt (chat template already applied) and its sampling parameters."""
+
+    prompt: str
+    params: SamplingParams
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an engine's decoder yields per generated token (text may be empty mid-character)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of the answer as callers see it: stop sequences already removed."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A whole answer, gathered from the stream."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason
+
+
+class EngineError(Exception):
+    """Base class of the errors engines raise; never an HTTP error."""
+
+
+class ContextLengthExceeded(EngineError):
+    """The prompt plus the tokens asked for do not fit in the model's context."""
+
+    def __init__(self, *, prompt_tokens: int, max_tokens: int, context_length: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.context_length = context_length
+        super().__init__(
+            f"This request needs {prompt_tokens + max_tokens} tokens "
+            f"({prompt_tokens} in the prompt + {max_tokens} to generate), but the model's "
+            f"context is {context_length} tokens. Shorten the conversation or ask for fewer tokens."
+        )
+
+
+class PromptRejected(EngineError):
+    """The model's chat template refused the conversation (e.g. roles must alternate)."""
+
+
+class Engine(abc.ABC):
+    """A loaded model. Many requests may be in flight at once; each is an async stream."""
+
+    #: short engine id, e.g. "llamacpp"
+    name: str
+    #: the model id clients see and send back (OpenAI `model`)
+    model_name: str
+    #: tokens the model can attend to: prompt + generated
+    context_length: int
+
+    @abc.abstractmethod
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        """Apply the model's chat template and open the assistant's turn."""
+
+    @abc.abstractmethod
+    def count_tokens(self, prompt: str) -> int:
+        """How many tokens the model sees for this prompt."""
+
+    @abc.abstractmethod
+    def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
+        """Generate tokens until EOS or max_tokens; closing the generator cancels the work."""
+
+    def check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
+        """Raise ContextLengthExceeded unless prompt + max_tokens fit the context."""
+        if prompt_tokens + max_tokens > self.context_length:
+            raise ContextLengthExceeded(
+                prompt_tokens=prompt_tokens,
+                max_tokens=max_tokens,
+                context_length=self.context_length,
+            )
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """The one streaming primitive: text chunks, the last one carrying the finish reason.
+
+        Stop sequences are applied here, once for every engine; hitting one closes the
+        decoder, which frees the engine's work for this request at once.
+        """
+        stops = StopFilter(request.params.stop)
+        steps = self._decode(request)
+        try:
+            async for step in steps:
+                text, stopped = stops.feed(step.text)
+                if stopped:
+                    yield Chunk(text, step.prompt_tokens, step.completion_tokens, "stop")
+                    return
+                if step.finish_reason is not None:
+                    text += stops.flush()
+                    yield Chunk(text, step.prompt_tokens, step.completion_tokens, step.finish_reason)
+                    return
+                if text:
+                    yield Chunk(text, step.prompt_tokens, step.completion_tokens)
+        finally:
+            await steps.aclose()
+
+    async def complete(self, request: GenerationRequest) -> Completion:
+        """The whole answer at once, built on `stream`."""
+        parts: list[str] = []
+        last: Chunk | None = None
+        async for chunk in self.stream(request):
+            parts.append(chunk.text)
+            last = chunk
+        if last is None or last.finish_reason is None:
+            raise EngineError("the engine ended the stream without a finish reason")
+        return Completion("".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
+        """Release the model."""

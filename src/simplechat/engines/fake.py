@@ -1,0 +1,52 @@
+"""A deterministic engine for fast API tests: echoes the last user turn, one word per token."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Sequence
+
+from simplechat.engines.base import Engine, GenerationRequest, Message, Step
+from simplechat.engines.chat_template import render_plain
+
+
+class FakeEngine(Engine):
+    """Never a stand-in for a real model: it only makes API tests fast and exact.
+
+    A "token" is a whitespace-separated word. The answer to a chat prompt is
+    "You said: <last user text>", so tests can predict every byte.
+    """
+
+    name = "fake"
+
+    def __init__(self, *, model_name: str = "fake-model", context_length: int = 2048) -> None:
+        self.model_name = model_name
+        self.context_length = context_length
+        self.cancelled = 0  # how many generations were closed before their end
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        return render_plain(messages)
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(prompt.split())
+
+    def answer_for(self, prompt: str) -> list[str]:
+        """The words this engine will generate for `prompt`."""
+        last_user = prompt.rsplit("User:", 1)[-1].rsplit("Assistant:", 1)[0]
+        return ["You", "said:", *last_user.split()]
+
+    async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
+        prompt_tokens = self.count_tokens(request.prompt)
+        self.check_fits(prompt_tokens, request.params.max_tokens)
+        words = self.answer_for(request.prompt)
+        finished = False
+        try:
+            for i, word in enumerate(words[: request.params.max_tokens]):
+                await asyncio.sleep(0)  # a real engine yields to the loop between tokens
+                yield Step(word if i == 0 else " " + word, prompt_tokens, i + 1)
+            generated = min(len(words), request.params.max_tokens)
+            reason = "length" if len(words) > request.params.max_tokens else "stop"
+            finished = True
+            yield Step("", prompt_tokens, generated, reason)
+        finally:
+            if not finished:
+                self.cancelled += 1

@@ -1,0 +1,194 @@
+"""The transformers engine: any Hugging Face model (folder, hub id or GGUF file), GPU when present."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Step
+from simplechat.engines.chat_template import as_dicts, render_plain
+from simplechat.engines.threaded import iterate_in_thread
+from simplechat.model_source import is_gguf
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(requested: str) -> str:
+    """`auto` means CUDA, then Apple's MPS, then the CPU."""
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class TransformersEngine(Engine):
+    """A causal LM with a token-by-token decode loop over its KV cache.
+
+    The loop is ours (not `generate()`) so each token can be streamed, each request
+    can carry its own seeded sampler, and a cancel check runs between tokens.
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        model_name: str,
+        context_length: int | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = pick_device(device)
+        source, extra = _from_pretrained_args(model)
+        dtype = torch.float32
+        if self.device == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(source, **extra)
+            self._model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"could not load model {model!r}: {exc}") from exc
+        self._model.to(self.device)
+        self._model.eval()
+        self.model_name = model_name
+        trained = int(getattr(self._model.config, "max_position_embeddings", 0) or 4096)
+        self.context_length = min(context_length, trained) if context_length else trained
+        self._eos_ids = _eos_token_ids(self._tokenizer, self._model)
+        if not self._tokenizer.chat_template:
+            log.warning("model has no chat template; using a plain User:/Assistant: prompt")
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers")
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        if not self._tokenizer.chat_template:
+            return render_plain(messages)
+        rendered = self._tokenizer.apply_chat_template(
+            as_dicts(messages), tokenize=False, add_generation_prompt=True
+        )
+        return str(rendered)
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        # A rendered template already starts with BOS where the model wants one.
+        bos = self._tokenizer.bos_token
+        add_special = not (bos and prompt.startswith(bos))
+        ids = self._tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
+        return list(ids)
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(self._tokenize(prompt))
+
+    async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
+        steps = iterate_in_thread(lambda cancel: self._decode_blocking(request, cancel), self._worker)
+        try:
+            async for step in steps:
+                yield step
+        finally:
+            await steps.aclose()
+
+    def _decode_blocking(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Step]:
+        """Runs on the worker thread: prompt in, one Step per generated token out."""
+        import torch
+
+        params = request.params
+        prompt_ids = self._tokenize(request.prompt)
+        n_prompt = len(prompt_ids)
+        self.check_fits(n_prompt, params.max_tokens)
+        generator = torch.Generator(device=self.device)
+        if params.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(params.seed)
+        text = _IncrementalText(self._tokenizer)
+        inputs = torch.tensor([prompt_ids], device=self.device)
+        past: Any = None
+        with torch.inference_mode():
+            for generated in range(1, params.max_tokens + 1):
+                if cancel.is_set():
+                    return
+                out = self._model(input_ids=inputs, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                token = _sample(out.logits[0, -1], params.temperature, params.top_p, generator)
+                if token in self._eos_ids:
+                    yield Step(text.flush(), n_prompt, generated - 1, "stop")
+                    return
+                piece = text.add(token)
+                if generated == params.max_tokens:
+                    yield Step(piece + text.flush(), n_prompt, generated, "length")
+                    return
+                yield Step(piece, n_prompt, generated)
+                inputs = torch.tensor([[token]], device=self.device)
+
+    async def aclose(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+
+def _from_pretrained_args(model: str) -> tuple[str, dict[str, Any]]:
+    """A GGUF file loads through transformers' GGUF reader: folder + file name."""
+    if is_gguf(model):
+        path = Path(model)
+        return str(path.parent), {"gguf_file": path.name}
+    return model, {}
+
+
+def _eos_token_ids(tokenizer: Any, model: Any) -> set[int]:
+    ids: set[int] = set()
+    for source in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
+        if isinstance(source, int):
+            ids.add(source)
+        elif source:
+            ids.update(int(i) for i in source)
+    return ids
+
+
+def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
+    """Greedy at temperature 0; otherwise nucleus sampling with the request's own RNG."""
+    import torch
+
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # Keep the smallest set whose mass reaches top_p (always at least one token).
+        outside = torch.cumsum(sorted_probs, dim=-1) - sorted_probs > top_p
+        sorted_probs[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+class _IncrementalText:
+    """Decodes a growing token list, emitting only text that is complete."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._ids: list[int] = []
+        self._emitted = 0
+
+    def add(self, token: int) -> str:
+        self._ids.append(token)
+        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+            return ""
+        piece = text[self._emitted :]
+        self._emitted = len(text)
+        return piece
+
+    def flush(self) -> str:
+        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
+        piece = text[self._emitted :]
+        self._emitted = len(text)
+        return piece

@@ -1,0 +1,75 @@
+"""Turns what clients ask for (messages or a prompt, options) into engine requests, checked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from simplechat.engines.base import (
+    Chunk,
+    Completion,
+    ContextLengthExceeded,
+    Engine,
+    GenerationRequest,
+    Message,
+    SamplingParams,
+)
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Sampling as a client states it; `max_tokens=None` means "the server's default"."""
+
+    max_tokens: int | None = None
+    temperature: float = 0.7
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+class ChatService:
+    """The one place that renders prompts, counts tokens and checks the context budget."""
+
+    def __init__(self, engine: Engine, *, default_max_tokens: int) -> None:
+        self.engine = engine
+        self.default_max_tokens = default_max_tokens
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    def chat_request(
+        self, messages: Sequence[Message], options: SamplingOptions
+    ) -> GenerationRequest:
+        """A conversation, rendered through the model's own chat template."""
+        return self.prompt_request(self.engine.render_chat(messages), options)
+
+    def prompt_request(self, prompt: str, options: SamplingOptions) -> GenerationRequest:
+        """Raw text to continue, as `/v1/completions` sends it."""
+        prompt_tokens = self.engine.count_tokens(prompt)
+        max_tokens = options.max_tokens
+        if max_tokens is None:
+            # Unstated: the server default, shrunk to what the context has left.
+            room = self.engine.context_length - prompt_tokens
+            if room < 1:
+                raise ContextLengthExceeded(
+                    prompt_tokens=prompt_tokens,
+                    max_tokens=1,
+                    context_length=self.engine.context_length,
+                )
+            max_tokens = min(self.default_max_tokens, room)
+        self.engine.check_fits(prompt_tokens, max_tokens)
+        params = SamplingParams(
+            max_tokens=max_tokens,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            stop=options.stop,
+            seed=options.seed,
+        )
+        return GenerationRequest(prompt=prompt, params=params)
+
+    async def complete(self, request: GenerationRequest) -> Completion:
+        return await self.engine.complete(request)
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        return self.engine.stream(request)

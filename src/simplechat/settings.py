@@ -1,0 +1,81 @@
+"""Server settings: one typed object from flags and SIMPLECHAT_* variables, checked at start."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from simplechat.model_source import bundled_model_path, check_model, is_gguf, pick_engine
+
+EngineName = Literal["auto", "llamacpp", "transformers", "fake"]
+
+
+def _split_commas(value: object) -> object:
+    """Environment variables carry lists as comma-separated text."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything `simplechat serve` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMPLECHAT_", extra="forbid")
+
+    engine: EngineName = "auto"
+    model: str = Field("", description="GGUF file, Hugging Face folder or hub id; default: bundled")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_key: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="keys clients must send; none means no auth"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    model_name: str | None = Field(None, description="model id shown to clients")
+    context_length: int | None = Field(None, ge=64, description="default: the model's own")
+    threads: int | None = Field(None, ge=1, le=512)
+    default_max_tokens: int = Field(512, ge=1, description="when a request names no limit")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("api_key", "cors_origins", mode="before")
+    @classmethod
+    def _lists_from_text(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("api_key")
+    @classmethod
+    def _keys_not_blank(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            if len(key.get_secret_value()) < 8:
+                raise ValueError("an API key must be at least 8 characters long")
+        return keys
+
+    @field_validator("model")
+    @classmethod
+    def _resolve_model(cls, model: str, info: ValidationInfo) -> str:
+        engine = info.data.get("engine", "auto")
+        if engine == "fake":
+            return model
+        if not model:
+            model = str(bundled_model_path())
+        check_model(model)
+        if pick_engine(model, engine) == "llamacpp" and not is_gguf(model):
+            raise ValueError(f"the llamacpp engine needs a .gguf file, got {model!r}")
+        return model
+
+    @property
+    def resolved_engine(self) -> str:
+        return pick_engine(self.model, self.engine)
+
+    @property
+    def binds_publicly(self) -> bool:
+        """True when the server can be reached from other machines."""
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True

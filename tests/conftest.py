@@ -1,0 +1,67 @@
+"""Shared fixtures: settings, the fake-engine API client, and the real engines on the bundled model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from simplechat.api.app import create_app
+from simplechat.engines.base import Engine
+from simplechat.engines.fake import FakeEngine
+from simplechat.model_source import bundled_model_path
+from simplechat.settings import Settings
+
+
+def make_settings(**overrides: object) -> Settings:
+    """Settings for tests, never read from the developer's environment."""
+    values: dict[str, object] = {"engine": "fake", **overrides}
+    return Settings(_env_prefix="SIMPLECHAT_TEST_UNUSED_", **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine(model_name="fake-model", context_length=2048)
+
+
+@pytest.fixture
+def client(fake_engine: FakeEngine) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(), fake_engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> Path:
+    return bundled_model_path()
+
+
+@pytest.fixture(scope="session")
+def llama_engine(bundled_model: Path) -> Iterator[Engine]:
+    from simplechat.engines.llamacpp import LlamaCppEngine
+
+    engine = LlamaCppEngine(bundled_model, model_name="smollm2", context_length=2048, threads=2)
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+@pytest.fixture(scope="session")
+def transformers_engine(bundled_model: Path) -> Iterator[Engine]:
+    """The same GGUF through transformers' GGUF loader (dequantized, on the CPU here)."""
+    from simplechat.engines.transformers import TransformersEngine
+
+    engine = TransformersEngine(
+        str(bundled_model), model_name="smollm2", context_length=2048, threads=2
+    )
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+@pytest.fixture(params=["llamacpp", "transformers"], scope="session")
+def real_engine(request: pytest.FixtureRequest) -> Engine:
+    """Each real engine in turn, for behaviour both must share."""
+    fixture = "llama_engine" if request.param == "llamacpp" else "transformers_engine"
+    engine: Engine = request.getfixturevalue(fixture)
+    return engine

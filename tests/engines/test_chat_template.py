@@ -1,0 +1,49 @@
+"""Chat templates: the model's own (sandboxed), or the plain fallback."""
+
+import pytest
+
+from simplechat.engines.base import Message, PromptRejected
+from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_model_template_renders_every_turn_and_opens_the_assistant_turn() -> None:
+    prompt = JinjaChatTemplate(CHATML).render(
+        [Message("system", "Be brief."), Message("user", "Hi"), Message("assistant", "Hello")]
+    )
+    assert prompt == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_template_gets_bos_and_eos_tokens() -> None:
+    template = JinjaChatTemplate("{{ bos_token }}{{ messages[0].content }}{{ eos_token }}",
+                                 bos_token="<s>", eos_token="</s>")
+    assert template.render([Message("user", "x")]) == "<s>x</s>"
+
+
+def test_template_raise_exception_becomes_prompt_rejected() -> None:
+    template = JinjaChatTemplate(
+        "{% if messages[0].role != 'user' %}{{ raise_exception('roles must alternate') }}{% endif %}"
+    )
+    with pytest.raises(PromptRejected, match="roles must alternate"):
+        template.render([Message("assistant", "x")])
+
+
+def test_template_cannot_reach_python_internals() -> None:
+    template = JinjaChatTemplate("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(PromptRejected):
+        template.render([Message("user", "x")])
+
+
+def test_plain_fallback_uses_user_and_assistant_labels() -> None:
+    prompt = render_plain(
+        [Message("system", "Be kind."), Message("user", "Hi"), Message("assistant", "Hello"),
+         Message("user", "How are you?")]
+    )
+    assert prompt == "Be kind.\n\nUser: Hi\nAssistant: Hello\nUser: How are you?\nAssistant:"

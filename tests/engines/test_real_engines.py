@@ -1,0 +1,108 @@
+"""Both real engines on the bundled SmolLM2-135M model: the behaviour users rely on."""
+
+import asyncio
+
+import pytest
+
+from simplechat.engines.base import ContextLengthExceeded, Engine, Message
+from simplechat.service import ChatService, SamplingOptions
+
+pytestmark = pytest.mark.real_model
+
+
+def ask(engine: Engine, text: str, **options: object) -> str:
+    service = ChatService(engine, default_max_tokens=32)
+    request = service.chat_request([Message("user", text)], SamplingOptions(**options))  # type: ignore[arg-type]
+    return asyncio.run(engine.complete(request)).text
+
+
+def test_chat_template_comes_from_the_model(real_engine: Engine) -> None:
+    prompt = real_engine.render_chat([Message("user", "Hello")])
+    assert "<|im_start|>user\nHello<|im_end|>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_answers_a_simple_question(real_engine: Engine) -> None:
+    answer = ask(real_engine, "What is the capital city of Japan?", temperature=0, max_tokens=24)
+    assert "Tokyo" in answer
+
+
+def test_greedy_decoding_is_repeatable(real_engine: Engine) -> None:
+    first = ask(real_engine, "Name a colour.", temperature=0, max_tokens=12)
+    assert first
+    assert ask(real_engine, "Name a colour.", temperature=0, max_tokens=12) == first
+
+
+def test_same_seed_same_sample(real_engine: Engine) -> None:
+    options = {"temperature": 1.0, "top_p": 0.95, "max_tokens": 16}
+    first = ask(real_engine, "Tell me a story.", seed=7, **options)
+    assert ask(real_engine, "Tell me a story.", seed=7, **options) == first
+    others = {ask(real_engine, "Tell me a story.", seed=seed, **options) for seed in (1, 2, 3)}
+    assert len(others | {first}) > 1  # different seeds do not all give the same sample
+
+
+def test_max_tokens_is_honoured(real_engine: Engine) -> None:
+    service = ChatService(real_engine, default_max_tokens=32)
+    request = service.chat_request(
+        [Message("user", "Write a long essay about the sea.")],
+        SamplingOptions(temperature=0, max_tokens=5),
+    )
+    result = asyncio.run(real_engine.complete(request))
+    assert result.finish_reason == "length"
+    assert result.completion_tokens == 5
+
+
+def test_stop_sequence_cuts_the_answer(real_engine: Engine) -> None:
+    full = ask(real_engine, "Count from 1 to 10, one number per line.", temperature=0, max_tokens=40)
+    assert "3" in full
+    cut = ask(
+        real_engine, "Count from 1 to 10, one number per line.", temperature=0, max_tokens=40,
+        stop=("3",),
+    )
+    assert cut == full[: full.index("3")]
+
+
+def test_japanese_text_streams_as_whole_characters(real_engine: Engine) -> None:
+    service = ChatService(real_engine, default_max_tokens=32)
+    request = service.chat_request(
+        [Message("user", "日本の首都はどこですか？")], SamplingOptions(temperature=0, max_tokens=20)
+    )
+
+    async def pieces() -> list[str]:
+        return [chunk.text async for chunk in real_engine.stream(request)]
+
+    streamed = asyncio.run(pieces())
+    text = "".join(streamed)
+    assert any("\u3040" <= ch <= "\u9fff" for ch in text)  # the model answers in Japanese
+    assert "\ufffd" not in text  # no character was split between chunks
+
+
+def test_too_long_prompt_is_refused_before_generating(real_engine: Engine) -> None:
+    service = ChatService(real_engine, default_max_tokens=32)
+    with pytest.raises(ContextLengthExceeded) as refused:
+        service.chat_request(
+            [Message("user", "word " * 3000)], SamplingOptions(max_tokens=10)
+        )
+    assert refused.value.context_length == real_engine.context_length
+    assert refused.value.prompt_tokens > 3000
+
+
+def test_an_abandoned_stream_frees_the_engine(real_engine: Engine) -> None:
+    service = ChatService(real_engine, default_max_tokens=32)
+    long_request = service.chat_request(
+        [Message("user", "Write a long essay about the sea.")],
+        SamplingOptions(temperature=0, max_tokens=400),
+    )
+
+    async def abandon_then_ask() -> str:
+        stream = real_engine.stream(long_request)
+        await anext(stream)
+        await stream.aclose()  # type: ignore[attr-defined]
+        # The worker must be free for the next request, not still writing the essay.
+        short = service.chat_request(
+            [Message("user", "Say hi.")], SamplingOptions(temperature=0, max_tokens=3)
+        )
+        result = await asyncio.wait_for(real_engine.complete(short), timeout=60)
+        return result.finish_reason
+
+    assert asyncio.run(abandon_then_ask()) in ("stop", "length")
