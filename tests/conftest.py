@@ -1,10 +1,11 @@
-"""Shared fixtures: settings, the fake-engine API client, and the real engines on the bundled model."""
+"""Shared fixtures: settings, the fake-engine API client, the real engines on the bundled model."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +17,10 @@ from simplechat.model_source import bundled_model_path
 from simplechat.settings import Settings
 
 
-def make_settings(**overrides: object) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     """Settings for tests, never read from the developer's environment."""
-    values: dict[str, object] = {"engine": "fake", **overrides}
-    return Settings(_env_prefix="SIMPLECHAT_TEST_UNUSED_", **values)  # type: ignore[call-arg]
+    values: dict[str, Any] = {"engine": "fake", **overrides}
+    return Settings(_env_prefix="SIMPLECHAT_TEST_UNUSED_", **values)
 
 
 @pytest.fixture

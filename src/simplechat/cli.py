@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 import time
@@ -32,16 +33,24 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "help": "an origin allowed to call the API from a browser (repeatable; default: *)",
     },
     "--model-name": {"help": "model id shown to clients (default: from the file or hub id)"},
-    "--context-length": {"type": int, "help": "tokens of context (default: the model's, ≤8192 for GGUF)"},
+    "--context-length": {
+        "type": int,
+        "help": "tokens of context (default: the model's, ≤8192 for GGUF)",
+    },
     "--threads": {"type": int, "help": "CPU threads for the engine"},
     "--default-max-tokens": {"type": int, "help": "answer length when a request sets none (512)"},
-    "--device": {"choices": ["auto", "cpu", "cuda", "mps"], "help": "default: auto (GPU if present)"},
+    "--device": {
+        "choices": ["auto", "cpu", "cuda", "mps"],
+        "help": "default: auto (GPU if present)",
+    },
     "--log-level": {"choices": ["critical", "error", "warning", "info", "debug"]},
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="simplechat", description="Your own LLM behind a chat app.")
+    parser = argparse.ArgumentParser(
+        prog="simplechat", description="Your own LLM behind a chat app."
+    )
     parser.add_argument("--version", action="version", version=f"simplechat {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="load a model and serve the API")
@@ -53,9 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_settings(args: argparse.Namespace) -> Settings:
     """Flags given on the command line win over the environment."""
     given = {
-        name: value
-        for name, value in vars(args).items()
-        if value is not None and name != "command"
+        name: value for name, value in vars(args).items() if value is not None and name != "command"
     }
     return Settings(**given)
 
@@ -83,9 +90,14 @@ def serve(settings: Settings) -> int:
             "\n" + "!" * 72 + "\n"
             f"  No API key, yet binding {settings.host}: anyone who can reach this machine\n"
             "  can use the model. Add --api-key (or SIMPLECHAT_API_KEY) before exposing it.\n"
-            + "!" * 72
+            + "!"
+            * 72
         )
-    log.info("loading %s with the %s engine ...", settings.model or "fake model", settings.resolved_engine if settings.engine != "fake" else "fake")
+    log.info(
+        "loading %s with the %s engine ...",
+        settings.model or "fake model",
+        settings.resolved_engine if settings.engine != "fake" else "fake",
+    )
     started = time.perf_counter()
     try:
         engine = load_engine(settings)
@@ -99,13 +111,16 @@ def serve(settings: Settings) -> int:
         engine.context_length,
     )
     app = create_app(settings, engine)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level
+    )
     try:
         uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after a clean shutdown; it is a normal stop for us
     finally:
-        import asyncio
-
         asyncio.run(engine.aclose())
+        log.info("stopped")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Where a model comes from: the bundled GGUF, a local file or folder, or a hub id; and which engine fits."""
+"""Where a model comes from (bundled GGUF, local file or folder, hub id) and which engine fits."""
 
 from __future__ import annotations
 

@@ -22,14 +22,16 @@ def test_model_template_renders_every_turn_and_opens_the_assistant_turn() -> Non
 
 
 def test_template_gets_bos_and_eos_tokens() -> None:
-    template = JinjaChatTemplate("{{ bos_token }}{{ messages[0].content }}{{ eos_token }}",
-                                 bos_token="<s>", eos_token="</s>")
+    template = JinjaChatTemplate(
+        "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}", bos_token="<s>", eos_token="</s>"
+    )
     assert template.render([Message("user", "x")]) == "<s>x</s>"
 
 
 def test_template_raise_exception_becomes_prompt_rejected() -> None:
     template = JinjaChatTemplate(
-        "{% if messages[0].role != 'user' %}{{ raise_exception('roles must alternate') }}{% endif %}"
+        "{% if messages[0].role != 'user' %}"
+        "{{ raise_exception('roles must alternate') }}{% endif %}"
     )
     with pytest.raises(PromptRejected, match="roles must alternate"):
         template.render([Message("assistant", "x")])
@@ -43,7 +45,11 @@ def test_template_cannot_reach_python_internals() -> None:
 
 def test_plain_fallback_uses_user_and_assistant_labels() -> None:
     prompt = render_plain(
-        [Message("system", "Be kind."), Message("user", "Hi"), Message("assistant", "Hello"),
-         Message("user", "How are you?")]
+        [
+            Message("system", "Be kind."),
+            Message("user", "Hi"),
+            Message("assistant", "Hello"),
+            Message("user", "How are you?"),
+        ]
     )
     assert prompt == "Be kind.\n\nUser: Hi\nAssistant: Hello\nUser: How are you?\nAssistant:"

@@ -1,4 +1,4 @@
-"""The Engine base: stop sequences, finish reasons, cancellation and `complete` on top of `stream`."""
+"""The Engine base: stop sequences, finish reasons, cancellation, `complete` over `stream`."""
 
 import asyncio
 

@@ -53,10 +53,15 @@ def test_max_tokens_is_honoured(real_engine: Engine) -> None:
 
 
 def test_stop_sequence_cuts_the_answer(real_engine: Engine) -> None:
-    full = ask(real_engine, "Count from 1 to 10, one number per line.", temperature=0, max_tokens=40)
+    full = ask(
+        real_engine, "Count from 1 to 10, one number per line.", temperature=0, max_tokens=40
+    )
     assert "3" in full
     cut = ask(
-        real_engine, "Count from 1 to 10, one number per line.", temperature=0, max_tokens=40,
+        real_engine,
+        "Count from 1 to 10, one number per line.",
+        temperature=0,
+        max_tokens=40,
         stop=("3",),
     )
     assert cut == full[: full.index("3")]
@@ -80,9 +85,7 @@ def test_japanese_text_streams_as_whole_characters(real_engine: Engine) -> None:
 def test_too_long_prompt_is_refused_before_generating(real_engine: Engine) -> None:
     service = ChatService(real_engine, default_max_tokens=32)
     with pytest.raises(ContextLengthExceeded) as refused:
-        service.chat_request(
-            [Message("user", "word " * 3000)], SamplingOptions(max_tokens=10)
-        )
+        service.chat_request([Message("user", "word " * 3000)], SamplingOptions(max_tokens=10))
     assert refused.value.context_length == real_engine.context_length
     assert refused.value.prompt_tokens > 3000
 

@@ -26,7 +26,7 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     message: NonBlank = Field(description="the user's new message")
-    conversationHistory: list[HistoryMessage] | None = Field(  # noqa: N815 - wire name
+    conversationHistory: list[HistoryMessage] | None = Field(
         None, description="earlier turns, oldest first"
     )
     max_tokens: int | None = Field(None, ge=1, description="default: the server's")

@@ -71,9 +71,13 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return ErrorResponse(error=ErrorDetail(message=message, type=kind, param=param, code=code)).model_dump()
+    return ErrorResponse(
+        error=ErrorDetail(message=message, type=kind, param=param, code=code)
+    ).model_dump()
 
 
 def error_response(
@@ -84,7 +88,9 @@ def error_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(status, message, param=param, code=code), status, headers=headers)
+    return JSONResponse(
+        error_body(status, message, param=param, code=code), status, headers=headers
+    )
 
 
 def describe_validation_error(errors: list[Any]) -> tuple[str, str | None]:
@@ -113,7 +119,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, param=exc.param, code=exc.code, headers=exc.headers)
+        return error_response(
+            exc.status, exc.message, param=exc.param, code=exc.code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -141,7 +149,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EngineError)
     async def _engine(_: Request, exc: EngineError) -> JSONResponse:
         log.error("engine failure: %s", exc)
-        return error_response(500, "The model failed to answer. Try again; if it persists, check the server log.")
+        return error_response(
+            500, "The model failed to answer. Try again; if it persists, check the server log."
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -19,7 +19,9 @@ class Health(BaseModel):
     engine: str
 
 
-@router.get("/health", response_model=Health, summary="Liveness and the loaded model (no key needed)")
+@router.get(
+    "/health", response_model=Health, summary="Liveness and the loaded model (no key needed)"
+)
 async def health(service: ServiceDep) -> Health:
     return Health(status="ok", model=service.model_name, engine=service.engine.name)
 

@@ -36,7 +36,7 @@ _STARTED = int(time.time())
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
 
-STREAM_DOC = {
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "JSON when stream is false; with stream=true, text/event-stream of "
         "`data: <chunk JSON>` events ending with `data: [DONE]`",

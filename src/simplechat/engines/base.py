@@ -139,7 +139,9 @@ class Engine(abc.ABC):
                     return
                 if step.finish_reason is not None:
                     text += stops.flush()
-                    yield Chunk(text, step.prompt_tokens, step.completion_tokens, step.finish_reason)
+                    yield Chunk(
+                        text, step.prompt_tokens, step.completion_tokens, step.finish_reason
+                    )
                     return
                 if text:
                     yield Chunk(text, step.prompt_tokens, step.completion_tokens)
@@ -155,7 +157,9 @@ class Engine(abc.ABC):
             last = chunk
         if last is None or last.finish_reason is None:
             raise EngineError("the engine ended the stream without a finish reason")
-        return Completion("".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason)
+        return Completion(
+            "".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason
+        )
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release the model."""

@@ -50,4 +50,6 @@ class JinjaChatTemplate:
                 messages=as_dicts(messages), add_generation_prompt=True, **self._specials
             )
         except TemplateError as exc:
-            raise PromptRejected(f"the model's chat template rejected the conversation: {exc}") from exc
+            raise PromptRejected(
+                f"the model's chat template rejected the conversation: {exc}"
+            ) from exc

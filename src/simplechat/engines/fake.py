@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
 
-from simplechat.engines.base import Engine, GenerationRequest, Message, Step
+from simplechat.engines.base import Engine, FinishReason, GenerationRequest, Message, Step
 from simplechat.engines.chat_template import render_plain
 
 
@@ -44,7 +44,7 @@ class FakeEngine(Engine):
                 await asyncio.sleep(0)  # a real engine yields to the loop between tokens
                 yield Step(word if i == 0 else " " + word, prompt_tokens, i + 1)
             generated = min(len(words), request.params.max_tokens)
-            reason = "length" if len(words) > request.params.max_tokens else "stop"
+            reason: FinishReason = "length" if len(words) > request.params.max_tokens else "stop"
             finished = True
             yield Step("", prompt_tokens, generated, reason)
         finally:

@@ -102,14 +102,18 @@ class LlamaCppEngine(Engine):
         return len(self._tokenize(prompt))
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
-        steps = iterate_in_thread(lambda cancel: self._decode_blocking(request, cancel), self._worker)
+        steps = iterate_in_thread(
+            lambda cancel: self._decode_blocking(request, cancel), self._worker
+        )
         try:
             async for step in steps:
                 yield step
         finally:
             await steps.aclose()
 
-    def _decode_blocking(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Step]:
+    def _decode_blocking(
+        self, request: GenerationRequest, cancel: threading.Event
+    ) -> Iterator[Step]:
         """Runs on the worker thread: prompt in, one Step per generated token out."""
         from llama_cpp import LLAMA_DEFAULT_SEED, llama_vocab_is_eog
 
@@ -124,16 +128,15 @@ class LlamaCppEngine(Engine):
         # Token pieces can split a UTF-8 character; decode incrementally.
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         vocab = self._llama._model.vocab
-        generated = 0
-        for token in self._llama.generate(
+        tokens_out = self._llama.generate(
             tokens, temp=params.temperature, top_p=params.top_p, repeat_penalty=1.0
-        ):
+        )
+        for generated, token in enumerate(tokens_out, start=1):
             if cancel.is_set():
                 return
             if llama_vocab_is_eog(vocab, token):
-                yield Step(utf8.decode(b"", final=True), n_prompt, generated, "stop")
+                yield Step(utf8.decode(b"", final=True), n_prompt, generated - 1, "stop")
                 return
-            generated += 1
             text = utf8.decode(self._llama.detokenize([token]))
             if generated >= params.max_tokens:
                 yield Step(text + utf8.decode(b"", final=True), n_prompt, generated, "length")

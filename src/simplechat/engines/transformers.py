@@ -1,4 +1,4 @@
-"""The transformers engine: any Hugging Face model (folder, hub id or GGUF file), GPU when present."""
+"""The transformers engine: any Hugging Face model (folder, hub id or GGUF file), GPU if present."""
 
 from __future__ import annotations
 
@@ -58,9 +58,10 @@ class TransformersEngine(Engine):
         dtype = torch.float32
         if self.device == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        model_loader: Any = AutoModelForCausalLM  # its stubs reject plain keyword use
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-            self._model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
+            self._model = model_loader.from_pretrained(source, dtype=dtype, **extra)
         except (OSError, ValueError) as exc:
             raise EngineError(f"could not load model {model!r}: {exc}") from exc
         self._model.to(self.device)
@@ -92,14 +93,18 @@ class TransformersEngine(Engine):
         return len(self._tokenize(prompt))
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
-        steps = iterate_in_thread(lambda cancel: self._decode_blocking(request, cancel), self._worker)
+        steps = iterate_in_thread(
+            lambda cancel: self._decode_blocking(request, cancel), self._worker
+        )
         try:
             async for step in steps:
                 yield step
         finally:
             await steps.aclose()
 
-    def _decode_blocking(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Step]:
+    def _decode_blocking(
+        self, request: GenerationRequest, cancel: threading.Event
+    ) -> Iterator[Step]:
         """Runs on the worker thread: prompt in, one Step per generated token out."""
         import torch
 

@@ -1,0 +1,150 @@
+"""The seed's /chat and the course's /generate on the fake engine: contracts and error paths."""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def test_chat_answers_with_the_assistant_text_only(client: TestClient) -> None:
+    reply = client.post("/chat", json={"message": "hello there", "conversationHistory": []})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["response"] == "You said: hello there"
+    assert body["model"] == "fake-model"
+    assert body["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens"] == 4
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + 4
+    assert body["response_time"] >= 0
+
+
+def test_chat_without_history_is_accepted(client: TestClient) -> None:
+    assert client.post("/chat", json={"message": "hi"}).json()["response"] == "You said: hi"
+
+
+def test_chat_history_reaches_the_prompt(client: TestClient) -> None:
+    history = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "My name is Taro."},
+        {"role": "assistant", "content": "Hello Taro."},
+    ]
+    alone = client.post("/chat", json={"message": "Who am I?"}).json()
+    with_history = client.post(
+        "/chat", json={"message": "Who am I?", "conversationHistory": history}
+    ).json()
+    # Every word of the history is in the prompt: 2 + 4 + 2 words, plus the two role labels.
+    assert with_history["usage"]["prompt_tokens"] == alone["usage"]["prompt_tokens"] + 10
+    assert with_history["response"] == "You said: Who am I?"
+
+
+def test_chat_ignores_unknown_fields_like_the_seed_server(client: TestClient) -> None:
+    reply = client.post("/chat", json={"message": "hi", "sessionId": "abc"})
+    assert reply.status_code == 200
+
+
+def test_chat_max_tokens_limits_the_answer(client: TestClient) -> None:
+    body = client.post("/chat", json={"message": "a b c d e", "max_tokens": 3}).json()
+    assert body["response"] == "You said: a"
+    assert body["finish_reason"] == "length"
+
+
+def test_generate_follows_the_course_contract(client: TestClient) -> None:
+    reply = client.post("/generate", json={"prompt": "tell me a joke"})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["generated_text"] == "You said: tell me a joke"
+    assert isinstance(body["response_time"], float)
+
+
+def test_generate_max_new_tokens(client: TestClient) -> None:
+    body = client.post(
+        "/generate",
+        json={"prompt": "a b c d", "max_new_tokens": 2, "do_sample": False, "temperature": 0.7},
+    ).json()
+    assert body["generated_text"] == "You said:"
+    assert body["usage"]["completion_tokens"] == 2
+
+
+BAD_CHAT_BODIES: list[tuple[Any, str, str | None]] = [
+    ({}, "'message' is required", "message"),
+    ({"message": ""}, "'message' must not be empty", "message"),
+    ({"message": "   \n"}, "'message' must not be empty", "message"),
+    ({"message": 42}, "'message'", "message"),
+    (
+        {"message": "hi", "conversationHistory": "nope"},
+        "conversationHistory",
+        "conversationHistory",
+    ),
+    (
+        {"message": "hi", "conversationHistory": [{"role": "robot", "content": "x"}]},
+        "'user', 'assistant' or 'system'",
+        "conversationHistory.0.role",
+    ),
+    (
+        {"message": "hi", "conversationHistory": [{"role": "user"}]},
+        "required",
+        "conversationHistory.0.content",
+    ),
+    ({"message": "hi", "temperature": 5}, "less than or equal to 2", "temperature"),
+    ({"message": "hi", "max_tokens": 0}, "greater than or equal to 1", "max_tokens"),
+    (["hi"], "must be a JSON object", None),
+]
+
+
+@pytest.mark.parametrize(("body", "message", "param"), BAD_CHAT_BODIES)
+def test_bad_chat_bodies_get_a_400_that_says_what_to_fix(
+    client: TestClient, body: Any, message: str, param: str | None
+) -> None:
+    reply = client.post("/chat", json=body)
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert message in error["message"]
+    assert error["param"] == param
+    assert error["type"] == "invalid_request_error"
+
+
+def test_invalid_json_is_a_400(client: TestClient) -> None:
+    reply = client.post("/chat", content=b"{not json", headers={"content-type": "application/json"})
+    assert reply.status_code == 400
+    assert "not valid JSON" in reply.json()["error"]["message"]
+
+
+def test_form_encoded_body_is_a_400(client: TestClient) -> None:
+    reply = client.post("/chat", data={"message": "hi"})
+    assert reply.status_code == 400
+    assert "JSON object" in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x", "max_new_tokens": 0}, "max_new_tokens"),
+        ({"prompt": "x", "top_p": 0}, "top_p"),
+        ({"prompt": "x", "do_sample": "maybe"}, "do_sample"),
+    ],
+)
+def test_bad_generate_bodies_get_a_400(client: TestClient, body: Any, param: str) -> None:
+    reply = client.post("/generate", json=body)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == param
+
+
+def test_prompt_beyond_the_context_is_a_400_with_the_numbers(client: TestClient) -> None:
+    reply = client.post("/chat", json={"message": "word " * 2100, "max_tokens": 10})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["code"] == "context_length_exceeded"
+    assert "2048 tokens" in error["message"]
+    assert "+ 10 to generate" in error["message"]
+
+
+def test_default_max_tokens_shrinks_to_fit_the_context(client: TestClient) -> None:
+    # 2040 prompt words leave 8 tokens of room: the default (512) must shrink, not fail.
+    reply = client.post("/generate", json={"prompt": "w " * 2036, "max_new_tokens": 8})
+    assert reply.status_code == 200
+    reply = client.post("/chat", json={"message": "w " * 2036})
+    assert reply.status_code == 200
+    assert (
+        reply.json()["usage"]["prompt_tokens"] + reply.json()["usage"]["completion_tokens"] <= 2048
+    )

@@ -1,0 +1,71 @@
+"""The HTTP API over both real engines with the bundled model: /chat, /generate, streaming."""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from simplechat.api.app import create_app
+from simplechat.engines.base import Engine
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.real_model
+
+SECRET_HISTORY = [
+    {"role": "user", "content": "The secret word is pineapple. Remember it."},
+    {"role": "assistant", "content": "OK, I will remember the secret word."},
+]
+QUESTION = "What is the secret word? Answer with the word only."
+
+
+@pytest.fixture
+def real_client(real_engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(), real_engine)) as client:
+        yield client
+
+
+def test_chat_uses_the_conversation_history(real_client: TestClient) -> None:
+    with_history = real_client.post(
+        "/chat",
+        json={"message": QUESTION, "conversationHistory": SECRET_HISTORY, "temperature": 0},
+    ).json()
+    without = real_client.post("/chat", json={"message": QUESTION, "temperature": 0}).json()
+    # The fact exists only in an earlier turn: the model can only know it through the history.
+    assert "pineapple" in with_history["response"].lower()
+    assert "pineapple" not in without["response"].lower()
+    assert with_history["usage"]["prompt_tokens"] > without["usage"]["prompt_tokens"] + 20
+
+
+def test_generate_answers_the_prompt(real_client: TestClient) -> None:
+    body = real_client.post(
+        "/generate",
+        json={
+            "prompt": "What is the capital city of Japan?",
+            "do_sample": False,
+            "max_new_tokens": 24,
+        },
+    ).json()
+    assert "Tokyo" in body["generated_text"]
+    assert "<|im_start|>" not in body["generated_text"]  # only the assistant's new text
+    assert "capital city of Japan?" not in body["generated_text"]
+
+
+def test_openai_streaming_yields_the_same_text_as_non_streaming(real_client: TestClient) -> None:
+    request = {
+        "messages": [{"role": "user", "content": "What is the capital city of Japan?"}],
+        "temperature": 0,
+        "max_tokens": 24,
+    }
+    whole = real_client.post("/v1/chat/completions", json=request).json()
+    streamed = real_client.post(
+        "/v1/chat/completions",
+        json={**request, "stream": True, "stream_options": {"include_usage": True}},
+    )
+    events = [
+        json.loads(line[6:]) for line in streamed.text.split("\n\n") if line.startswith("data: {")
+    ]
+    deltas = [e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]]
+    assert len([d for d in deltas if d]) > 3  # really token by token
+    assert "".join(deltas) == whole["choices"][0]["message"]["content"]
+    assert events[-1]["usage"] == whole["usage"]

@@ -1,0 +1,98 @@
+"""Settings: flags and SIMPLECHAT_* variables, one typed object, clear failures at start."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from simplechat.cli import build_parser, explain, load_settings, main
+from simplechat.settings import Settings
+
+
+def test_defaults_serve_the_bundled_model_on_localhost(bundled_model: Path) -> None:
+    settings = Settings()
+    assert settings.model == str(bundled_model)
+    assert settings.resolved_engine == "llamacpp"
+    assert settings.host == "127.0.0.1"
+    assert settings.cors_origins == ["*"]
+    assert settings.api_key == []
+    assert not settings.binds_publicly
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMPLECHAT_PORT", "9001")
+    monkeypatch.setenv("SIMPLECHAT_API_KEY", "first-key-123, second-key-456")
+    monkeypatch.setenv("SIMPLECHAT_CORS_ORIGINS", "https://a.example,https://b.example")
+    settings = Settings()
+    assert settings.port == 9001
+    assert [k.get_secret_value() for k in settings.api_key] == ["first-key-123", "second-key-456"]
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMPLECHAT_PORT", "9001")
+    args = build_parser().parse_args(["serve", "--port", "9002", "--api-key", "flag-key-123"])
+    settings = load_settings(args)
+    assert settings.port == 9002
+    assert [k.get_secret_value() for k in settings.api_key] == ["flag-key-123"]
+
+
+def test_keys_never_show_in_the_settings_repr() -> None:
+    settings = Settings(api_key=["very-secret-key"])
+    assert "very-secret-key" not in repr(settings)
+    assert "very-secret-key" not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["serve", "--port", "70000"],
+            "--port / SIMPLECHAT_PORT: Input should be less than or equal to 65535",
+        ),
+        (
+            ["serve", "--model", "/nowhere/model.gguf"],
+            "--model / SIMPLECHAT_MODEL: model '/nowhere/model.gguf' not found",
+        ),
+        (["serve", "--api-key", "short"], "at least 8 characters"),
+        (["serve", "--engine", "llamacpp", "--model", "owner/some-model"], "needs a .gguf file"),
+        (["serve", "--context-length", "10"], "--context-length / SIMPLECHAT_CONTEXT_LENGTH"),
+    ],
+)
+def test_invalid_settings_fail_at_start_with_a_clear_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMPLECHAT_PORT", "eighty")
+    with pytest.raises(ValidationError) as error:
+        Settings()
+    assert "SIMPLECHAT_PORT" in explain(error.value)
+
+
+def test_a_folder_without_config_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"without config\.json"):
+        Settings(model=str(tmp_path))
+
+
+def test_hub_ids_pick_transformers() -> None:
+    assert Settings(model="google/gemma-2-2b-jpn-it").resolved_engine == "transformers"
+
+
+@pytest.mark.parametrize(
+    ("host", "public"),
+    [
+        ("127.0.0.1", False),
+        ("localhost", False),
+        ("::1", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("192.168.1.5", True),
+        ("myhost", True),
+    ],
+)
+def test_public_binding_is_detected(host: str, public: bool) -> None:
+    assert Settings(engine="fake", host=host).binds_publicly is public
