@@ -95,7 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     engines = args.engine or ["llamacpp", "transformers"]
     print(
-        f"| engine | start→healthy (s) | RSS (MiB) | peak RSS (MiB) | tokens/s (median of {args.runs}) |"
+        "| engine | start→healthy (s) | RSS (MiB) | peak RSS (MiB) "
+        f"| tokens/s (median of {args.runs}) |"
     )
     print("| --- | --- | --- | --- | --- |")
     for engine in engines:
