@@ -34,12 +34,12 @@ run: install
 	$(BIN)/simplechat serve --port $(PORT) $(ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench gateway
+	$(BIN)/ruff format --check src tests bench gateway
 
 format: install-dev
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench gateway
+	$(BIN)/ruff format src tests bench gateway
 
 typecheck: install-dev
 	$(BIN)/mypy

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="load a model and serve the API")
     for flag, options in _SERVE_FLAGS.items():
         serve.add_argument(flag, **options)
+    register = commands.add_parser(
+        "register", help="write the server's public URL into the deployed app's SSM parameter"
+    )
+    register.add_argument("--parameter", required=True, help="SSM parameter name (a stack output)")
+    register.add_argument("--url", required=True, help="the server's public base URL")
+    register.add_argument("--region", help="AWS region (default: from AWS_REGION / your profile)")
     return parser
 
 
@@ -124,8 +130,22 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def register(args: argparse.Namespace) -> int:
+    from simplechat.register import RegistrationError, register_url, ssm_client
+
+    try:
+        register_url(args.parameter, args.url, ssm_client(args.region))
+    except RegistrationError as exc:
+        print(f"simplechat register: {exc}", file=sys.stderr)
+        return 1
+    print(f"registered {args.url} in {args.parameter}; the chat app uses it within a minute")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "register":
+        return register(args)
     try:
         settings = load_settings(args)
     except ValidationError as error:

@@ -1,0 +1,82 @@
+"""Gateway configuration from environment variables (the names the CDK and local stacks set)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+PROTOCOLS = ("chat", "generate", "openai")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number, got {raw!r}")
+        return default
+    if value <= 0:
+        problems.append(f"{name} must be positive, got {raw!r}")
+        return default
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the function is told. `problems` lists settings that could not be used."""
+
+    upstream_url: str = ""
+    upstream_url_parameter: str = ""
+    upstream_protocol: str = "chat"
+    upstream_api_key: str = field(default="", repr=False)
+    upstream_api_key_secret: str = ""
+    upstream_model: str = ""
+    allowed_origins: tuple[str, ...] = ("*",)
+    time_budget_seconds: float = 29.0
+    connect_timeout_seconds: float = 3.0
+    system_prompt: str = ""
+    max_tokens: int = 512
+    max_body_bytes: int = 256 * 1024
+    max_message_chars: int = 8000
+    max_history_messages: int = 100
+    max_history_chars: int = 64000
+    cache_ttl_seconds: float = 60.0
+    log_content: bool = False
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        problems: list[str] = []
+        protocol = env.get("UPSTREAM_PROTOCOL", "chat").strip().lower() or "chat"
+        if protocol not in PROTOCOLS:
+            problems.append(
+                f"UPSTREAM_PROTOCOL must be one of {', '.join(PROTOCOLS)}, got {protocol!r}"
+            )
+            protocol = "chat"
+        origins = tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "*").split(",") if o.strip())
+
+        def number(name: str, default: float) -> float:
+            return _number(env, name, default, problems)
+
+        return cls(
+            upstream_url=env.get("UPSTREAM_URL", "").strip(),
+            upstream_url_parameter=env.get("UPSTREAM_URL_PARAMETER", "").strip(),
+            upstream_protocol=protocol,
+            upstream_api_key=env.get("UPSTREAM_API_KEY", "").strip(),
+            upstream_api_key_secret=env.get("UPSTREAM_API_KEY_SECRET", "").strip(),
+            upstream_model=env.get("UPSTREAM_MODEL", "").strip(),
+            allowed_origins=origins or ("*",),
+            time_budget_seconds=number("TIME_BUDGET_SECONDS", 29.0),
+            connect_timeout_seconds=number("CONNECT_TIMEOUT_SECONDS", 3.0),
+            system_prompt=env.get("SYSTEM_PROMPT", "").strip(),
+            max_tokens=int(number("MAX_TOKENS", 512)),
+            max_body_bytes=int(number("MAX_BODY_BYTES", 256 * 1024)),
+            max_message_chars=int(number("MAX_MESSAGE_CHARS", 8000)),
+            max_history_messages=int(number("MAX_HISTORY_MESSAGES", 100)),
+            max_history_chars=int(number("MAX_HISTORY_CHARS", 64000)),
+            cache_ttl_seconds=number("CACHE_TTL_SECONDS", 60.0),
+            log_content=env.get("LOG_CONTENT", "").strip().lower() in ("1", "true", "yes"),
+            problems=tuple(problems),
+        )

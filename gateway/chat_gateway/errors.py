@@ -1,0 +1,15 @@
+"""The one error type the gateway answers with: a status and a message a person can act on."""
+
+
+class GatewayError(Exception):
+    """Becomes `{"success": false, "error": message}` with `status`."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def bad_request(message: str) -> GatewayError:
+    return GatewayError(400, message)

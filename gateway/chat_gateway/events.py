@@ -1,0 +1,65 @@
+"""API Gateway REST (v1), HTTP API (v2) and function URL events, read into one request shape."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from chat_gateway.errors import bad_request
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    request_id: str
+    user_sub: str
+
+    @property
+    def origin(self) -> str:
+        return self.headers.get("origin", "")
+
+
+def _claims(context: dict[str, Any]) -> dict[str, Any]:
+    authorizer = context.get("authorizer") or {}
+    # REST + Cognito authorizer: authorizer.claims; HTTP API JWT authorizer: authorizer.jwt.claims
+    claims = authorizer.get("claims") or (authorizer.get("jwt") or {}).get("claims") or {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def parse_event(event: Any) -> HttpRequest:
+    """Read any of the three event shapes; a malformed event is a 400, never a crash."""
+    if not isinstance(event, dict):
+        raise bad_request("The request could not be read (not an HTTP event).")
+    context = event.get("requestContext") or {}
+    if not isinstance(context, dict):
+        context = {}
+    if event.get("version") == "2.0":  # HTTP API and function URLs
+        method = str((context.get("http") or {}).get("method", ""))
+    else:
+        method = str(event.get("httpMethod", ""))
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    raw = event.get("body")
+    if raw is None:
+        body = b""
+    elif not isinstance(raw, str):
+        raise bad_request("The request body could not be read.")
+    elif event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request(
+                "The request body is marked base64 but is not valid base64."
+            ) from None
+    else:
+        body = raw.encode("utf-8", errors="surrogatepass")
+    return HttpRequest(
+        method=method.upper(),
+        headers=headers,
+        body=body,
+        request_id=str(context.get("requestId", "")),
+        user_sub=str(_claims(context).get("sub", "")),
+    )

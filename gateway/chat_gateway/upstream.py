@@ -1,0 +1,197 @@
+"""Asking the model server: the chat, generate and openai protocols, retries, error mapping."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chat_gateway.chat_request import ChatInput
+from chat_gateway.config import Config
+from chat_gateway.errors import GatewayError
+from chat_gateway.http_client import Broken, Reply, TimedOut, Unreachable, post_json
+
+PATHS = {"chat": "/chat", "generate": "/generate", "openai": "/v1/chat/completions"}
+ATTEMPTS = 2  # one retry, and only when the request never reached the server
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    upstream_status: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def endpoint(base_url: str, protocol: str) -> str:
+    """The protocol's URL; a base URL pasted with /chat or /generate on the end still works."""
+    base = base_url.strip().rstrip("/")
+    for suffix in ("/v1/chat/completions", "/chat", "/generate", "/v1"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return base + PATHS[protocol]
+
+
+def _with_system(history: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
+    if system_prompt and not any(turn["role"] == "system" for turn in history):
+        return [{"role": "system", "content": system_prompt}, *history]
+    return history
+
+
+def render_prompt(chat: ChatInput, system_prompt: str) -> str:
+    """For /generate, which takes one user turn: earlier turns become labelled lines."""
+    lines = []
+    for turn in _with_system(chat.history, system_prompt):
+        if turn["role"] == "system":
+            lines.append(turn["content"] + "\n")
+        else:
+            lines.append(f"{'User' if turn['role'] == 'user' else 'Assistant'}: {turn['content']}")
+    if not lines:
+        return chat.message
+    lines.append(f"User: {chat.message}")
+    return "\n".join(lines)
+
+
+def build_payload(chat: ChatInput, config: Config) -> dict[str, Any]:
+    history = _with_system(chat.history, config.system_prompt)
+    if config.upstream_protocol == "chat":
+        return {"message": chat.message, "conversationHistory": history}
+    if config.upstream_protocol == "generate":
+        return {
+            "prompt": render_prompt(chat, config.system_prompt),
+            "max_new_tokens": config.max_tokens,
+        }
+    payload: dict[str, Any] = {
+        "messages": [*history, {"role": "user", "content": chat.message}],
+        "max_tokens": config.max_tokens,
+        "stream": False,
+    }
+    if config.upstream_model:
+        payload["model"] = config.upstream_model
+    return payload
+
+
+def parse_answer(reply: Reply, protocol: str) -> Answer:
+    try:
+        data = reply.json()
+        if protocol == "chat":
+            text, usage = data["response"], data.get("usage") or {}
+        elif protocol == "generate":
+            text, usage = data["generated_text"], data.get("usage") or {}
+        else:
+            text, usage = data["choices"][0]["message"]["content"], data.get("usage") or {}
+        if not isinstance(text, str):
+            raise TypeError
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        field = {"chat": "response", "generate": "generated_text", "openai": "choices"}[protocol]
+        raise GatewayError(
+            502,
+            f"The model server's reply was not understood (expected JSON with '{field}'). "
+            f"Check that UPSTREAM_PROTOCOL ({protocol}) matches the server.",
+        ) from None
+    return Answer(
+        text.strip(), reply.status, usage.get("prompt_tokens"), usage.get("completion_tokens")
+    )
+
+
+def _upstream_message(reply: Reply) -> str:
+    try:
+        data = reply.json()
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])[:300]
+        if isinstance(error, str):
+            return error[:300]
+        if isinstance(data.get("detail"), str):
+            return str(data["detail"])[:300]
+    return ""
+
+
+def check_status(reply: Reply, protocol: str) -> None:
+    """Map a non-2xx reply to the error a person can act on."""
+    status = reply.status
+    if 200 <= status < 300:
+        return
+    if status in (401, 403):
+        raise GatewayError(
+            502,
+            f"The model server refused the gateway's API key (HTTP {status}). "
+            "Check UPSTREAM_API_KEY or the API key secret.",
+        )
+    if status == 404:
+        raise GatewayError(
+            502,
+            f"The model server has no {PATHS[protocol]} (HTTP 404). Check the registered URL and "
+            f"that UPSTREAM_PROTOCOL ({protocol}) matches the server.",
+        )
+    if status == 429:
+        retry = reply.headers.get("retry-after", "")
+        raise GatewayError(
+            429,
+            "The model server is busy. Try again in a moment.",
+            headers={"Retry-After": retry} if retry else None,
+        )
+    if 400 <= status < 500:
+        detail = _upstream_message(reply) or f"HTTP {status}"
+        raise GatewayError(400, f"The model server rejected the request: {detail}")
+    raise GatewayError(
+        502, f"The model server failed (HTTP {status}). Try again; if it persists, check its log."
+    )
+
+
+class Upstream:
+    """Sends one chat turn to the model server within the deadline."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        post: Callable[..., Reply] = post_json,
+    ) -> None:
+        self._config = config
+        self._sleep = sleep
+        self._post = post
+
+    def ask(self, chat: ChatInput, url: str, api_key: str, deadline: float) -> Answer:
+        config = self._config
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        target = endpoint(url, config.upstream_protocol)
+        payload = build_payload(chat, config)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                reply = self._post(
+                    target,
+                    payload,
+                    headers,
+                    connect_timeout=config.connect_timeout_seconds,
+                    deadline=deadline,
+                )
+                break
+            except Unreachable as exc:
+                backoff = random.uniform(0.1, 0.3) * attempt  # jitter spreads retries out
+                if attempt == ATTEMPTS or time.monotonic() + backoff + 1 > deadline:
+                    raise GatewayError(
+                        502,
+                        f"The model server is unreachable ({exc}). Check that it is running "
+                        "and that the registered URL is current.",
+                    ) from None
+                self._sleep(backoff)
+            except TimedOut:
+                raise GatewayError(
+                    504,
+                    f"The model server did not answer within {config.time_budget_seconds:g} s. "
+                    "Try a shorter message, or try again later.",
+                ) from None
+            except Broken as exc:
+                raise GatewayError(
+                    502, f"The connection to the model server broke before it answered ({exc})."
+                ) from None
+        check_status(reply, config.upstream_protocol)
+        return parse_answer(reply, config.upstream_protocol)

@@ -1,0 +1,91 @@
+"""Gateway fixtures: event files, real and faulty model servers, moto, a Lambda context."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chat_gateway.config import Config
+from chat_gateway.handler import Gateway
+
+from tests.e2e.server import ServerProcess
+from tests.gateway.upstreams import FaultyServer
+
+EVENTS = Path(__file__).parent / "events"
+ORIGIN = "https://d111111abcdef8.cloudfront.net"
+
+
+def load_event(name: str, **changes: Any) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    event.update(changes)
+    return event
+
+
+def with_body(payload: Any, name: str = "rest_v1_cognito") -> dict[str, Any]:
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    return load_event(name, body=body)
+
+
+class LambdaContext:
+    """The part of the Lambda context object the gateway reads."""
+
+    def __init__(self, remaining_ms: int = 30_000) -> None:
+        self.remaining_ms = remaining_ms
+        self.aws_request_id = "lambda-request-id"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def make_gateway(**env: str) -> Gateway:
+    return Gateway(Config.from_env(env))
+
+
+def call(
+    gateway: Gateway, event: dict[str, Any], remaining_ms: int = 30_000
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Invoke like Lambda does; return status, parsed body and headers."""
+    response = gateway.handle(event, LambdaContext(remaining_ms))
+    body = json.loads(response["body"]) if response["body"] else {}
+    return response["statusCode"], body, response["headers"]
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Our inference server with the bundled model, as the gateway's real upstream."""
+    server = ServerProcess([], tmp_path_factory.mktemp("gateway-upstream") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def faulty() -> Iterator[FaultyServer]:
+    server = FaultyServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Any]]:
+    """A moto server on 127.0.0.1 standing in for SSM and Secrets Manager; yields a client maker."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    # moto keeps its state per process: start every test from an empty account.
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield lambda service: boto3.client(service)
+    server.stop()

@@ -1,0 +1,113 @@
+"""A deliberately misbehaving model server on 127.0.0.1: each first path segment is one fault."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: How long the "slow" upstream keeps a request hanging at most (the tests' budgets are shorter).
+SLOW_SECONDS = 8.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FaultyServer
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), headers=headers)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        request = json.loads(self.rfile.read(length) or b"{}")
+        self.server.received.append(
+            {"path": self.path, "body": request, "authorization": self.headers.get("Authorization")}
+        )
+        fault = self.path.strip("/").split("/")[0]
+        if fault == "slow":
+            self.server.stopping.wait(SLOW_SECONDS)
+            self._json(200, {"response": "too late"})
+        elif fault == "drip":  # headers at once, then a byte now and then: never finishes in time
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            deadline = time.monotonic() + SLOW_SECONDS
+            while time.monotonic() < deadline and not self.server.stopping.is_set():
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+        elif fault == "error500":
+            self._json(500, {"detail": "Internal Server Error"})
+        elif fault == "unavailable":
+            self._json(503, {"error": {"message": "draining"}})
+        elif fault == "unauthorized":
+            self._json(401, {"error": {"message": "Invalid API key."}})
+        elif fault == "busy":
+            self._json(429, {"error": {"message": "queue full"}}, headers={"Retry-After": "7"})
+        elif fault == "rejects":
+            self._json(
+                400, {"error": {"message": "This request needs 9000 tokens, the context is 8192"}}
+            )
+        elif fault == "notjson":
+            self._send(200, b"<html>ngrok tunnel offline</html>", "text/html")
+        elif fault == "wrongshape":
+            self._json(200, {"answer": "the field is named differently"})
+        elif fault == "reset":
+            # RST instead of a reply: linger 0 then close.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        elif fault == "needs-key":
+            if self.headers.get("Authorization") != f"Bearer {self.server.expected_key}":
+                self._json(401, {"error": {"message": "Invalid API key."}})
+            else:
+                self._json(200, {"response": "key accepted"})
+        elif fault.startswith("says-"):
+            self._json(200, {"response": fault.removeprefix("says-")})
+        else:
+            self._json(404, {"error": {"message": f"no {self.path}"}})
+
+
+class FaultyServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.received: list[dict[str, Any]] = []
+        self.stopping = threading.Event()
+        self.expected_key = ""
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
