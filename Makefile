@@ -9,7 +9,7 @@ PORT ?= 8000
 # The transformers engine's tests run on this CPU build of torch (pip finds it on disk here).
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run test lint format typecheck pytest install install-dev clean
+.PHONY: run serve test lint format typecheck pytest install install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,31 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -e '.[dev,transformers]'
 	touch $@
 
-install: $(VENV)/.installed-run
-install-dev: $(VENV)/.installed-dev
+# The web UI's pinned libraries (marked, DOMPurify) from the npm registry, served from our origin.
+web/vendor/VERSIONS.txt: package.json package-lock.json scripts/vendor_web_libs.sh
+	scripts/vendor_web_libs.sh
 
+install: $(VENV)/.installed-run web/vendor/VERSIONS.txt
+install-dev: $(VENV)/.installed-dev web/vendor/VERSIONS.txt system-deps
+
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here); the CJK
+# fonts make the Japanese UI readable in the screenshots the tests save.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
+system-deps:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "==> Installing Debian packages for the browser tests: $(SYSTEM_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
+
+# The whole chat app on http://127.0.0.1:$(PORT): web UI, the gateway Lambda, the bundled model.
 run: install
+	$(BIN)/simplechat stack --port $(PORT) $(ARGS)
+
+# Only the inference API (for a tunnel, or the course's own Lambda).
+serve: install
 	$(BIN)/simplechat serve --port $(PORT) $(ARGS)
 
-lint: install-dev
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench gateway
 	$(BIN)/ruff format --check src tests bench gateway
 
@@ -41,7 +59,7 @@ format: install-dev
 	$(BIN)/ruff check --fix src tests bench gateway
 	$(BIN)/ruff format src tests bench gateway
 
-typecheck: install-dev
+typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 pytest: install-dev

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from simplechat import __version__
+from simplechat.engines.base import Engine
 from simplechat.settings import Settings
 
 log = logging.getLogger("simplechat")
@@ -47,6 +48,22 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
 }
 
 
+_STACK_FLAGS: dict[str, dict[str, Any]] = {
+    "--auth": {
+        "choices": ["none", "cognito"],
+        "default": "none",
+        "help": "cognito: sign in against a local Cognito user pool (moto), as on AWS",
+    },
+    "--demo-user": {"default": "demo@example.com", "help": "the local Cognito user's email"},
+    "--demo-password": {"help": "its password (default: generated and printed)"},
+    "--language": {"choices": ["auto", "ja", "en"], "default": "auto", "help": "UI language"},
+    "--upstream": {
+        "help": "use a model server elsewhere (e.g. your Colab tunnel URL) instead of loading one",
+    },
+    "--upstream-protocol": {"choices": ["chat", "generate", "openai"], "default": "chat"},
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simplechat", description="Your own LLM behind a chat app."
@@ -54,8 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"simplechat {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="load a model and serve the API")
+    stack = commands.add_parser(
+        "stack", help="the whole chat app on one port: web UI, gateway Lambda and the model"
+    )
     for flag, options in _SERVE_FLAGS.items():
         serve.add_argument(flag, **options)
+        stack.add_argument(flag, **options)
+    for flag, options in _STACK_FLAGS.items():
+        stack.add_argument(flag, **options)
     register = commands.add_parser(
         "register", help="write the server's public URL into the deployed app's SSM parameter"
     )
@@ -67,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """Flags given on the command line win over the environment."""
+    stack_only = {flag.removeprefix("--").replace("-", "_") for flag in _STACK_FLAGS}
     given = {
-        name: value for name, value in vars(args).items() if value is not None and name != "command"
+        name: value
+        for name, value in vars(args).items()
+        if value is not None and name != "command" and name not in stack_only
     }
     return Settings(**given)
 
@@ -84,41 +110,52 @@ def explain(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def serve(settings: Settings) -> int:
-    import uvicorn
-
-    from simplechat.api.app import create_app
+def load_engine_logged(settings: Settings) -> Engine | None:
+    """Load the model, saying what and how long; None (after a message) when it cannot."""
     from simplechat.engines import load_engine
     from simplechat.engines.base import EngineError
 
     if not settings.api_key and settings.binds_publicly:
         log.warning(
-            "\n" + "!" * 72 + "\n"
-            f"  No API key, yet binding {settings.host}: anyone who can reach this machine\n"
-            "  can use the model. Add --api-key (or SIMPLECHAT_API_KEY) before exposing it.\n"
-            + "!"
-            * 72
+            "\n%s\n  No API key, yet binding %s: anyone who can reach this machine can use the\n"
+            "  model. Add --api-key (or SIMPLECHAT_API_KEY) before exposing it.\n%s",
+            "!" * 72,
+            settings.host,
+            "!" * 72,
         )
     log.info(
         "loading %s with the %s engine ...",
-        settings.model or "fake model",
-        settings.resolved_engine if settings.engine != "fake" else "fake",
+        settings.model or "the fake model",
+        settings.resolved_engine,
     )
     started = time.perf_counter()
     try:
         engine = load_engine(settings)
     except EngineError as exc:
         print(f"simplechat: {exc}", file=sys.stderr)
-        return 1
+        return None
     log.info(
         "model %r loaded in %.1f s (context %d tokens)",
         engine.model_name,
         time.perf_counter() - started,
         engine.context_length,
     )
-    app = create_app(settings, engine)
+    return engine
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from simplechat.api.app import create_app
+
+    engine = load_engine_logged(settings)
+    if engine is None:
+        return 1
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings, engine),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
     )
     try:
         uvicorn.Server(config).run()
@@ -128,6 +165,25 @@ def serve(settings: Settings) -> int:
         asyncio.run(engine.aclose())
         log.info("stopped")
     return 0
+
+
+def stack(settings: Settings, args: argparse.Namespace) -> int:
+    from simplechat.stack.runner import StackOptions, run_stack
+
+    engine = None
+    if not args.upstream:
+        engine = load_engine_logged(settings)
+        if engine is None:
+            return 1
+    options = StackOptions(
+        auth=args.auth,
+        demo_user=args.demo_user,
+        demo_password=args.demo_password,
+        language=args.language,
+        upstream=args.upstream or "",
+        upstream_protocol=args.upstream_protocol,
+    )
+    return run_stack(settings, engine, options)
 
 
 def register(args: argparse.Namespace) -> int:
@@ -154,6 +210,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "serve":
-        return serve(settings)
-    return 2
+    if args.command == "stack":
+        return stack(settings, args)
+    return serve(settings)

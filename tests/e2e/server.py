@@ -1,4 +1,4 @@
-"""Runs `python -m simplechat serve` as a real process on a free 127.0.0.1 port."""
+"""Runs `python -m simplechat serve` (or `stack`) as a real process on a free 127.0.0.1 port."""
 
 from __future__ import annotations
 
@@ -22,14 +22,23 @@ def free_port() -> int:
 class ServerProcess:
     """A live server; `url` is its base URL, `log` what it printed."""
 
-    def __init__(self, args: list[str], log_path: Path, *, startup_timeout: float = 120) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        *,
+        command: str = "serve",
+        health_path: str = "/health",
+        startup_timeout: float = 120,
+    ) -> None:
         self.port = free_port()
+        self.health_path = health_path
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLECHAT_")}
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "simplechat", "serve", "--port", str(self.port), *args],
+            [sys.executable, "-m", "simplechat", command, "--port", str(self.port), *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -42,7 +51,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
+                with urllib.request.urlopen(self.url + self.health_path, timeout=2) as reply:
                     if reply.status == 200:
                         return
             except OSError:

@@ -1,0 +1,87 @@
+"""`simplechat stack`: load the model, wire the real gateway to it, serve the UI, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from dataclasses import dataclass
+
+from simplechat.engines.base import Engine
+from simplechat.settings import Settings
+
+log = logging.getLogger("simplechat")
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    auth: str = "none"  # or "cognito": a local user pool on moto
+    demo_user: str = "demo@example.com"
+    demo_password: str | None = None
+    language: str = "auto"
+    upstream: str = ""  # a model server elsewhere; empty: the engine loaded here, under /llm
+    upstream_protocol: str = "chat"
+
+
+def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) -> int:
+    import uvicorn
+
+    from simplechat.api.app import create_app
+    from simplechat.stack.app import LLM_PREFIX, create_stack_app
+    from simplechat.stack.local_gateway import load_lambda_handler
+    from simplechat.stack.paths import MissingPart, gateway_dir, web_dir
+
+    try:
+        web, gateway = web_dir(), gateway_dir()
+    except MissingPart as exc:
+        print(f"simplechat stack: {exc}", file=sys.stderr)
+        return 1
+    if settings.port == 0:
+        print("simplechat stack: give a fixed --port (the gateway must know it)", file=sys.stderr)
+        return 2
+    cognito = None
+    pool = None
+    if options.auth == "cognito":
+        from simplechat.stack.cognito import LocalCognito
+
+        cognito = LocalCognito()
+        pool = cognito.pool
+        password = options.demo_password or f"Local-{secrets.token_urlsafe(9)}1a"
+        cognito.add_user(options.demo_user, password)
+        log.info("local Cognito (moto) at %s, user pool %s", cognito.endpoint, pool.user_pool_id)
+        log.info("sign in as %s with password %s", options.demo_user, password)
+    keys = [key.get_secret_value() for key in settings.api_key]
+    lambda_handler = load_lambda_handler(
+        gateway,
+        {
+            "UPSTREAM_URL": options.upstream or f"http://127.0.0.1:{settings.port}{LLM_PREFIX}",
+            "UPSTREAM_PROTOCOL": options.upstream_protocol,
+            "UPSTREAM_API_KEY": keys[0] if keys else "",
+            "ALLOWED_ORIGINS": "*",
+        },
+    )
+    app = create_stack_app(
+        llm_app=create_app(settings, engine) if engine is not None else None,
+        lambda_handler=lambda_handler,
+        web_dir=web,
+        pool=pool,
+        language=options.language,
+    )
+    url = f"http://{settings.host}:{settings.port}"
+    model_at = options.upstream or f"{url}{LLM_PREFIX} (docs: {url}{LLM_PREFIX}/docs)"
+    log.info("open %s to chat; the model answers from %s; Ctrl-C stops", url, model_at)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after a clean shutdown
+    finally:
+        if engine is not None:
+            asyncio.run(engine.aclose())
+        if cognito is not None:
+            cognito.stop()
+        log.info("stopped")
+    return 0

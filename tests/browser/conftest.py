@@ -1,0 +1,104 @@
+"""Browser fixtures: local stacks as real processes, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.e2e.server import ServerProcess, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+DEMO_USER = "demo@example.com"
+DEMO_PASSWORD = "Demo-password-2026"
+
+pytestmark = pytest.mark.real_model
+
+
+def start_stack(tmp: Path, *args: str) -> ServerProcess:
+    health = "/config.js" if "--upstream" in args else "/llm/health"
+    return ServerProcess(list(args), tmp / "stack.log", command="stack", health_path=health)
+
+
+@pytest.fixture(scope="session")
+def model_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The stack as `make run` starts it: bundled model, no auth."""
+    stack = start_stack(tmp_path_factory.mktemp("model-stack"), "--default-max-tokens", "48")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The fake engine echoes the message: lets a test choose exactly what the "model" says."""
+    stack = start_stack(tmp_path_factory.mktemp("fake-stack"), "--engine", "fake")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def cognito_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    stack = start_stack(
+        tmp_path_factory.mktemp("cognito-stack"),
+        "--engine", "fake", "--auth", "cognito",
+        "--demo-user", DEMO_USER, "--demo-password", DEMO_PASSWORD,
+    )  # fmt: skip
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def dead_upstream_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """UI and gateway in front of a model server that is down."""
+    stack = start_stack(
+        tmp_path_factory.mktemp("dead-stack"), "--upstream", f"http://127.0.0.1:{free_port()}"
+    )
+    yield stack
+    stack.stop()
+
+
+def runtime_config(stack: ServerProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(stack.url + "/config.js") as reply:
+        text = reply.read().decode()
+    match = re.search(r"=\s*(\{.*\});", text, re.S)
+    assert match is not None
+    config: dict[str, Any] = json.loads(match.group(1))
+    return config
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh profile (empty localStorage) in English."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

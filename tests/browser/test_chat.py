@@ -1,0 +1,106 @@
+"""The chat in real Chromium against the local stack with the bundled model."""
+
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.e2e.server import ServerProcess
+
+ASSISTANT = "#messages .message.assistant"
+USER = "#messages .message.user"
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#input", text)
+    page.press("#input", "Enter")
+
+
+def test_send_a_message_and_see_the_models_answer(page: Page, model_stack: ServerProcess) -> None:
+    page.goto(model_stack.url)
+    expect(page.locator("#empty-hint")).to_be_visible()
+    screenshot(page, "01-empty-chat")
+    send(page, "What is the capital city of Japan?")
+    expect(page.locator(USER)).to_have_text("What is the capital city of Japan?")
+    expect(page.locator(ASSISTANT)).to_have_count(1)
+    expect(page.locator(ASSISTANT)).to_contain_text(re.compile(r"\w+"))
+    expect(page.locator("#input")).to_be_focused()
+    expect(page.locator("#stop-button")).to_be_hidden()
+    screenshot(page, "02-answer")
+
+
+def test_history_survives_a_reload_and_clear_empties_it(page: Page, model_stack: ServerProcess) -> None:
+    page.goto(model_stack.url)
+    send(page, "Hello!")
+    expect(page.locator(ASSISTANT)).to_have_count(1)
+    answer = page.locator(ASSISTANT).inner_text()
+    page.reload()
+    expect(page.locator(USER)).to_have_text("Hello!")
+    expect(page.locator(ASSISTANT)).to_have_text(answer)
+    page.click("#clear-button")
+    expect(page.locator("#messages .message")).to_have_count(0)
+    page.reload()
+    expect(page.locator("#messages .message")).to_have_count(0)
+    expect(page.locator("#empty-hint")).to_be_visible()
+
+
+def test_second_turn_sends_the_history(page: Page, model_stack: ServerProcess) -> None:
+    page.goto(model_stack.url)
+    send(page, "My name is Taro.")
+    expect(page.locator(ASSISTANT)).to_have_count(1)
+    with page.expect_request("**/api/chat") as request_info:
+        send(page, "What is my name?")
+    sent = request_info.value.post_data_json
+    assert sent["message"] == "What is my name?"
+    assert [turn["role"] for turn in sent["conversationHistory"]] == ["user", "assistant"]
+    assert sent["conversationHistory"][0]["content"] == "My name is Taro."
+    expect(page.locator(ASSISTANT)).to_have_count(2)
+
+
+def test_stop_button_ends_the_request(page: Page, model_stack: ServerProcess) -> None:
+    page.goto(model_stack.url)
+    send(page, "Write a very long story about the sea.")
+    page.locator("#stop-button").click()
+    expect(page.locator("#error-box")).to_contain_text("Stopped")
+    expect(page.locator(USER)).to_have_count(0)
+    expect(page.locator("#input")).to_have_value("Write a very long story about the sea.")
+    expect(page.locator("#send-button")).to_be_visible()
+
+
+def test_japanese_ui_and_language_switch(browser: Browser, model_stack: ServerProcess) -> None:
+    context = browser.new_context(locale="ja-JP")
+    page = context.new_page()
+    page.goto(model_stack.url)
+    expect(page.locator("#send-button")).to_have_text("送信")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    screenshot(page, "03-japanese")
+    page.select_option("#language-select", "en")
+    expect(page.locator("#send-button")).to_have_text("Send")
+    page.reload()  # the choice is remembered
+    expect(page.locator("#send-button")).to_have_text("Send")
+    context.close()
+
+
+def test_phone_sized_screen(browser: Browser, model_stack: ServerProcess) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="ja-JP")
+    page = context.new_page()
+    page.goto(model_stack.url)
+    send(page, "こんにちは")
+    expect(page.locator(ASSISTANT)).to_have_count(1)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375  # nothing overflows sideways
+    expect(page.locator("#send-button")).to_be_in_viewport()
+    screenshot(page, "04-phone")
+    context.close()
+
+
+def test_controls_are_labelled_and_keyboard_reachable(page: Page, model_stack: ServerProcess) -> None:
+    page.goto(model_stack.url)
+    expect(page.get_by_label("Message")).to_be_visible()
+    expect(page.get_by_label("Language")).to_be_visible()
+    page.evaluate("document.activeElement.blur()")
+    reached = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id"))
+    assert {"language-select", "clear-button", "input", "send-button"} <= set(reached)

@@ -1,0 +1,74 @@
+"""Cognito sign-in against a local user pool (moto), and the gateway's token check."""
+
+import json
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, runtime_config, screenshot
+from tests.e2e.server import ServerProcess
+
+
+def sign_in(page: Page, user: str, password: str) -> None:
+    page.fill("#login-username", user)
+    page.fill("#login-password", password)
+    page.click("#login-form button[type=submit]")
+
+
+def test_wrong_password_then_sign_in_and_chat(page: Page, cognito_stack: ServerProcess) -> None:
+    page.goto(cognito_stack.url)
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#chat-view")).to_be_hidden()
+    screenshot(page, "07-sign-in")
+    sign_in(page, DEMO_USER, "Wrong-password-1")
+    expect(page.locator("#login-error")).to_have_text("Incorrect email or password.")
+    sign_in(page, DEMO_USER, DEMO_PASSWORD)
+    expect(page.locator("#chat-view")).to_be_visible()
+    with page.expect_request("**/api/chat") as sent:
+        page.fill("#input", "signed in")
+        page.press("#input", "Enter")
+    assert sent.value.headers["authorization"].count(".") == 2  # the raw ID token, as the course app
+    expect(page.locator("#messages .message.assistant")).to_have_text("You said: signed in")
+    page.reload()  # still signed in
+    expect(page.locator("#chat-view")).to_be_visible()
+    page.click("#logout-button")
+    expect(page.locator("#login-view")).to_be_visible()
+
+
+def test_admin_created_user_must_choose_a_new_password(
+    page: Page, cognito_stack: ServerProcess
+) -> None:
+    auth = runtime_config(cognito_stack)["auth"]
+    cognito = boto3.session.Session().client(
+        "cognito-idp", endpoint_url=auth["endpoint"], region_name=auth["region"],
+        aws_access_key_id="local", aws_secret_access_key="local",
+    )  # fmt: skip
+    cognito.admin_create_user(
+        UserPoolId=auth["userPoolId"], Username="new@example.com",
+        TemporaryPassword="Temporary-pass-1", MessageAction="SUPPRESS",
+    )  # fmt: skip
+    page.goto(cognito_stack.url)
+    sign_in(page, "new@example.com", "Temporary-pass-1")
+    expect(page.locator("#new-password-form")).to_be_visible()
+    page.fill("#new-password", "Chosen-password-2026")
+    page.click("#new-password-form button[type=submit]")
+    expect(page.locator("#chat-view")).to_be_visible()
+
+
+@pytest.mark.parametrize("token", [None, "not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
+def test_gateway_refuses_requests_without_a_valid_token(
+    cognito_stack: ServerProcess, token: str | None
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = token
+    request = urllib.request.Request(
+        cognito_stack.url + "/api/chat", json.dumps({"message": "hi"}).encode(), headers
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read()) == {"message": "Unauthorized"}

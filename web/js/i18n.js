@@ -1,0 +1,49 @@
+// UI strings in Japanese and English; the browser's language by default, switchable.
+const STRINGS = {
+  en: {
+    language: "Language", clear: "Clear conversation", logout: "Sign out", signIn: "Sign in",
+    username: "Email", password: "Password", newPasswordNeeded: "Choose a new password to finish signing in.",
+    newPassword: "New password", setPassword: "Set password", emptyHint: "Ask anything to start.",
+    thinking: "The assistant is answering…", retry: "Retry", inputLabel: "Message",
+    placeholder: "Type a message (Enter to send, Shift+Enter for a new line)", send: "Send", stop: "Stop",
+    you: "You", assistant: "Assistant", stopped: "Stopped.", networkError: "Could not reach the chat service. Check your connection and try again.",
+    sessionExpired: "Your session has expired. Please sign in again.",
+    wrongPassword: "Incorrect email or password.", loginFailed: "Sign-in failed: ",
+    passwordRules: "The new password does not meet the rules: ",
+  },
+  ja: {
+    language: "言語", clear: "会話を消去", logout: "サインアウト", signIn: "サインイン",
+    username: "メールアドレス", password: "パスワード", newPasswordNeeded: "サインインを完了するには新しいパスワードを設定してください。",
+    newPassword: "新しいパスワード", setPassword: "パスワードを設定", emptyHint: "何でも聞いてみてください。",
+    thinking: "アシスタントが回答中…", retry: "再試行", inputLabel: "メッセージ",
+    placeholder: "メッセージを入力（Enter で送信、Shift+Enter で改行）", send: "送信", stop: "停止",
+    you: "あなた", assistant: "アシスタント", stopped: "停止しました。", networkError: "チャットサービスに接続できませんでした。接続を確認してもう一度お試しください。",
+    sessionExpired: "セッションの有効期限が切れました。もう一度サインインしてください。",
+    wrongPassword: "メールアドレスまたはパスワードが正しくありません。", loginFailed: "サインインに失敗しました：",
+    passwordRules: "新しいパスワードが条件を満たしていません：",
+  },
+};
+
+const STORAGE_KEY = "simplechat.language";
+let current = "en";
+
+export function pickLanguage(configured) {
+  const saved = localStorage.getItem(STORAGE_KEY);
+  const wanted = saved || (configured && configured !== "auto" ? configured : navigator.language || "en");
+  return wanted.toLowerCase().startsWith("ja") ? "ja" : "en";
+}
+
+export function t(key) {
+  return (STRINGS[current] && STRINGS[current][key]) || STRINGS.en[key] || key;
+}
+
+export function applyLanguage(language, remember = false) {
+  current = language in STRINGS ? language : "en";
+  if (remember) localStorage.setItem(STORAGE_KEY, current);
+  document.documentElement.lang = current;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+  return current;
+}

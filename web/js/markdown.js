@@ -1,0 +1,25 @@
+// Assistant answers as markdown. Raw HTML in an answer is shown as text, and the result is
+// sanitized as well: model output can never inject HTML or script.
+import { marked } from "../vendor/marked.esm.js";
+import DOMPurify from "../vendor/purify.es.js";
+
+const escapeHtml = (text) =>
+  text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+marked.use({
+  gfm: true,
+  breaks: true,
+  renderer: {
+    html(token) {
+      return escapeHtml(token.text);
+    },
+  },
+});
+
+export function renderMarkdown(text) {
+  const html = marked.parse(text, { async: false });
+  return DOMPurify.sanitize(html, {
+    FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "iframe"],
+    FORBID_ATTR: ["style"],
+  });
+}
