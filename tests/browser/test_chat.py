@@ -29,7 +29,9 @@ def test_send_a_message_and_see_the_models_answer(page: Page, model_stack: Serve
     screenshot(page, "02-answer")
 
 
-def test_history_survives_a_reload_and_clear_empties_it(page: Page, model_stack: ServerProcess) -> None:
+def test_history_survives_a_reload_and_clear_empties_it(
+    page: Page, model_stack: ServerProcess
+) -> None:
     page.goto(model_stack.url)
     send(page, "Hello!")
     expect(page.locator(ASSISTANT)).to_have_count(1)
@@ -51,6 +53,7 @@ def test_second_turn_sends_the_history(page: Page, model_stack: ServerProcess) -
     with page.expect_request("**/api/chat") as request_info:
         send(page, "What is my name?")
     sent = request_info.value.post_data_json
+    assert sent is not None
     assert sent["message"] == "What is my name?"
     assert [turn["role"] for turn in sent["conversationHistory"]] == ["user", "assistant"]
     assert sent["conversationHistory"][0]["content"] == "My name is Taro."
@@ -94,7 +97,9 @@ def test_phone_sized_screen(browser: Browser, model_stack: ServerProcess) -> Non
     context.close()
 
 
-def test_controls_are_labelled_and_keyboard_reachable(page: Page, model_stack: ServerProcess) -> None:
+def test_controls_are_labelled_and_keyboard_reachable(
+    page: Page, model_stack: ServerProcess
+) -> None:
     page.goto(model_stack.url)
     expect(page.get_by_label("Message")).to_be_visible()
     expect(page.get_by_label("Language")).to_be_visible()

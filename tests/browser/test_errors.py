@@ -19,7 +19,8 @@ def test_model_server_down_shows_the_gateways_message(
     screenshot(page, "06-error")
     with page.expect_request("**/api/chat") as retried:
         page.click("#retry-button")
-    assert retried.value.post_data_json["message"] == "Hello?"
+    resent = retried.value.post_data_json
+    assert resent is not None and resent["message"] == "Hello?"
     expect(page.locator("#error-text")).to_contain_text("unreachable")
 
 

@@ -30,7 +30,9 @@ def test_wrong_password_then_sign_in_and_chat(page: Page, cognito_stack: ServerP
     with page.expect_request("**/api/chat") as sent:
         page.fill("#input", "signed in")
         page.press("#input", "Enter")
-    assert sent.value.headers["authorization"].count(".") == 2  # the raw ID token, as the course app
+    assert (
+        sent.value.headers["authorization"].count(".") == 2
+    )  # the raw ID token, as the course app
     expect(page.locator("#messages .message.assistant")).to_have_text("You said: signed in")
     page.reload()  # still signed in
     expect(page.locator("#chat-view")).to_be_visible()

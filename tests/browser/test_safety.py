@@ -11,7 +11,9 @@ PAYLOAD = (
 )
 
 
-def test_html_and_script_in_an_answer_are_shown_as_text(page: Page, fake_stack: ServerProcess) -> None:
+def test_html_and_script_in_an_answer_are_shown_as_text(
+    page: Page, fake_stack: ServerProcess
+) -> None:
     page.goto(fake_stack.url)
     page.fill("#input", PAYLOAD)
     page.press("#input", "Enter")

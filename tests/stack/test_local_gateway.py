@@ -27,7 +27,9 @@ def test_rest_event_matches_api_gateways_proxy_shape() -> None:
 
 
 def test_binary_bodies_are_base64_like_api_gateway_sends_them() -> None:
-    event = rest_event(method="POST", path="/chat", headers={}, query={}, body=b"\xff\xfe", claims=None)
+    event = rest_event(
+        method="POST", path="/chat", headers={}, query={}, body=b"\xff\xfe", claims=None
+    )
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == b"\xff\xfe"
     assert "authorizer" not in event["requestContext"]
@@ -40,7 +42,9 @@ def test_context_counts_down() -> None:
 
 def test_config_js_without_and_with_cognito() -> None:
     assert '"type": "none"' in config_js(None, "auto")
-    script = config_js(UserPool("http://127.0.0.1:5000", "ap-northeast-1", "pool_1", "client-1"), "ja")
+    script = config_js(
+        UserPool("http://127.0.0.1:5000", "ap-northeast-1", "pool_1", "client-1"), "ja"
+    )
     settings = json.loads(script.split("=", 1)[1].rstrip().rstrip(";"))
     assert settings == {
         "apiEndpoint": "/api",

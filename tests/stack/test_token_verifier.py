@@ -1,4 +1,4 @@
-"""ID tokens are checked as API Gateway's Cognito authorizer does: signature, iss, aud, use, expiry."""
+"""ID tokens are checked as API Gateway's Cognito authorizer does: signature, claims, expiry."""
 
 import gzip
 import json
