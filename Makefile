@@ -9,7 +9,8 @@ PORT ?= 8000
 # The transformers engine's tests run on this CPU build of torch (pip finds it on disk here).
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run serve test lint format typecheck pytest install install-dev system-deps clean
+.PHONY: run serve test lint format typecheck pytest install install-dev system-deps clean \
+	synth deploy destroy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,12 +53,12 @@ serve: install
 	$(BIN)/simplechat serve --port $(PORT) $(ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench gateway
-	$(BIN)/ruff format --check src tests bench gateway
+	$(BIN)/ruff check src tests bench gateway infra
+	$(BIN)/ruff format --check src tests bench gateway infra
 
 format: install-dev
-	$(BIN)/ruff check --fix src tests bench gateway
-	$(BIN)/ruff format src tests bench gateway
+	$(BIN)/ruff check --fix src tests bench gateway infra
+	$(BIN)/ruff format src tests bench gateway infra
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
@@ -66,6 +67,20 @@ pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# AWS: `make synth` needs no credentials; `make deploy` / `make destroy` use your AWS profile.
+CDK_CLI := npx --yes aws-cdk@2.1148.1
+# jsii warns on every run that Node 20 (what this machine has) is past end of life; noted in the README.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+synth: install-dev
+	cd infra && CDK_OUTDIR=cdk.out ../$(BIN)/python app.py
+	@echo "synthesized: infra/cdk.out/Simplechat.template.json"
+
+deploy: install-dev
+	cd infra && $(CDK_CLI) bootstrap && $(CDK_CLI) deploy --require-approval broadening $(CDK_ARGS)
+
+destroy: install-dev
+	cd infra && $(CDK_CLI) destroy --force
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

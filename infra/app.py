@@ -8,7 +8,7 @@ from simplechat_infra.stack import SimplechatStack, StackSettings
 def main() -> None:
     app = cdk.App()
     SimplechatStack(app, "Simplechat", settings=StackSettings.from_context(app.node))
-    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()
 
 

@@ -49,7 +49,7 @@ class ChatApi(Construct):
         self.function = lambda_.Function(
             self,
             "Gateway",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="index.lambda_handler",
             code=lambda_.Code.from_asset(str(GATEWAY_DIR), exclude=ASSET_EXCLUDES),

@@ -1,0 +1,97 @@
+"""The whole deployment: sign-in, upstream config, chat API, web site; next steps as outputs."""
+
+from dataclasses import dataclass
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct, Node
+
+from simplechat_infra.auth import UserAuth
+from simplechat_infra.chat_api import ChatApi
+from simplechat_infra.nag import acknowledge_reviewed_findings
+from simplechat_infra.upstream_config import UpstreamConfig
+from simplechat_infra.web_site import WebSite
+
+PROTOCOLS = ("chat", "generate", "openai")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    """What `-c key=value` can change at synth time."""
+
+    upstream_url: str = "not-registered-yet"
+    upstream_protocol: str = "chat"
+    self_sign_up: bool = False
+
+    @classmethod
+    def from_context(cls, node: Node) -> "StackSettings":
+        protocol = str(node.try_get_context("upstreamProtocol") or "chat")
+        if protocol not in PROTOCOLS:
+            raise ValueError(
+                f"upstreamProtocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}"
+            )
+        sign_up = node.try_get_context("selfSignUp")
+        return cls(
+            upstream_url=str(node.try_get_context("upstreamUrl") or "not-registered-yet"),
+            upstream_protocol=protocol,
+            self_sign_up=str(sign_up).lower() in ("true", "1", "yes"),
+        )
+
+
+class SimplechatStack(Stack):
+    """The course app's shape, deployed securely: CloudFront UI, Cognito, API Gateway, Lambda."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings) -> None:
+        super().__init__(
+            scope, construct_id, description="simplechat: your own LLM behind a chat app"
+        )
+        self.auth = UserAuth(self, "Auth", self_sign_up=settings.self_sign_up)
+        self.upstream = UpstreamConfig(self, "Upstream", initial_url=settings.upstream_url)
+        self.site = WebSite(self, "Web")
+        self.chat_api = ChatApi(
+            self,
+            "Chat",
+            user_pool=self.auth.user_pool,
+            upstream=self.upstream,
+            site_origin=self.site.url,
+            upstream_protocol=settings.upstream_protocol,
+        )
+        self.ui_deployment = self.site.deploy_ui(
+            api_endpoint=self.chat_api.url,
+            user_pool_id=self.auth.user_pool.user_pool_id,
+            client_id=self.auth.client.user_pool_client_id,
+        )
+        self._outputs()
+        acknowledge_reviewed_findings(self)
+
+    def _outputs(self) -> None:
+        pool_id = self.auth.user_pool.user_pool_id
+        parameter = self.upstream.url_parameter.parameter_name
+        secret = self.upstream.api_key_secret.secret_name
+        outputs = {
+            "SiteUrl": (self.site.url, "Open this to chat"),
+            "ApiUrl": (self.chat_api.url, "The chat API (POST {ApiUrl}chat)"),
+            "UserPoolId": (pool_id, "Cognito user pool"),
+            "UserPoolClientId": (self.auth.client.user_pool_client_id, "Web client id"),
+            "UpstreamUrlParameterName": (parameter, "SSM parameter holding the model server URL"),
+            "UpstreamApiKeySecretName": (
+                secret,
+                "Secrets Manager secret with the server's API key",
+            ),
+            "NextStep1CreateUser": (
+                f"aws cognito-idp admin-create-user --user-pool-id {pool_id} "
+                "--username YOU@example.com --user-attributes Name=email,Value=YOU@example.com "
+                "Name=email_verified,Value=true",
+                "Create your first user (the temporary password arrives by email)",
+            ),
+            "NextStep2ApiKey": (
+                f"aws secretsmanager get-secret-value --secret-id {secret} "
+                "--query SecretString --output text",
+                "The key to start your model server with: simplechat serve --api-key <this>",
+            ),
+            "NextStep3Register": (
+                f"simplechat register --parameter {parameter} --url https://YOUR-SERVER",
+                "Point the app at your running model server (again after each new tunnel URL)",
+            ),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
