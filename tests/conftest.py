@@ -43,7 +43,9 @@ def bundled_model() -> Path:
 def llama_engine(bundled_model: Path) -> Iterator[Engine]:
     from simplechat.engines.llamacpp import LlamaCppEngine
 
-    engine = LlamaCppEngine(bundled_model, model_name="smollm2", context_length=2048, threads=2)
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=2048, threads=2, max_batch=4
+    )
     yield engine
     asyncio.run(engine.aclose())
 

@@ -36,9 +36,13 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
     "--model-name": {"help": "model id shown to clients (default: from the file or hub id)"},
     "--context-length": {
         "type": int,
-        "help": "tokens of context (default: the model's, ≤8192 for GGUF)",
+        "help": "tokens of context per request (default: the model's; at most 4096 for GGUF)",
     },
     "--threads": {"type": int, "help": "CPU threads for the engine"},
+    "--max-batch": {
+        "type": int,
+        "help": "requests decoded together; each gets --context-length tokens of KV cache (4)",
+    },
     "--default-max-tokens": {"type": int, "help": "answer length when a request sets none (512)"},
     "--device": {
         "choices": ["auto", "cpu", "cuda", "mps"],

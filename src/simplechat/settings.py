@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     model_name: str | None = Field(None, description="model id shown to clients")
     context_length: int | None = Field(None, ge=64, description="default: the model's own")
     threads: int | None = Field(None, ge=1, le=512)
+    max_batch: int = Field(4, ge=1, le=256, description="requests decoded together (llama.cpp)")
     default_max_tokens: int = Field(512, ge=1, description="when a request names no limit")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

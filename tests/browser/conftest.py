@@ -82,8 +82,10 @@ def runtime_config(stack: ServerProcess) -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module-scoped: Playwright's sync API keeps an event loop running in this thread while it
+    # is open, which would break asyncio.run() in the test modules that come after.
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield chromium

@@ -28,6 +28,7 @@ def load_engine(settings: Settings) -> Engine:
             context_length=settings.context_length,
             threads=settings.threads,
             use_gpu=settings.device != "cpu",
+            max_batch=settings.max_batch,
         )
     from simplechat.engines.transformers import TransformersEngine
 

@@ -1,48 +1,29 @@
-"""The llama.cpp engine (llama-cpp-python) for GGUF files: the CPU default."""
+"""The llama.cpp engine (llama-cpp-python) for GGUF files: the CPU default, batching requests."""
 
 from __future__ import annotations
 
-import codecs
+import asyncio
 import logging
 import os
-import threading
-from collections.abc import AsyncGenerator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
-from simplechat.engines.base import Engine, GenerationRequest, Message, Step
+from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Step
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
-from simplechat.engines.threaded import iterate_in_thread
+from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
+from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
 
 log = logging.getLogger(__name__)
 
-#: Largest context we allocate unless told otherwise: KV cache memory grows with it.
-DEFAULT_MAX_CONTEXT = 8192
-
-
-def _trained_context(path: str) -> int:
-    """The context length the model was trained with, read from the GGUF header only."""
-    import llama_cpp
-    from llama_cpp._internals import LlamaModel
-
-    llama_cpp.llama_backend_init()
-    params = llama_cpp.llama_model_default_params()
-    params.vocab_only = True  # no weights, no context: just the header
-    model = LlamaModel(path_model=path, params=params, verbose=False)
-    try:
-        meta = model.metadata()
-        return int(meta.get(f"{meta.get('general.architecture', '')}.context_length", 0))
-    finally:
-        model.close()
+#: Context per request unless told otherwise (the KV cache holds this times max_batch tokens).
+DEFAULT_MAX_CONTEXT = 4096
+DEFAULT_MAX_BATCH = 4
+#: Tokens per llama_decode call: prompt chunks plus one token per generating sequence.
+BATCH_TOKENS = 512
 
 
 class LlamaCppEngine(Engine):
-    """One llama.cpp context; requests take turns on a single worker thread.
-
-    llama.cpp contexts are not thread-safe, so decoding runs on one worker; the event
-    loop only awaits tokens. The fast-serving work replaces the turn-taking with a
-    shared multi-sequence batch behind the same `_decode`.
-    """
+    """One model, one llama.cpp context, up to `max_batch` requests decoded together."""
 
     name = "llamacpp"
 
@@ -54,45 +35,54 @@ class LlamaCppEngine(Engine):
         context_length: int | None = None,
         threads: int | None = None,
         use_gpu: bool = True,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
-        from llama_cpp import Llama
+        import llama_cpp as lc
+        from llama_cpp._internals import LlamaContext, LlamaModel
+        from llama_cpp._logger import set_verbose
 
-        path = str(model_path)
+        set_verbose(False)  # llama.cpp's own log: errors only
+        lc.llama_backend_init()
+        model_params = lc.llama_model_default_params()
+        model_params.n_gpu_layers = -1 if use_gpu else 0  # has effect only in a GPU build
+        try:
+            self._model = LlamaModel(path_model=str(model_path), params=model_params, verbose=False)
+        except ValueError as exc:
+            raise EngineError(f"llama.cpp could not load {model_path}: {exc}") from exc
+        trained = self._model.n_ctx_train() or DEFAULT_MAX_CONTEXT
+        self.context_length = min(context_length or DEFAULT_MAX_CONTEXT, trained)
         # llama-cpp-python defaults to half the CPUs (guessing hyperthreads); on the 2-core
         # machines we measured, using every core decodes 22% faster (bench/single_request.py).
         threads = threads or len(os.sched_getaffinity(0))
-        if context_length is None:
-            context_length = min(_trained_context(path) or DEFAULT_MAX_CONTEXT, DEFAULT_MAX_CONTEXT)
-        self._llama = Llama(
-            model_path=path,
-            n_ctx=context_length,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_gpu_layers=-1 if use_gpu else 0,  # only has effect in a GPU build of llama.cpp
-            verbose=False,
-        )
+        params = lc.llama_context_default_params()
+        params.n_ctx = self.context_length * max_batch
+        params.n_seq_max = max_batch
+        params.kv_unified = False  # a KV stream per sequence, context_length cells each
+        params.n_batch = params.n_ubatch = BATCH_TOKENS
+        params.n_threads = params.n_threads_batch = threads
+        self._context = LlamaContext(model=self._model, params=params, verbose=False)
+        self.max_batch = max_batch
         self.model_name = model_name
-        self.context_length = self._llama.n_ctx()
-        self._eos_token = self._llama.token_eos()
         self._template = self._load_template()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self._scheduler = BatchScheduler(
+            self._model, self._context, max_sequences=max_batch, batch_tokens=BATCH_TOKENS
+        )
 
     def _load_template(self) -> JinjaChatTemplate | None:
-        meta = self._llama.metadata
-        source = meta.get("tokenizer.chat_template")
+        source = self._model.metadata().get("tokenizer.chat_template")
         if not source:
             log.warning("model has no chat template; using a plain User:/Assistant: prompt")
             return None
         return JinjaChatTemplate(
             source,
-            bos_token=self._token_text(self._llama.token_bos()),
-            eos_token=self._token_text(self._eos_token),
+            bos_token=self._token_text(self._model.token_bos()),
+            eos_token=self._token_text(self._model.token_eos()),
         )
 
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return self._llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+        return token_bytes(self._model.vocab, token, special=True).decode("utf-8", errors="replace")
 
     def render_chat(self, messages: Sequence[Message]) -> str:
         if self._template is None:
@@ -100,53 +90,47 @@ class LlamaCppEngine(Engine):
         return self._template.render(messages)
 
     def _tokenize(self, prompt: str) -> list[int]:
-        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        tokens: list[int] = self._model.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        return tokens
 
     def count_tokens(self, prompt: str) -> int:
         return len(self._tokenize(prompt))
 
+    @property
+    def running(self) -> int:
+        return self._scheduler.running
+
+    @property
+    def queued(self) -> int:
+        return self._scheduler.queued
+
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
-        steps = iterate_in_thread(
-            lambda cancel: self._decode_blocking(request, cancel), self._worker
-        )
+        prompt = self._tokenize(request.prompt)
+        self.check_fits(len(prompt), request.params.max_tokens)
+        loop = asyncio.get_running_loop()
+        steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
+
+        def emit(item: Step | BaseException) -> None:  # called on the batch thread
+            try:
+                loop.call_soon_threadsafe(steps.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody is listening
+                sequence.cancelled.set()
+
+        sequence = BatchSequence(prompt=prompt, params=request.params, emit=emit)
+        self._scheduler.submit(sequence)
         try:
-            async for step in steps:
-                yield step
+            while True:
+                item = await steps.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
         finally:
-            await steps.aclose()
-
-    def _decode_blocking(
-        self, request: GenerationRequest, cancel: threading.Event
-    ) -> Iterator[Step]:
-        """Runs on the worker thread: prompt in, one Step per generated token out."""
-        from llama_cpp import LLAMA_DEFAULT_SEED, llama_vocab_is_eog
-
-        params = request.params
-        tokens = self._tokenize(request.prompt)
-        n_prompt = len(tokens)
-        self.check_fits(n_prompt, params.max_tokens)
-        self._llama.set_seed(LLAMA_DEFAULT_SEED if params.seed is None else params.seed)
-        # Evaluate the whole prompt every time: reusing a cached prefix evaluates the rest in
-        # a different batch shape, which changes the logits slightly and so greedy answers.
-        self._llama.reset()
-        # Token pieces can split a UTF-8 character; decode incrementally.
-        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        vocab = self._llama._model.vocab
-        tokens_out = self._llama.generate(
-            tokens, temp=params.temperature, top_p=params.top_p, repeat_penalty=1.0
-        )
-        for generated, token in enumerate(tokens_out, start=1):
-            if cancel.is_set():
-                return
-            if llama_vocab_is_eog(vocab, token):
-                yield Step(utf8.decode(b"", final=True), n_prompt, generated - 1, "stop")
-                return
-            text = utf8.decode(self._llama.detokenize([token]))
-            if generated >= params.max_tokens:
-                yield Step(text + utf8.decode(b"", final=True), n_prompt, generated, "length")
-                return
-            yield Step(text, n_prompt, generated)
+            # Stop sequence hit, client gone or finished: the slot is freed before the next step.
+            self._scheduler.cancel(sequence)
 
     async def aclose(self) -> None:
-        self._worker.shutdown(wait=True, cancel_futures=True)
-        self._llama.close()
+        await asyncio.to_thread(self._scheduler.close)
+        self._context.close()
+        self._model.close()

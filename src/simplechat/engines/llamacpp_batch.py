@@ -1,0 +1,245 @@
+"""Continuous batching over one llama.cpp context: many sequences share every decode step."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simplechat.engines.base import EngineError, SamplingParams, Step
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Step | BaseException], None]
+
+# llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
+TOP_K = 40
+MIN_P = 0.05
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One request inside the batch: its prompt, sampler, KV slot and progress."""
+
+    prompt: list[int]
+    params: SamplingParams
+    emit: Emit
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    seq_id: int = -1
+    sampler: Any = None
+    prefilled: int = 0  # prompt tokens already in the KV cache
+    generated: int = 0
+    last_token: int = -1
+    logits_at: int = -1  # row of this step's batch whose logits are this sequence's
+    utf8: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
+
+    @property
+    def n_prompt(self) -> int:
+        return len(self.prompt)
+
+
+def token_bytes(vocab: Any, token: int, *, special: bool = False) -> bytes:
+    """The bytes of one token (llama-cpp-python's helper returns a fixed 32-byte buffer)."""
+    import ctypes
+
+    import llama_cpp as lc
+
+    size = 64
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = lc.llama_token_to_piece(vocab, token, buffer, size, 0, special)
+        if n >= 0:
+            return buffer.raw[:n]
+        size = -n  # too small: llama.cpp says how much it needs
+
+
+def _sampler(params: SamplingParams) -> Any:
+    import llama_cpp as lc
+
+    chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+    if params.temperature == 0:
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
+        return chain
+    seed = lc.LLAMA_DEFAULT_SEED if params.seed is None else params.seed & 0xFFFFFFFF
+    for stage in (
+        lc.llama_sampler_init_top_k(TOP_K),
+        lc.llama_sampler_init_top_p(params.top_p, 1),
+        lc.llama_sampler_init_min_p(MIN_P, 1),
+        lc.llama_sampler_init_temp(params.temperature),
+        lc.llama_sampler_init_dist(seed),
+    ):
+        lc.llama_sampler_chain_add(chain, stage)
+    return chain
+
+
+class BatchScheduler:
+    """Owns the llama.cpp context on one thread; requests join and leave between decode steps.
+
+    Each step feeds one token for every sequence that is generating, plus as much of the
+    waiting prompts as the batch has room for (chunked prefill), in a single llama_decode.
+    A cancelled sequence is dropped before the next step and its KV cells freed.
+    """
+
+    def __init__(self, model: Any, context: Any, *, max_sequences: int, batch_tokens: int) -> None:
+        import llama_cpp as lc
+
+        self._model = model
+        self._context = context
+        self._vocab = model.vocab
+        self._batch_tokens = batch_tokens
+        self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
+        self._free_ids = list(range(max_sequences))
+        self._waiting: deque[Sequence] = deque()
+        self._active: list[Sequence] = []
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="llamacpp-batch", daemon=True)
+        self._thread.start()
+
+    # -- called from the event loop -------------------------------------------------------
+
+    def submit(self, sequence: Sequence) -> None:
+        with self._wake:
+            if self._stopping:
+                raise EngineError("the engine is shutting down")
+            self._waiting.append(sequence)
+            self._wake.notify()
+
+    def cancel(self, sequence: Sequence) -> None:
+        sequence.cancelled.set()
+        with self._wake:
+            self._wake.notify()
+
+    @property
+    def running(self) -> int:
+        return len(self._active)
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    def close(self) -> None:
+        import llama_cpp as lc
+
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join()
+        lc.llama_batch_free(self._batch)
+
+    # -- the batch thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and not self._waiting and not self._active:
+                    self._wake.wait()
+                if self._stopping:
+                    break
+                self._admit()
+            try:
+                self._step()
+            except Exception as exc:  # the model failed: fail the requests, keep serving
+                log.exception("llama.cpp decode failed")
+                for sequence in list(self._active):
+                    sequence.emit(EngineError(f"decoding failed: {exc}"))
+                    self._release(sequence)
+        for sequence in [*self._active, *self._waiting]:
+            sequence.emit(EngineError("the engine shut down"))
+            if sequence in self._active:
+                self._release(sequence)
+
+    def _admit(self) -> None:
+        while self._waiting and self._free_ids:
+            sequence = self._waiting.popleft()
+            if sequence.cancelled.is_set():
+                continue
+            sequence.seq_id = self._free_ids.pop()
+            sequence.sampler = _sampler(sequence.params)
+            self._active.append(sequence)
+
+    def _release(self, sequence: Sequence) -> None:
+        import llama_cpp as lc
+
+        lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
+        lc.llama_sampler_free(sequence.sampler)
+        self._free_ids.append(sequence.seq_id)
+        self._active.remove(sequence)
+
+    def _step(self) -> None:
+        import llama_cpp as lc
+
+        for sequence in list(self._active):
+            if sequence.cancelled.is_set():
+                self._release(sequence)
+        if not self._active:
+            return
+        batch = self._batch
+        batch.n_tokens = 0
+
+        def add(token: int, position: int, seq_id: int, logits: bool) -> int:
+            i = batch.n_tokens
+            batch.token[i] = token
+            batch.pos[i] = position
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq_id
+            batch.logits[i] = logits
+            batch.n_tokens = i + 1
+            return i
+
+        # Generating sequences first: one token each keeps every stream moving.
+        for sequence in self._active:
+            sequence.logits_at = -1
+            if sequence.prefilled == sequence.n_prompt:
+                position = sequence.n_prompt + sequence.generated - 1
+                sequence.logits_at = add(sequence.last_token, position, sequence.seq_id, True)
+        # Then prompts, in order of arrival, as far as the batch has room.
+        for sequence in self._active:
+            room = self._batch_tokens - batch.n_tokens
+            if sequence.prefilled == sequence.n_prompt or room <= 0:
+                continue
+            end = min(sequence.n_prompt, sequence.prefilled + room)
+            for position in range(sequence.prefilled, end):
+                last = position == sequence.n_prompt - 1
+                index = add(sequence.prompt[position], position, sequence.seq_id, last)
+                if last:
+                    sequence.logits_at = index
+            sequence.prefilled = end
+        status = lc.llama_decode(self._context.ctx, batch)
+        if status != 0:
+            raise EngineError(f"llama_decode returned {status}")
+        for sequence in list(self._active):
+            if sequence.logits_at >= 0:
+                self._advance(
+                    sequence,
+                    lc.llama_sampler_sample(
+                        sequence.sampler, self._context.ctx, sequence.logits_at
+                    ),
+                )
+
+    def _advance(self, sequence: Sequence, token: int) -> None:
+        import llama_cpp as lc
+
+        if sequence.cancelled.is_set():
+            self._release(sequence)
+            return
+        if lc.llama_vocab_is_eog(self._vocab, token):
+            tail = sequence.utf8.decode(b"", final=True)
+            sequence.emit(Step(tail, sequence.n_prompt, sequence.generated, "stop"))
+            self._release(sequence)
+            return
+        sequence.generated += 1
+        sequence.last_token = token
+        text = sequence.utf8.decode(token_bytes(self._vocab, token))
+        if sequence.generated >= sequence.params.max_tokens:
+            text += sequence.utf8.decode(b"", final=True)
+            sequence.emit(Step(text, sequence.n_prompt, sequence.generated, "length"))
+            self._release(sequence)
+            return
+        sequence.emit(Step(text, sequence.n_prompt, sequence.generated))

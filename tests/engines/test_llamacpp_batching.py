@@ -1,0 +1,142 @@
+"""Continuous batching in llama.cpp: requests share decode steps, leave early, keep sampling."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from simplechat.engines.base import Chunk, Engine, GenerationRequest, Message
+from simplechat.engines.llamacpp import LlamaCppEngine
+from simplechat.service import ChatService, SamplingOptions
+
+pytestmark = pytest.mark.real_model
+
+PROMPTS = [
+    "What is the capital city of Japan?",
+    "Name three colours.",
+    "Write a haiku about the sea.",
+    "Count from 1 to 5.",
+    "What is 2 + 2?",
+    "Say hello in French.",
+]
+
+
+def request(engine: Engine, text: str, **options: object) -> GenerationRequest:
+    service = ChatService(engine, default_max_tokens=32)
+    return service.chat_request([Message("user", text)], SamplingOptions(**options))  # type: ignore[arg-type]
+
+
+async def collect(stream: AsyncIterator[Chunk]) -> str:
+    return "".join([chunk.text async for chunk in stream])
+
+
+def test_concurrent_greedy_answers_equal_the_answers_alone(llama_engine: LlamaCppEngine) -> None:
+    requests = [request(llama_engine, p, temperature=0, max_tokens=24) for p in PROMPTS]
+
+    async def alone() -> list[str]:
+        return [await collect(llama_engine.stream(r)) for r in requests]
+
+    async def together() -> list[str]:
+        return list(await asyncio.gather(*(collect(llama_engine.stream(r)) for r in requests)))
+
+    solo = asyncio.run(alone())
+    assert len(set(solo)) == len(solo)  # six different answers: no cross-talk can hide
+    assert asyncio.run(together()) == solo
+
+
+def test_each_request_keeps_its_own_sampling(llama_engine: LlamaCppEngine) -> None:
+    greedy = request(llama_engine, "Tell me a story.", temperature=0, max_tokens=20)
+    seeded = request(
+        llama_engine, "Tell me a story.", temperature=1.0, top_p=0.95, seed=11, max_tokens=20
+    )
+
+    async def alone() -> tuple[str, str]:
+        return await collect(llama_engine.stream(greedy)), await collect(
+            llama_engine.stream(seeded)
+        )
+
+    async def together() -> tuple[str, str]:
+        a, b = await asyncio.gather(
+            collect(llama_engine.stream(greedy)), collect(llama_engine.stream(seeded))
+        )
+        return a, b
+
+    assert asyncio.run(together()) == asyncio.run(alone())
+
+
+def test_streams_progress_together_not_one_after_another(llama_engine: LlamaCppEngine) -> None:
+    first = request(llama_engine, "Write a long essay about the sea.", temperature=0, max_tokens=60)
+    second = request(llama_engine, "Write a long essay about trees.", temperature=0, max_tokens=60)
+    events: list[str] = []
+
+    async def follow(name: str, r: GenerationRequest) -> None:
+        async for chunk in llama_engine.stream(r):
+            events.append(name if chunk.finish_reason is None else name + "-end")
+
+    async def both() -> None:
+        await asyncio.gather(follow("a", first), follow("b", second))
+
+    asyncio.run(both())
+    # The second request's first token comes long before the first request's last one.
+    assert events.index("b") < events.index("a-end")
+    assert events.index("a") < events.index("b-end")
+
+
+def test_more_requests_than_slots_wait_their_turn(llama_engine: LlamaCppEngine) -> None:
+    assert llama_engine.max_batch == 4
+    requests = [request(llama_engine, p, temperature=0, max_tokens=16) for p in PROMPTS]
+    peak = 0
+
+    async def watch(done: asyncio.Event) -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, llama_engine.running)
+            await asyncio.sleep(0.001)
+
+    async def run_all() -> list[str]:
+        done = asyncio.Event()
+        watcher = asyncio.create_task(watch(done))
+        answers = await asyncio.gather(*(collect(llama_engine.stream(r)) for r in requests))
+        done.set()
+        await watcher
+        return list(answers)
+
+    answers = asyncio.run(run_all())
+    assert all(answers)
+    assert 1 < peak <= 4
+    assert llama_engine.running == 0 and llama_engine.queued == 0
+
+
+def test_a_cancelled_request_frees_its_slot_for_a_waiting_one(llama_engine: LlamaCppEngine) -> None:
+    long = [
+        request(llama_engine, f"Write a long essay about topic {i}.", temperature=0, max_tokens=400)
+        for i in range(4)
+    ]
+    short = request(llama_engine, "Say hi.", temperature=0, max_tokens=4)
+
+    async def scenario() -> tuple[list[bool], str]:
+        streams = [llama_engine.stream(r) for r in long]
+        for stream in streams:  # all four slots busy
+            await anext(stream)
+        waiting = asyncio.create_task(collect(llama_engine.stream(short)))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # no free slot yet
+        await streams[0].aclose()  # type: ignore[attr-defined]  # one client leaves
+        answer = await asyncio.wait_for(waiting, timeout=60)
+        still_going = [(await anext(stream)).finish_reason is None for stream in streams[1:]]
+        for stream in streams[1:]:
+            await stream.aclose()  # type: ignore[attr-defined]
+        return still_going, answer
+
+    still_going, answer = asyncio.run(scenario())
+    assert answer
+    assert still_going == [True, True, True]  # the short one got the freed slot, not a later one
+
+    async def settle() -> None:
+        for _ in range(200):
+            if llama_engine.running == 0:
+                return
+            await asyncio.sleep(0.01)
+
+    asyncio.run(settle())
+    assert llama_engine.running == 0
