@@ -10,7 +10,7 @@ PORT ?= 8000
 TORCH_CPU ?= torch==2.13.0
 
 .PHONY: run serve test lint format typecheck pytest install install-dev system-deps clean \
-	synth deploy destroy
+	synth deploy destroy bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Side by side: our server, llama.cpp's llama-server (built from the pinned sdist's sources,
+# cached in ~/.cache/simplechat-bench) and a course-style server. Writes bench/results/.
+bench: install-dev
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # AWS: `make synth` needs no credentials; `make deploy` / `make destroy` use your AWS profile.
 CDK_CLI := npx --yes aws-cdk@2.1148.1

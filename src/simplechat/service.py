@@ -25,6 +25,7 @@ class SamplingOptions:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    ignore_eos: bool = False
 
 
 class ChatService:
@@ -65,6 +66,7 @@ class ChatService:
             top_p=options.top_p,
             stop=options.stop,
             seed=options.seed,
+            ignore_eos=options.ignore_eos,
         )
         return GenerationRequest(prompt=prompt, params=params)
 

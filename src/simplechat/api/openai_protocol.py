@@ -57,6 +57,9 @@ class _SamplingFields(BaseModel):
     stream_options: StreamOptions | None = None
     n: int = Field(1, description="only 1 is supported")
     user: str | None = None
+    ignore_eos: bool = Field(
+        False, description="extension (as in vLLM): generate exactly max_tokens, for benchmarks"
+    )
 
     @field_validator("stop")
     @classmethod

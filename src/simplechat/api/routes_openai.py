@@ -81,6 +81,7 @@ async def chat_completions(
         top_p=DEFAULT_TOP_P if body.top_p is None else body.top_p,
         stop=body.stop_sequences(),
         seed=body.seed,
+        ignore_eos=body.ignore_eos,
     )
     # Rendering and the context check happen here, before any byte is sent.
     request = service.chat_request(_messages(body.messages), options)
@@ -158,6 +159,7 @@ async def completions(
         top_p=DEFAULT_TOP_P if body.top_p is None else body.top_p,
         stop=body.stop_sequences(),
         seed=body.seed,
+        ignore_eos=body.ignore_eos,
     )
     request = service.prompt_request(body.prompt_text(), options)
     completion_id = f"cmpl-{uuid.uuid4().hex}"

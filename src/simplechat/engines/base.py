@@ -30,6 +30,8 @@ class SamplingParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    #: keep generating past end-of-sequence, up to max_tokens (for benchmarks, as vLLM has it)
+    ignore_eos: bool = False
 
 
 @dataclass(frozen=True)

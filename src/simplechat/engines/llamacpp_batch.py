@@ -229,7 +229,7 @@ class BatchScheduler:
         if sequence.cancelled.is_set():
             self._release(sequence)
             return
-        if lc.llama_vocab_is_eog(self._vocab, token):
+        if not sequence.params.ignore_eos and lc.llama_vocab_is_eog(self._vocab, token):
             tail = sequence.utf8.decode(b"", final=True)
             sequence.emit(Step(tail, sequence.n_prompt, sequence.generated, "stop"))
             self._release(sequence)

@@ -127,7 +127,7 @@ class TransformersEngine(Engine):
                 out = self._model(input_ids=inputs, past_key_values=past, use_cache=True)
                 past = out.past_key_values
                 token = _sample(out.logits[0, -1], params.temperature, params.top_p, generator)
-                if token in self._eos_ids:
+                if token in self._eos_ids and not params.ignore_eos:
                     yield Step(text.flush(), n_prompt, generated - 1, "stop")
                     return
                 piece = text.add(token)

@@ -1,0 +1,160 @@
+"""Load generator: N concurrent clients streaming /v1/chat/completions; latency and throughput."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+PROMPTS = [
+    "Write a short story about a robot who learns to paint.",
+    "Explain how a rainbow forms.",
+    "Describe a walk through a forest in autumn.",
+    "What are the benefits of learning a second language?",
+    "Tell me about the history of the bicycle.",
+    "How does a refrigerator keep food cold?",
+    "Write a letter to a friend about a trip to the sea.",
+    "Explain why the sky is blue.",
+]
+
+
+@dataclass
+class RequestResult:
+    ttft: float = 0.0
+    itls: list[float] = field(default_factory=list)
+    e2e: float = 0.0
+    tokens: int = 0
+    error: str = ""
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def one_request(
+    client: httpx.AsyncClient, url: str, prompt: str, max_tokens: int
+) -> RequestResult:
+    result = RequestResult()
+    payload: dict[str, Any] = {
+        "model": "bench",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "ignore_eos": True,  # fixed output lengths, so every server does the same work
+    }
+    started = time.perf_counter()
+    last = started
+    events = 0
+    usage_tokens = 0
+    try:
+        async with client.stream("POST", url, json=payload) as response:
+            if response.status_code != 200:
+                result.error = f"HTTP {response.status_code}"
+                return result
+            async for line in response.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                data = line[6:]
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if chunk.get("usage"):
+                    usage_tokens = chunk["usage"].get("completion_tokens", 0)
+                choices = chunk.get("choices") or []
+                if choices and (choices[0].get("delta") or {}).get("content"):
+                    now = time.perf_counter()
+                    if events == 0:
+                        result.ttft = now - started
+                    else:
+                        result.itls.append(now - last)
+                    last = now
+                    events += 1
+    except httpx.HTTPError as exc:
+        result.error = type(exc).__name__
+        return result
+    result.e2e = time.perf_counter() - started
+    result.tokens = usage_tokens or events
+    return result
+
+
+async def run_level(
+    base_url: str, concurrency: int, rounds: int, max_tokens: int
+) -> dict[str, Any]:
+    """`concurrency` clients, each sending `rounds` requests back to back."""
+    url = base_url.rstrip("/") + "/v1/chat/completions"
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+
+        async def client_loop(index: int) -> list[RequestResult]:
+            results = []
+            for r in range(rounds):
+                prompt = PROMPTS[(index * rounds + r) % len(PROMPTS)]
+                results.append(await one_request(client, url, prompt, max_tokens))
+            return results
+
+        started = time.perf_counter()
+        per_client = await asyncio.gather(*(client_loop(i) for i in range(concurrency)))
+        wall = time.perf_counter() - started
+    results = [r for rs in per_client for r in rs]
+    ok = [r for r in results if not r.error]
+    itls = [x for r in ok for x in r.itls]
+    tokens = sum(r.tokens for r in ok)
+    return {
+        "concurrency": concurrency,
+        "requests": len(results),
+        "errors": len(results) - len(ok),
+        "output_tokens": tokens,
+        "wall_s": round(wall, 3),
+        "tokens_per_s": round(tokens / wall, 1) if wall else 0.0,
+        "ttft_p50_ms": round(percentile([r.ttft for r in ok], 50) * 1000, 1),
+        "ttft_p99_ms": round(percentile([r.ttft for r in ok], 99) * 1000, 1),
+        "itl_p50_ms": round(percentile(itls, 50) * 1000, 2),
+        "itl_p99_ms": round(percentile(itls, 99) * 1000, 2),
+        "e2e_p50_s": round(percentile([r.e2e for r in ok], 50), 3),
+        "e2e_p99_s": round(percentile([r.e2e for r in ok], 99), 3),
+        "mean_tokens_per_request": round(statistics.mean([r.tokens for r in ok]), 1) if ok else 0,
+    }
+
+
+async def chat_overhead(base_url: str, concurrency: int, requests: int) -> dict[str, Any]:
+    """Requests/s and latency of the seed's /chat (run against the fake engine: HTTP cost only)."""
+    url = base_url.rstrip("/") + "/chat"
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        queue = list(range(requests))
+
+        async def worker() -> None:
+            nonlocal errors
+            while queue:
+                queue.pop()
+                t0 = time.perf_counter()
+                response = await client.post(
+                    url, json={"message": "hello there", "conversationHistory": []}
+                )
+                latencies.append(time.perf_counter() - t0)
+                errors += response.status_code != 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "errors": errors,
+        "requests_per_s": round(requests / wall, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+    }

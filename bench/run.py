@@ -1,0 +1,234 @@
+"""`make bench`: our server beside llama.cpp's llama-server and a course-style server, one run.
+
+Same model file (the bundled SmolLM2-135M Q4_1 GGUF), same threads, same prompts and fixed
+output lengths. Prints a markdown table with ratios against llama-server and writes
+bench/results/<date>-<name>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import PROMPTS, chat_overhead, run_level
+
+from simplechat.model_source import bundled_model_path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+class Server:
+    def __init__(self, name: str, command: list[str], port: int, health: str = "/health") -> None:
+        self.name = name
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{name} exited at start: {' '.join(command)}")
+            try:
+                with urllib.request.urlopen(self.url + health, timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{name} did not become healthy")
+
+    def stop(self) -> float:
+        rss = peak_rss_mib(self.process.pid) if self.process.poll() is None else float("nan")
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        return rss
+
+
+def server_commands(
+    args: argparse.Namespace, model: Path, llama_server: str | None
+) -> dict[str, tuple[list[str], int]]:
+    top = max(args.levels)
+    ctx = args.context_length
+    commands: dict[str, tuple[list[str], int]] = {}
+    port = free_port()
+    commands["simplechat"] = (
+        [sys.executable, "-m", "simplechat", "serve", "--port", str(port),
+         "--threads", str(args.threads), "--max-batch", str(top), "--context-length", str(ctx),
+         "--log-level", "warning"],
+        port,
+    )  # fmt: skip
+    if llama_server:
+        port = free_port()
+        commands["llama-server"] = (
+            [llama_server, "-m", str(model), "--port", str(port), "--host", "127.0.0.1",
+             "-t", str(args.threads), "-tb", str(args.threads), "-np", str(top),
+             "-c", str(ctx * top), "--log-disable"],
+            port,
+        )  # fmt: skip
+    port = free_port()
+    commands["naive"] = (
+        [sys.executable, str(HERE / "naive_server.py"), "--port", str(port),
+         "--threads", str(args.threads), "--context-length", str(ctx)],
+        port,
+    )  # fmt: skip
+    return commands
+
+
+def raw_decode(model: Path, threads: int, max_tokens: int) -> dict[str, Any]:
+    """(d) The engine's ceiling: llama-cpp-python decoding one stream in-process."""
+    from llama_cpp import Llama
+
+    llm = Llama(str(model), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
+    prompt = llm.tokenize(PROMPTS[0].encode(), add_bos=True)
+    rates = []
+    for _ in range(3):
+        llm.reset()
+        started = 0.0
+        for count, _token in enumerate(llm.generate(prompt, temp=0.0)):
+            if count == 0:
+                started = time.perf_counter()  # decode only: the prompt is already evaluated
+            if count >= max_tokens:
+                break
+        rates.append(max_tokens / (time.perf_counter() - started))
+    llm.close()
+    return {"tokens_per_s": round(sorted(rates)[1], 1)}
+
+
+def build_llama_server() -> str | None:
+    try:
+        built = subprocess.run(
+            [str(HERE / "build_llama_server.sh")], check=True, capture_output=True, text=True
+        )
+    except subprocess.CalledProcessError as exc:
+        print(f"llama-server could not be built; left out.\n{exc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return built.stdout.strip().splitlines()[-1]
+
+
+def table(results: dict[str, Any]) -> str:
+    servers = results["servers"]
+    names = list(servers)
+    base = "llama-server" if "llama-server" in servers else None
+    head = "| clients | " + " | ".join(f"{n} tok/s" for n in names)
+    head += " | " + " | ".join(f"{n} TTFT p50/p99 ms" for n in names)
+    head += " | " + " | ".join(f"{n} ITL p50/p99 ms" for n in names)
+    if base:
+        head += " | " + " | ".join(f"{n} ÷ llama-server" for n in names if n != base)
+    lines = [head + " |", "|" + " --- |" * (head.count("|"))]
+    for i, level in enumerate(servers[names[0]]["levels"]):
+        rows = [servers[n]["levels"][i] for n in names]
+        cells = [
+            f"{r['tokens_per_s']}" + (f" ({r['errors']} err)" if r["errors"] else "") for r in rows
+        ]
+        cells += [f"{r['ttft_p50_ms']}/{r['ttft_p99_ms']}" for r in rows]
+        cells += [f"{r['itl_p50_ms']}/{r['itl_p99_ms']}" for r in rows]
+        if base:
+            reference = servers[base]["levels"][i]["tokens_per_s"] or float("nan")
+            cells += [
+                f"{servers[n]['levels'][i]['tokens_per_s'] / reference:.2f}×"
+                for n in names
+                if n != base
+            ]
+        lines.append(f"| {level['concurrency']} | " + " | ".join(cells) + " |")
+    rss = ", ".join(f"{n} {servers[n]['peak_rss_mib']} MiB" for n in names)
+    lines.append("")
+    lines.append(f"Peak RSS: {rss}. Raw in-process decode (one stream): "
+                 f"{results['raw_decode']['tokens_per_s']} tok/s.")  # fmt: skip
+    overhead = "; ".join(
+        f"{o['concurrency']} clients: {o['requests_per_s']} req/s, p50 {o['p50_ms']} ms, "
+        f"p99 {o['p99_ms']} ms" for o in results["chat_overhead"]
+    )  # fmt: skip
+    lines.append(f"HTTP overhead of /chat on the fake engine: {overhead}.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default="cpu-smollm2")
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--rounds", type=int, default=2, help="requests per client per level")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--context-length", type=int, default=1024)
+    parser.add_argument("--no-llama-server", action="store_true")
+    args = parser.parse_args()
+    model = bundled_model_path()
+    llama_server = None if args.no_llama_server else build_llama_server()
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "model": model.name,
+        "threads": args.threads,
+        "max_tokens": args.max_tokens,
+        "rounds": args.rounds,
+        "servers": {},
+    }
+    for name, (command, port) in server_commands(args, model, llama_server).items():
+        print(f"==> {name}", file=sys.stderr)
+        server = Server(name, command, port)
+        try:
+            asyncio.run(run_level(server.url, 1, 1, 8))  # warm-up
+            levels = []
+            for level in args.levels:
+                levels.append(
+                    asyncio.run(run_level(server.url, level, args.rounds, args.max_tokens))
+                )
+                print(f"    {level} clients: {levels[-1]['tokens_per_s']} tok/s", file=sys.stderr)
+        finally:
+            rss = server.stop()
+        results["servers"][name] = {"command": command, "levels": levels, "peak_rss_mib": rss}
+    results["raw_decode"] = raw_decode(model, args.threads, args.max_tokens)
+    port = free_port()
+    fake = Server("fake", [sys.executable, "-m", "simplechat", "serve", "--engine", "fake",
+                           "--port", str(port), "--log-level", "warning"], port)  # fmt: skip
+    try:
+        results["chat_overhead"] = [
+            asyncio.run(chat_overhead(fake.url, 1, 300)),
+            asyncio.run(chat_overhead(fake.url, 32, 2000)),
+        ]
+    finally:
+        fake.stop()
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{dt.date.today().isoformat()}-{args.name}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten: {path.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
