@@ -40,12 +40,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+async def served_model(client: httpx.AsyncClient, base_url: str) -> str:
+    """The id the server lists (ours insists on it, as OpenAI does); "bench" if it lists none."""
+    try:
+        response = await client.get(base_url.rstrip("/") + "/v1/models")
+        model: str = response.json()["data"][0]["id"]
+        return model
+    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        return "bench"
+
+
 async def one_request(
-    client: httpx.AsyncClient, url: str, prompt: str, max_tokens: int
+    client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int
 ) -> RequestResult:
     result = RequestResult()
     payload: dict[str, Any] = {
-        "model": "bench",
+        "model": model,
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": max_tokens,
         "temperature": 0,
@@ -95,12 +105,13 @@ async def run_level(
     url = base_url.rstrip("/") + "/v1/chat/completions"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+        model = await served_model(client, base_url)
 
         async def client_loop(index: int) -> list[RequestResult]:
             results = []
             for r in range(rounds):
                 prompt = PROMPTS[(index * rounds + r) % len(PROMPTS)]
-                results.append(await one_request(client, url, prompt, max_tokens))
+                results.append(await one_request(client, url, model, prompt, max_tokens))
             return results
 
         started = time.perf_counter()
