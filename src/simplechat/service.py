@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from simplechat.admission import Admission, AdmittedStream
 from simplechat.engines.base import (
     Chunk,
     Completion,
@@ -31,9 +32,10 @@ class SamplingOptions:
 class ChatService:
     """The one place that renders prompts, counts tokens and checks the context budget."""
 
-    def __init__(self, engine: Engine, *, default_max_tokens: int) -> None:
+    def __init__(self, engine: Engine, *, default_max_tokens: int, capacity: int = 1000) -> None:
         self.engine = engine
         self.default_max_tokens = default_max_tokens
+        self.admission = Admission(capacity)
 
     @property
     def model_name(self) -> str:
@@ -71,7 +73,14 @@ class ChatService:
         return GenerationRequest(prompt=prompt, params=params)
 
     async def complete(self, request: GenerationRequest) -> Completion:
-        return await self.engine.complete(request)
+        """The whole answer; raises Overloaded at once when the server is full."""
+        ticket = self.admission.acquire()
+        try:
+            return await self.engine.complete(request)
+        finally:
+            ticket.release()
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        return self.engine.stream(request)
+        """Admits now (so a full server answers 429 before any byte), streams later."""
+        ticket = self.admission.acquire()
+        return AdmittedStream(self.engine.stream(request), ticket)

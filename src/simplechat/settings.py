@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     context_length: int | None = Field(None, ge=64, description="default: the model's own")
     threads: int | None = Field(None, ge=1, le=512)
     max_batch: int = Field(4, ge=1, le=256, description="requests decoded together (llama.cpp)")
+    max_queue: int = Field(
+        16, ge=0, le=10_000, description="requests that may wait beyond the batch; more get 429"
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="larger request bodies get 413")
     default_max_tokens: int = Field(512, ge=1, description="when a request names no limit")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

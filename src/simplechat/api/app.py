@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from simplechat import __version__
 from simplechat.api import routes_course, routes_meta, routes_openai
 from simplechat.api.auth import ApiKeyMiddleware, KeyChecker
+from simplechat.api.body_limit import BodyLimitMiddleware
 from simplechat.api.errors import install_error_handlers
 from simplechat.api.openapi import build_openapi
 from simplechat.engines.base import Engine
@@ -25,12 +26,17 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     """The API over an already loaded engine; the caller owns the engine's lifetime."""
     app = FastAPI(title="simplechat", version=__version__, description=DESCRIPTION)
     app.state.settings = settings
-    app.state.service = ChatService(engine, default_max_tokens=settings.default_max_tokens)
+    app.state.service = ChatService(
+        engine,
+        default_max_tokens=settings.default_max_tokens,
+        capacity=settings.max_batch + settings.max_queue,
+    )
     install_error_handlers(app)
     app.include_router(routes_meta.router)
     app.include_router(routes_course.router)
     app.include_router(routes_openai.router)
 
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     checker = KeyChecker(key.get_secret_value() for key in settings.api_key)
     app.add_middleware(ApiKeyMiddleware, checker=checker)
     # Added last so it is outermost: 401s and errors carry CORS headers too.

@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from simplechat.admission import Overloaded
+from simplechat.api.disconnect import ClientGone
 from simplechat.engines.base import ContextLengthExceeded, EngineError, PromptRejected
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "Invalid request: the message says what to fix",
         401: "Missing or wrong API key (when the server has keys)",
         404: "Unknown model",
+        413: "Request body too large",
+        429: "Too many requests running or waiting: retry after Retry-After seconds",
         500: "Server error",
     }.items()
 }
@@ -137,6 +141,16 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             message = str(exc.detail)
         return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientGone)
+    async def _gone(_: Request, exc: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody is listening; for the access log only
+
+    @app.exception_handler(Overloaded)
+    async def _busy(_: Request, exc: Overloaded) -> JSONResponse:
+        return error_response(
+            429, str(exc), code="server_busy", headers={"Retry-After": str(exc.retry_after)}
+        )
 
     @app.exception_handler(ContextLengthExceeded)
     async def _too_long(_: Request, exc: ContextLengthExceeded) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from simplechat.api.course_protocol import (
     ChatRequest,
@@ -13,6 +13,7 @@ from simplechat.api.course_protocol import (
     GenerateResponse,
 )
 from simplechat.api.deps import ServiceDep
+from simplechat.api.disconnect import unless_disconnected
 from simplechat.api.errors import ERROR_RESPONSES
 from simplechat.api.openai_protocol import Usage
 from simplechat.engines.base import Message
@@ -27,14 +28,14 @@ router = APIRouter(tags=["course"])
     responses=ERROR_RESPONSES,
     summary="Answer a message, given the conversation so far (the seed Lambda's contract)",
 )
-async def chat(body: ChatRequest, service: ServiceDep) -> ChatResponse:
+async def chat(body: ChatRequest, service: ServiceDep, http: Request) -> ChatResponse:
     started = time.perf_counter()
     history = [Message(turn.role, turn.content) for turn in body.conversationHistory or []]
     options = SamplingOptions(
         max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p
     )
     request = service.chat_request([*history, Message("user", body.message)], options)
-    result = await service.complete(request)
+    result = await unless_disconnected(http, service.complete(request))
     return ChatResponse(
         response=result.text.strip(),
         model=service.model_name,
@@ -50,7 +51,7 @@ async def chat(body: ChatRequest, service: ServiceDep) -> ChatResponse:
     responses=ERROR_RESPONSES,
     summary="Answer one prompt as a user turn (the course's Colab server contract)",
 )
-async def generate(body: GenerateRequest, service: ServiceDep) -> GenerateResponse:
+async def generate(body: GenerateRequest, service: ServiceDep, http: Request) -> GenerateResponse:
     started = time.perf_counter()
     options = SamplingOptions(
         max_tokens=body.max_new_tokens,
@@ -58,7 +59,7 @@ async def generate(body: GenerateRequest, service: ServiceDep) -> GenerateRespon
         top_p=body.top_p,
     )
     request = service.chat_request([Message("user", body.prompt)], options)
-    result = await service.complete(request)
+    result = await unless_disconnected(http, service.complete(request))
     return GenerateResponse(
         generated_text=result.text.strip(),
         response_time=round(time.perf_counter() - started, 4),

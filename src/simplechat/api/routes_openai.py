@@ -7,10 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from simplechat.api.deps import ServiceDep
+from simplechat.api.disconnect import unless_disconnected
 from simplechat.api.errors import ERROR_RESPONSES, ApiError
 from simplechat.api.openai_protocol import (
     AssistantMessage,
@@ -72,7 +73,7 @@ async def list_models(service: ServiceDep) -> ModelList:
     responses={**ERROR_RESPONSES, **STREAM_DOC},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, service: ServiceDep
+    body: ChatCompletionRequest, service: ServiceDep, http: Request
 ) -> ChatCompletion | StreamingResponse:
     _check_model(body.model, service)
     options = SamplingOptions(
@@ -93,7 +94,7 @@ async def chat_completions(
         return sse_response(
             _chat_events(chunks, completion_id, created, service.model_name, include_usage)
         )
-    result = await service.complete(request)
+    result = await unless_disconnected(http, service.complete(request))
     return ChatCompletion(
         id=completion_id,
         created=created,
@@ -150,7 +151,7 @@ async def _chat_events(
     responses={**ERROR_RESPONSES, **STREAM_DOC},
 )
 async def completions(
-    body: CompletionRequest, service: ServiceDep
+    body: CompletionRequest, service: ServiceDep, http: Request
 ) -> TextCompletion | StreamingResponse:
     _check_model(body.model, service)
     options = SamplingOptions(
@@ -171,7 +172,7 @@ async def completions(
                 service.stream(request), completion_id, created, service.model_name, include_usage
             )
         )
-    result = await service.complete(request)
+    result = await unless_disconnected(http, service.complete(request))
     return TextCompletion(
         id=completion_id,
         created=created,

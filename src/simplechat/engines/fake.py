@@ -18,9 +18,16 @@ class FakeEngine(Engine):
 
     name = "fake"
 
-    def __init__(self, *, model_name: str = "fake-model", context_length: int = 2048) -> None:
+    def __init__(
+        self,
+        *,
+        model_name: str = "fake-model",
+        context_length: int = 2048,
+        token_delay: float = 0.0,
+    ) -> None:
         self.model_name = model_name
         self.context_length = context_length
+        self.token_delay = token_delay  # seconds per token, to hold requests in flight in tests
         self.cancelled = 0  # how many generations were closed before their end
 
     def render_chat(self, messages: Sequence[Message]) -> str:
@@ -41,7 +48,7 @@ class FakeEngine(Engine):
         finished = False
         try:
             for i, word in enumerate(words[: request.params.max_tokens]):
-                await asyncio.sleep(0)  # a real engine yields to the loop between tokens
+                await asyncio.sleep(self.token_delay)  # a real engine yields between tokens
                 yield Step(word if i == 0 else " " + word, prompt_tokens, i + 1)
             generated = min(len(words), request.params.max_tokens)
             reason: FinishReason = "length" if len(words) > request.params.max_tokens else "stop"

@@ -1,0 +1,99 @@
+"""Overload, oversized bodies and departed clients: refused or stopped, and the server goes on."""
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from simplechat.api.app import create_app
+from simplechat.engines.fake import FakeEngine
+from tests.conftest import make_settings
+from tests.e2e.server import free_port
+
+
+def test_oversized_body_is_a_413_naming_the_limit() -> None:
+    client = TestClient(create_app(make_settings(max_body_bytes=2048), FakeEngine()))
+    reply = client.post("/chat", json={"message": "x" * 5000})
+    assert reply.status_code == 413
+    assert "larger than 2048 bytes" in reply.json()["error"]["message"]
+    assert client.post("/chat", json={"message": "small"}).status_code == 200
+
+
+def test_oversized_body_without_content_length_is_a_413() -> None:
+    client = TestClient(create_app(make_settings(max_body_bytes=2048), FakeEngine()))
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"message": "'
+        for _ in range(10):
+            yield b"y" * 500
+        yield b'"}'
+
+    reply = client.post("/chat", content=chunks(), headers={"content-type": "application/json"})
+    assert reply.status_code == 413
+    small = client.post(
+        "/chat", content=iter([b'{"message": "hi"}']), headers={"content-type": "application/json"}
+    )
+    assert small.status_code == 200
+
+
+def test_past_capacity_requests_get_429_with_retry_after_and_admitted_ones_finish() -> None:
+    engine = FakeEngine()
+    client = TestClient(create_app(make_settings(max_batch=1, max_queue=1), engine))
+    body = {"messages": [{"role": "user", "content": "one two three"}], "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=body) as first:
+        with client.stream("POST", "/v1/chat/completions", json=body) as second:
+            refused = client.post("/chat", json={"message": "hi"})
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "2"
+            assert refused.json()["error"]["type"] == "rate_limit_error"
+            assert "busy" in refused.json()["error"]["message"]
+            assert "[DONE]" in "".join(second.iter_text())
+        assert first.status_code == 200
+        assert "[DONE]" in "".join(first.iter_text())
+    # Both admitted streams are done: there is room again.
+    assert client.post("/chat", json={"message": "hi"}).status_code == 200
+
+
+@pytest.fixture
+def live_fake() -> Iterator[tuple[str, FakeEngine]]:
+    """A real uvicorn server on 127.0.0.1 over a slow fake engine (0.05 s per token)."""
+    engine = FakeEngine(token_delay=0.05)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(make_settings(), engine), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"127.0.0.1:{port}", engine
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("path", ["/chat", "/generate"])
+def test_a_client_that_leaves_stops_its_generation(
+    live_fake: tuple[str, FakeEngine], path: str
+) -> None:
+    address, engine = live_fake
+    host, port = address.split(":")
+    field = "message" if path == "/chat" else "prompt"
+    body = json.dumps({field: " ".join(["word"] * 200)}).encode()
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(request)
+        time.sleep(0.5)  # generating: ~200 tokens at 0.05 s would take 10 s
+    deadline = time.monotonic() + 5
+    while engine.cancelled == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine.cancelled == 1
