@@ -51,7 +51,12 @@ async def served_model(client: httpx.AsyncClient, base_url: str) -> str:
 
 
 async def one_request(
-    client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int
+    client: httpx.AsyncClient,
+    url: str,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    cache_prompt: bool = False,
 ) -> RequestResult:
     result = RequestResult()
     payload: dict[str, Any] = {
@@ -62,6 +67,9 @@ async def one_request(
         "stream": True,
         "stream_options": {"include_usage": True},
         "ignore_eos": True,  # fixed output lengths, so every server does the same work
+        # llama-server reuses the KV of a repeated prompt; ours has no prompt cache yet, so
+        # compare the engines doing the same prefill work (run.py --prompt-cache to allow it).
+        "cache_prompt": cache_prompt,
     }
     started = time.perf_counter()
     last = started
@@ -99,7 +107,7 @@ async def one_request(
 
 
 async def run_level(
-    base_url: str, concurrency: int, rounds: int, max_tokens: int
+    base_url: str, concurrency: int, rounds: int, max_tokens: int, cache_prompt: bool = False
 ) -> dict[str, Any]:
     """`concurrency` clients, each sending `rounds` requests back to back."""
     url = base_url.rstrip("/") + "/v1/chat/completions"
@@ -111,7 +119,9 @@ async def run_level(
             results = []
             for r in range(rounds):
                 prompt = PROMPTS[(index * rounds + r) % len(PROMPTS)]
-                results.append(await one_request(client, url, model, prompt, max_tokens))
+                results.append(
+                    await one_request(client, url, model, prompt, max_tokens, cache_prompt)
+                )
             return results
 
         started = time.perf_counter()

@@ -183,6 +183,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--context-length", type=int, default=1024)
     parser.add_argument("--no-llama-server", action="store_true")
+    parser.add_argument(
+        "--prompt-cache", action="store_true", help="let llama-server reuse repeated prompts' KV"
+    )
     args = parser.parse_args()
     model = bundled_model_path()
     llama_server = None if args.no_llama_server else build_llama_server()
@@ -196,6 +199,7 @@ def main() -> None:
         "threads": args.threads,
         "max_tokens": args.max_tokens,
         "rounds": args.rounds,
+        "llama_server_prompt_cache": args.prompt_cache,
         "servers": {},
     }
     for name, (command, port) in server_commands(args, model, llama_server).items():
@@ -206,7 +210,11 @@ def main() -> None:
             levels = []
             for level in args.levels:
                 levels.append(
-                    asyncio.run(run_level(server.url, level, args.rounds, args.max_tokens))
+                    asyncio.run(
+                        run_level(
+                            server.url, level, args.rounds, args.max_tokens, args.prompt_cache
+                        )
+                    )
                 )
                 print(f"    {level} clients: {levels[-1]['tokens_per_s']} tok/s", file=sys.stderr)
         finally:
