@@ -96,3 +96,16 @@ def test_hub_ids_pick_transformers() -> None:
 )
 def test_public_binding_is_detected(host: str, public: bool) -> None:
     assert Settings(engine="fake", host=host).binds_publicly is public
+
+
+def test_binding_publicly_without_a_key_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    from simplechat.cli import load_engine_logged
+
+    with caplog.at_level("WARNING", logger="simplechat"):
+        assert load_engine_logged(Settings(engine="fake", host="0.0.0.0")) is not None
+    assert "No API key, yet binding 0.0.0.0" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="simplechat"):
+        load_engine_logged(Settings(engine="fake", host="0.0.0.0", api_key=["a-long-key-1"]))
+        load_engine_logged(Settings(engine="fake", host="127.0.0.1"))
+    assert "No API key" not in caplog.text

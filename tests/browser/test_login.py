@@ -60,6 +60,34 @@ def test_admin_created_user_must_choose_a_new_password(
     expect(page.locator("#chat-view")).to_be_visible()
 
 
+def test_an_expiring_token_is_refreshed_before_the_request(
+    page: Page, cognito_stack: ServerProcess
+) -> None:
+    page.goto(cognito_stack.url)
+    sign_in(page, DEMO_USER, DEMO_PASSWORD)
+    expect(page.locator("#chat-view")).to_be_visible()
+    # Make the stored ID token look about to expire (its signature no longer matches: only a
+    # refreshed token can pass the gateway's check).
+    stale = page.evaluate(
+        r"""() => {
+        const tokens = JSON.parse(localStorage.getItem("simplechat.tokens"));
+        const [h, p, s] = tokens.idToken.split(".");
+        const claims = JSON.parse(atob(p.replace(/-/g, "+").replace(/_/g, "/")));
+        claims.exp = Math.floor(Date.now() / 1000) + 60;
+        const body = btoa(JSON.stringify(claims))
+            .replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+        tokens.idToken = [h, body, s].join(".");
+        localStorage.setItem("simplechat.tokens", JSON.stringify(tokens));
+        return tokens.idToken;
+    }"""
+    )
+    with page.expect_request("**/api/chat") as sent:
+        page.fill("#input", "after refresh")
+        page.press("#input", "Enter")
+    assert sent.value.headers["authorization"] != stale
+    expect(page.locator("#messages .message.assistant")).to_have_text("You said: after refresh")
+
+
 @pytest.mark.parametrize("token", [None, "not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
 def test_gateway_refuses_requests_without_a_valid_token(
     cognito_stack: ServerProcess, token: str | None
