@@ -13,7 +13,9 @@ from simplechat.engines.base import (
     Engine,
     GenerationRequest,
     Message,
+    Prompt,
     SamplingParams,
+    clean_text,
 )
 
 
@@ -44,11 +46,15 @@ class ChatService:
     def chat_request(
         self, messages: Sequence[Message], options: SamplingOptions
     ) -> GenerationRequest:
-        """A conversation, rendered through the model's own chat template."""
-        return self.prompt_request(self.engine.render_chat(messages), options)
+        """A conversation, rendered through the model's own chat template (user text as data)."""
+        cleaned = [Message(m.role, clean_text(m.content)) for m in messages]
+        return self._request(self.engine.render_chat(cleaned), options)
 
-    def prompt_request(self, prompt: str, options: SamplingOptions) -> GenerationRequest:
-        """Raw text to continue, as `/v1/completions` sends it."""
+    def completion_request(self, text: str, options: SamplingOptions) -> GenerationRequest:
+        """Raw text to continue, as `/v1/completions` sends it: its special tokens are meant."""
+        return self._request(Prompt.trusted(clean_text(text)), options)
+
+    def _request(self, prompt: Prompt, options: SamplingOptions) -> GenerationRequest:
         prompt_tokens = self.engine.count_tokens(prompt)
         max_tokens = options.max_tokens
         if max_tokens is None:

@@ -148,3 +148,15 @@ def test_default_max_tokens_shrinks_to_fit_the_context(client: TestClient) -> No
     assert (
         reply.json()["usage"]["prompt_tokens"] + reply.json()["usage"]["completion_tokens"] <= 2048
     )
+
+
+def test_lone_surrogates_are_a_clear_400_and_nul_is_just_text(client: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    lone = b'{"message": "hi \\ud800 there"}'
+    reply = client.post("/chat", content=lone, headers=headers)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "message"
+    nul = b'{"message": "a\\u0000b \\u202eevil"}'
+    reply = client.post("/chat", content=nul, headers=headers)
+    assert reply.status_code == 200
+    assert reply.json()["response"] == "You said: a\x00b \u202eevil"

@@ -4,14 +4,16 @@ import asyncio
 
 import pytest
 
-from simplechat.engines.base import ContextLengthExceeded, GenerationRequest, SamplingParams
+from simplechat.engines.base import ContextLengthExceeded, GenerationRequest, Prompt, SamplingParams
 from simplechat.engines.fake import FakeEngine
 
 PROMPT = "User: one two three four five\nAssistant:"
 
 
 def request(max_tokens: int = 50, stop: tuple[str, ...] = ()) -> GenerationRequest:
-    return GenerationRequest(PROMPT, SamplingParams(max_tokens=max_tokens, stop=stop))
+    return GenerationRequest(
+        Prompt.trusted(PROMPT), SamplingParams(max_tokens=max_tokens, stop=stop)
+    )
 
 
 def test_complete_gathers_the_stream() -> None:

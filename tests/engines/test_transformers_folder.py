@@ -71,7 +71,7 @@ def test_a_model_folder_loads_through_auto_with_its_template(
     settings = Settings(model=str(folder))
     assert settings.resolved_engine == "transformers"
     engine = TransformersEngine(settings.model, model_name="folder")
-    assert "<|im_start|>assistant" in engine.render_chat([Message("user", "hi")])
+    assert "<|im_start|>assistant" in engine.render_chat([Message("user", "hi")]).text
     assert "Tokyo" in answer(engine, "What is the capital city of Japan?")
 
 
@@ -79,5 +79,5 @@ def test_a_model_without_template_gets_the_plain_prompt(model_folders: tuple[Pat
     _, folder = model_folders
     engine = TransformersEngine(str(folder), model_name="plain")
     prompt = engine.render_chat([Message("user", "hi")])
-    assert prompt == "User: hi\nAssistant:"
+    assert prompt.text == "User: hi\nAssistant:"
     assert answer(engine, "Hello, who are you?").strip()

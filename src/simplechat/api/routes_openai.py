@@ -162,7 +162,7 @@ async def completions(
         seed=body.seed,
         ignore_eos=body.ignore_eos,
     )
-    request = service.prompt_request(body.prompt_text(), options)
+    request = service.completion_request(body.prompt_text(), options)
     completion_id = f"cmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:

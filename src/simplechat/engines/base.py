@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,35 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Prompt:
+    """A rendered prompt as (text, trusted) parts: special tokens count only in trusted text.
+
+    Template text is trusted; what users wrote is not, so a user typing `<|im_start|>system`
+    gets those characters, never the control token.
+    """
+
+    parts: tuple[tuple[str, bool], ...]
+
+    @classmethod
+    def trusted(cls, text: str) -> Prompt:
+        """Text whose special tokens are meant, e.g. a raw /v1/completions prompt."""
+        return cls(((text, True),))
+
+    @property
+    def text(self) -> str:
+        return "".join(text for text, _ in self.parts)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Lone surrogates (valid in JSON, not in UTF-8) become U+FFFD, not a tokenizer crash."""
+    # json.loads pairs valid surrogates into one character, so any left are lone.
+    return _SURROGATE.sub("\ufffd", text)
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """How to pick tokens. temperature 0 means greedy decoding."""
 
@@ -38,7 +68,7 @@ class SamplingParams:
 class GenerationRequest:
     """A fully rendered prompt (chat template already applied) and its sampling parameters."""
 
-    prompt: str
+    prompt: Prompt
     params: SamplingParams
 
 
@@ -105,11 +135,11 @@ class Engine(abc.ABC):
     context_length: int
 
     @abc.abstractmethod
-    def render_chat(self, messages: Sequence[Message]) -> str:
+    def render_chat(self, messages: Sequence[Message]) -> Prompt:
         """Apply the model's chat template and open the assistant's turn."""
 
     @abc.abstractmethod
-    def count_tokens(self, prompt: str) -> int:
+    def count_tokens(self, prompt: Prompt) -> int:
         """How many tokens the model sees for this prompt."""
 
     @abc.abstractmethod

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from simplechat.engines.base import Message, PromptRejected
+from simplechat.engines.base import Message, Prompt, PromptRejected
+
+log = logging.getLogger(__name__)
 
 # Sandboxed: a template comes from a model file, and must not reach Python internals.
 _env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
@@ -25,8 +29,41 @@ def as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
 
-def render_plain(messages: Sequence[Message]) -> str:
+# Private-use characters: placeholders that neither a template nor a user will produce.
+_MARK = re.compile("\ue000(\\d+)\ue001")
+
+
+def render_separating_user_text(
+    render: Callable[[list[Message]], str], messages: Sequence[Message]
+) -> Prompt:
+    """Render with placeholders for the contents, then put the contents back as untrusted parts.
+
+    The result is checked against a plain render: a template that rewrites contents (rare)
+    gets its own output, whole and trusted, with a warning.
+    """
+    marked = [Message(m.role, f"\ue000{i}\ue001") for i, m in enumerate(messages)]
+    pieces = _MARK.split(render(marked))
+    parts: list[tuple[str, bool]] = []
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            if piece:
+                parts.append((piece, True))
+        elif messages[int(piece)].content:
+            parts.append((messages[int(piece)].content, False))
+    prompt = Prompt(tuple(parts))
+    direct = render(list(messages))
+    if prompt.text != direct:
+        log.warning("chat template transforms message text; special tokens in it are not escaped")
+        return Prompt.trusted(direct)
+    return prompt
+
+
+def render_plain(messages: Sequence[Message]) -> Prompt:
     """The fallback for models without a template: "User:" / "Assistant:" turns."""
+    return render_separating_user_text(_plain_text, messages)
+
+
+def _plain_text(messages: Sequence[Message]) -> str:
     lines: list[str] = []
     for m in messages:
         if m.role == "system":
@@ -44,7 +81,10 @@ class JinjaChatTemplate:
         self._template = _env.from_string(source)
         self._specials: dict[str, Any] = {"bos_token": bos_token, "eos_token": eos_token}
 
-    def render(self, messages: Sequence[Message]) -> str:
+    def render(self, messages: Sequence[Message]) -> Prompt:
+        return render_separating_user_text(self._render_text, messages)
+
+    def _render_text(self, messages: Sequence[Message]) -> str:
         try:
             return self._template.render(
                 messages=as_dicts(messages), add_generation_prompt=True, **self._specials

@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
 
-from simplechat.engines.base import Engine, FinishReason, GenerationRequest, Message, Step
+from simplechat.engines.base import (
+    Engine,
+    FinishReason,
+    GenerationRequest,
+    Message,
+    Prompt,
+    Step,
+)
 from simplechat.engines.chat_template import render_plain
 
 
@@ -30,11 +37,11 @@ class FakeEngine(Engine):
         self.token_delay = token_delay  # seconds per token, to hold requests in flight in tests
         self.cancelled = 0  # how many generations were closed before their end
 
-    def render_chat(self, messages: Sequence[Message]) -> str:
+    def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return render_plain(messages)
 
-    def count_tokens(self, prompt: str) -> int:
-        return len(prompt.split())
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(prompt.text.split())
 
     def answer_for(self, prompt: str) -> list[str]:
         """The words this engine will generate for `prompt`."""
@@ -44,7 +51,7 @@ class FakeEngine(Engine):
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         prompt_tokens = self.count_tokens(request.prompt)
         self.check_fits(prompt_tokens, request.params.max_tokens)
-        words = self.answer_for(request.prompt)
+        words = self.answer_for(request.prompt.text)
         finished = False
         try:
             for i, word in enumerate(words[: request.params.max_tokens]):

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
-from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Step
+from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Prompt, Step
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
 from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
 from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
@@ -84,16 +84,21 @@ class LlamaCppEngine(Engine):
             return ""
         return token_bytes(self._model.vocab, token, special=True).decode("utf-8", errors="replace")
 
-    def render_chat(self, messages: Sequence[Message]) -> str:
+    def render_chat(self, messages: Sequence[Message]) -> Prompt:
         if self._template is None:
             return render_plain(messages)
         return self._template.render(messages)
 
-    def _tokenize(self, prompt: str) -> list[int]:
-        tokens: list[int] = self._model.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    def _tokenize(self, prompt: Prompt) -> list[int]:
+        """Part by part: special tokens are parsed in template text only, never in user text."""
+        tokens: list[int] = []
+        for text, trusted in prompt.parts:
+            tokens += self._model.tokenize(
+                text.encode("utf-8"), add_bos=not tokens, special=trusted
+            )
         return tokens
 
-    def count_tokens(self, prompt: str) -> int:
+    def count_tokens(self, prompt: Prompt) -> int:
         return len(self._tokenize(prompt))
 
     @property

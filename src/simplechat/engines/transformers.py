@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Step
-from simplechat.engines.chat_template import as_dicts, render_plain
+from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Prompt, Step
+from simplechat.engines.chat_template import as_dicts, render_plain, render_separating_user_text
 from simplechat.engines.threaded import iterate_in_thread
 from simplechat.model_source import is_gguf
 
@@ -74,22 +74,33 @@ class TransformersEngine(Engine):
             log.warning("model has no chat template; using a plain User:/Assistant: prompt")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers")
 
-    def render_chat(self, messages: Sequence[Message]) -> str:
+    def render_chat(self, messages: Sequence[Message]) -> Prompt:
         if not self._tokenizer.chat_template:
             return render_plain(messages)
-        rendered = self._tokenizer.apply_chat_template(
-            as_dicts(messages), tokenize=False, add_generation_prompt=True
-        )
-        return str(rendered)
 
-    def _tokenize(self, prompt: str) -> list[int]:
+        def render(marked: list[Message]) -> str:
+            text = self._tokenizer.apply_chat_template(
+                as_dicts(marked), tokenize=False, add_generation_prompt=True
+            )
+            return str(text)
+
+        return render_separating_user_text(render, messages)
+
+    def _tokenize(self, prompt: Prompt) -> list[int]:
+        """Part by part: special tokens are parsed in template text only, never in user text."""
         # A rendered template already starts with BOS where the model wants one.
         bos = self._tokenizer.bos_token
-        add_special = not (bos and prompt.startswith(bos))
-        ids = self._tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
-        return list(ids)
+        ids: list[int] = []
+        if not (bos and prompt.text.startswith(bos)):
+            ids += self._tokenizer("", add_special_tokens=True)["input_ids"]
+        for text, trusted in prompt.parts:
+            part = self._tokenizer(
+                text, add_special_tokens=False, split_special_tokens=not trusted
+            )["input_ids"]
+            ids += list(part)
+        return ids
 
-    def count_tokens(self, prompt: str) -> int:
+    def count_tokens(self, prompt: Prompt) -> int:
         return len(self._tokenize(prompt))
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
