@@ -56,7 +56,7 @@ async def one_request(
     model: str,
     prompt: str,
     max_tokens: int,
-    cache_prompt: bool = False,
+    cache_prompt: bool = True,
 ) -> RequestResult:
     result = RequestResult()
     payload: dict[str, Any] = {
@@ -67,8 +67,7 @@ async def one_request(
         "stream": True,
         "stream_options": {"include_usage": True},
         "ignore_eos": True,  # fixed output lengths, so every server does the same work
-        # llama-server reuses the KV of a repeated prompt; ours has no prompt cache yet, so
-        # compare the engines doing the same prefill work (run.py --prompt-cache to allow it).
+        # llama-server's prompt cache switch (ours is a server flag; run.py sets both alike)
         "cache_prompt": cache_prompt,
     }
     started = time.perf_counter()
@@ -107,7 +106,7 @@ async def one_request(
 
 
 async def run_level(
-    base_url: str, concurrency: int, rounds: int, max_tokens: int, cache_prompt: bool = False
+    base_url: str, concurrency: int, rounds: int, max_tokens: int, cache_prompt: bool = True
 ) -> dict[str, Any]:
     """`concurrency` clients, each sending `rounds` requests back to back."""
     url = base_url.rstrip("/") + "/v1/chat/completions"

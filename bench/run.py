@@ -86,7 +86,7 @@ def server_commands(
     commands["simplechat"] = (
         [sys.executable, "-m", "simplechat", "serve", "--port", str(port),
          "--threads", str(args.threads), "--max-batch", str(top), "--context-length", str(ctx),
-         "--log-level", "warning"],
+         "--log-level", "warning", *([] if args.prompt_cache else ["--no-prompt-cache"])],
         port,
     )  # fmt: skip
     if llama_server:
@@ -184,7 +184,10 @@ def main() -> None:
     parser.add_argument("--context-length", type=int, default=1024)
     parser.add_argument("--no-llama-server", action="store_true")
     parser.add_argument(
-        "--prompt-cache", action="store_true", help="let llama-server reuse repeated prompts' KV"
+        "--no-prompt-cache",
+        dest="prompt_cache",
+        action="store_false",
+        help="make both servers decode every prompt in full (default: both reuse shared prefixes)",
     )
     args = parser.parse_args()
     model = bundled_model_path()
@@ -199,7 +202,7 @@ def main() -> None:
         "threads": args.threads,
         "max_tokens": args.max_tokens,
         "rounds": args.rounds,
-        "llama_server_prompt_cache": args.prompt_cache,
+        "prompt_cache": args.prompt_cache,
         "servers": {},
     }
     for name, (command, port) in server_commands(args, model, llama_server).items():

@@ -44,6 +44,12 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "help": "requests decoded together; each gets --context-length tokens of KV cache (4)",
     },
     "--default-max-tokens": {"type": int, "help": "answer length when a request sets none (512)"},
+    "--no-prompt-cache": {
+        "action": "store_false",
+        "dest": "prompt_cache",
+        "default": None,
+        "help": "decode every prompt in full (default: reuse a shared prefix's KV cache)",
+    },
     "--max-queue": {"type": int, "help": "requests that may wait beyond the batch (16); more: 429"},
     "--max-body-bytes": {"type": int, "help": "largest request body accepted (1 MiB); more: 413"},
     "--device": {

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     context_length: int | None = Field(None, ge=64, description="default: the model's own")
     threads: int | None = Field(None, ge=1, le=512)
     max_batch: int = Field(4, ge=1, le=256, description="requests decoded together (llama.cpp)")
+    prompt_cache: bool = Field(
+        True, description="reuse the KV cache of a previous request's shared prompt prefix"
+    )
     max_queue: int = Field(
         16, ge=0, le=10_000, description="requests that may wait beyond the batch; more get 429"
     )

@@ -29,6 +29,7 @@ def load_engine(settings: Settings) -> Engine:
             threads=settings.threads,
             use_gpu=settings.device != "cpu",
             max_batch=settings.max_batch,
+            prompt_cache=settings.prompt_cache,
         )
     from simplechat.engines.transformers import TransformersEngine
 

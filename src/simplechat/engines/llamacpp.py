@@ -36,6 +36,7 @@ class LlamaCppEngine(Engine):
         threads: int | None = None,
         use_gpu: bool = True,
         max_batch: int = DEFAULT_MAX_BATCH,
+        prompt_cache: bool = True,
     ) -> None:
         import llama_cpp as lc
         from llama_cpp._internals import LlamaContext, LlamaModel
@@ -65,7 +66,11 @@ class LlamaCppEngine(Engine):
         self.model_name = model_name
         self._template = self._load_template()
         self._scheduler = BatchScheduler(
-            self._model, self._context, max_sequences=max_batch, batch_tokens=BATCH_TOKENS
+            self._model,
+            self._context,
+            max_sequences=max_batch,
+            batch_tokens=BATCH_TOKENS,
+            prompt_cache=prompt_cache,
         )
 
     def _load_template(self) -> JinjaChatTemplate | None:
@@ -108,6 +113,11 @@ class LlamaCppEngine(Engine):
     @property
     def queued(self) -> int:
         return self._scheduler.queued
+
+    @property
+    def reused_tokens(self) -> int:
+        """Prompt tokens taken from the prompt cache so far."""
+        return self._scheduler.reused_tokens
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         prompt = self._tokenize(request.prompt)

@@ -32,8 +32,11 @@ class Sequence:
     seq_id: int = -1
     sampler: Any = None
     prefilled: int = 0  # prompt tokens already in the KV cache
+    reused: int = 0  # of those, how many a previous request left there (prompt cache)
     generated: int = 0
     last_token: int = -1
+    output: list[int] = field(default_factory=list)  # generated tokens
+    fed: int = 0  # generated tokens already decoded into the KV cache
     logits_at: int = -1  # row of this step's batch whose logits are this sequence's
     utf8: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -86,7 +89,15 @@ class BatchScheduler:
     A cancelled sequence is dropped before the next step and its KV cells freed.
     """
 
-    def __init__(self, model: Any, context: Any, *, max_sequences: int, batch_tokens: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        context: Any,
+        *,
+        max_sequences: int,
+        batch_tokens: int,
+        prompt_cache: bool = True,
+    ) -> None:
         import llama_cpp as lc
 
         self._model = model
@@ -95,6 +106,10 @@ class BatchScheduler:
         self._batch_tokens = batch_tokens
         self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
         self._free_ids = list(range(max_sequences))
+        self._prompt_cache = prompt_cache
+        #: what each free slot's KV cells hold, for the next request with the same prefix
+        self._cached: dict[int, list[int]] = {}
+        self.reused_tokens = 0  # prompt tokens served from the cache instead of decoded
         self._waiting: deque[Sequence] = deque()
         self._active: list[Sequence] = []
         self._wake = threading.Condition()
@@ -149,6 +164,7 @@ class BatchScheduler:
                 log.exception("llama.cpp decode failed")
                 for sequence in list(self._active):
                     sequence.emit(EngineError(f"decoding failed: {exc}"))
+                    sequence.prefilled = sequence.fed = 0  # its cells are in doubt
                     self._release(sequence)
         for sequence in [*self._active, *self._waiting]:
             sequence.emit(EngineError("the engine shut down"))
@@ -160,14 +176,41 @@ class BatchScheduler:
             sequence = self._waiting.popleft()
             if sequence.cancelled.is_set():
                 continue
-            sequence.seq_id = self._free_ids.pop()
+            self._assign_slot(sequence)
             sequence.sampler = _sampler(sequence.params)
             self._active.append(sequence)
+
+    def _assign_slot(self, sequence: Sequence) -> None:
+        """The free slot whose cached tokens share the longest prefix with this prompt."""
+        import llama_cpp as lc
+
+        def shared(seq_id: int) -> int:
+            cached = self._cached.get(seq_id, [])
+            n = 0
+            for a, b in zip(cached, sequence.prompt, strict=False):
+                if a != b:
+                    break
+                n += 1
+            return n
+
+        seq_id = max(self._free_ids, key=shared) if self._prompt_cache else self._free_ids[-1]
+        self._free_ids.remove(seq_id)
+        # Keep the shared prefix, but always decode at least one prompt token for fresh logits.
+        keep = min(shared(seq_id), sequence.n_prompt - 1) if self._prompt_cache else 0
+        lc.llama_memory_seq_rm(self._context.memory, seq_id, keep, -1)
+        self._cached.pop(seq_id, None)
+        sequence.seq_id = seq_id
+        sequence.prefilled = sequence.reused = keep
+        self.reused_tokens += keep
 
     def _release(self, sequence: Sequence) -> None:
         import llama_cpp as lc
 
-        lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
+        if self._prompt_cache:
+            in_cache = sequence.prompt[: sequence.prefilled] + sequence.output[: sequence.fed]
+            self._cached[sequence.seq_id] = in_cache
+        else:
+            lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
         lc.llama_sampler_free(sequence.sampler)
         self._free_ids.append(sequence.seq_id)
         self._active.remove(sequence)
@@ -199,6 +242,7 @@ class BatchScheduler:
             if sequence.prefilled == sequence.n_prompt:
                 position = sequence.n_prompt + sequence.generated - 1
                 sequence.logits_at = add(sequence.last_token, position, sequence.seq_id, True)
+                sequence.fed += 1
         # Then prompts, in order of arrival, as far as the batch has room.
         for sequence in self._active:
             room = self._batch_tokens - batch.n_tokens
@@ -236,6 +280,7 @@ class BatchScheduler:
             return
         sequence.generated += 1
         sequence.last_token = token
+        sequence.output.append(token)
         text = sequence.utf8.decode(token_bytes(self._vocab, token))
         if sequence.generated >= sequence.params.max_tokens:
             text += sequence.utf8.decode(b"", final=True)
