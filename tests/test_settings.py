@@ -109,3 +109,22 @@ def test_binding_publicly_without_a_key_warns_loudly(caplog: pytest.LogCaptureFi
         load_engine_logged(Settings(engine="fake", host="0.0.0.0", api_key=["a-long-key-1"]))
         load_engine_logged(Settings(engine="fake", host="127.0.0.1"))
     assert "No API key" not in caplog.text
+
+
+def test_serving_flags_for_batching_and_limits() -> None:
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--max-batch",
+            "8",
+            "--max-queue",
+            "0",
+            "--no-prompt-cache",
+            "--max-body-bytes",
+            "4096",
+        ]
+    )
+    settings = load_settings(args)
+    assert (settings.max_batch, settings.max_queue, settings.prompt_cache) == (8, 0, False)
+    assert settings.max_body_bytes == 4096
+    assert load_settings(build_parser().parse_args(["serve"])).prompt_cache is True

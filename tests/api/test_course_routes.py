@@ -87,6 +87,11 @@ BAD_CHAT_BODIES: list[tuple[Any, str, str | None]] = [
     ),
     ({"message": "hi", "temperature": 5}, "less than or equal to 2", "temperature"),
     ({"message": "hi", "max_tokens": 0}, "greater than or equal to 1", "max_tokens"),
+    (
+        {"message": "hi", "conversationHistory": [{"role": "user", "content": "x"}] * 513},
+        "at most 512 items",
+        "conversationHistory",
+    ),
     (["hi"], "must be a JSON object", None),
 ]
 

@@ -138,7 +138,10 @@ BAD_CHAT_REQUESTS: list[tuple[dict[str, Any], str, str | None]] = [
     ({"max_tokens": 0}, "greater than or equal to 1", "max_tokens"),
     ({"stop": ["a", "b", "c", "d", "e"]}, "at most 4 stop sequences", "stop"),
     ({"tools": [{"type": "function"}]}, "tools (function calling) are not supported", None),
-    ({"logprobs": True}, "logprobs are not supported", None),
+    ({"logprobs": True}, "logprobs and top_logprobs are not supported", None),
+    ({"top_logprobs": 3}, "top_logprobs are not supported", None),
+    ({"stop": "x" * 65}, "at most 64 characters", "stop"),
+    ({"messages": [{"role": "user", "content": "x"}] * 513}, "at most 512 items", "messages"),
     ({"response_format": {"type": "json_object"}}, "response_format", None),
     (
         {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},

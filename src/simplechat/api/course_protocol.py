@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from simplechat.api.openai_protocol import Usage
+from simplechat.api.openai_protocol import MAX_MESSAGES, Usage
 
 NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
 
@@ -27,7 +27,7 @@ class ChatRequest(BaseModel):
 
     message: NonBlank = Field(description="the user's new message")
     conversationHistory: list[HistoryMessage] | None = Field(
-        None, description="earlier turns, oldest first"
+        None, description="earlier turns, oldest first", max_length=MAX_MESSAGES
     )
     max_tokens: int | None = Field(None, ge=1, description="default: the server's")
     temperature: float = Field(0.7, ge=0.0, le=2.0)

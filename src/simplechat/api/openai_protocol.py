@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 FinishReason = Literal["stop", "length"]
 MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 64
+#: Per request, checked before any model work (the body limit bounds the total size too).
+MAX_MESSAGES = 512
 
 
 class TextPart(BaseModel):
@@ -64,8 +67,11 @@ class _SamplingFields(BaseModel):
     @field_validator("stop")
     @classmethod
     def _few_stops(cls, stop: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(stop, list) and len(stop) > MAX_STOP_SEQUENCES:
+        stops = [stop] if isinstance(stop, str) else stop or []
+        if len(stops) > MAX_STOP_SEQUENCES:
             raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed")
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"a stop sequence may be at most {MAX_STOP_CHARS} characters long")
         return stop
 
     @field_validator("n")
@@ -82,12 +88,13 @@ class _SamplingFields(BaseModel):
 
 
 class ChatCompletionRequest(_SamplingFields):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     tools: list[dict[str, Any]] | None = None
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
+    top_logprobs: int | None = None
 
     @model_validator(mode="after")
     def _unsupported(self) -> ChatCompletionRequest:
@@ -95,8 +102,8 @@ class ChatCompletionRequest(_SamplingFields):
             raise ValueError("tools (function calling) are not supported by this server")
         if self.response_format and self.response_format.get("type") != "text":
             raise ValueError("only response_format {'type': 'text'} is supported")
-        if self.logprobs:
-            raise ValueError("logprobs are not supported by this server")
+        if self.logprobs or self.top_logprobs:
+            raise ValueError("logprobs and top_logprobs are not supported by this server")
         return self
 
     def token_limit(self) -> int | None:
