@@ -50,6 +50,10 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "default": None,
         "help": "decode every prompt in full (default: reuse a shared prefix's KV cache)",
     },
+    "--request-time-limit": {
+        "type": float,
+        "help": "seconds one request may take, queueing included (600); then it ends as 'length'",
+    },
     "--max-queue": {"type": int, "help": "requests that may wait beyond the batch (16); more: 429"},
     "--max-body-bytes": {"type": int, "help": "largest request body accepted (1 MiB); more: 413"},
     "--device": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -34,9 +35,17 @@ class SamplingOptions:
 class ChatService:
     """The one place that renders prompts, counts tokens and checks the context budget."""
 
-    def __init__(self, engine: Engine, *, default_max_tokens: int, capacity: int = 1000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        default_max_tokens: int,
+        capacity: int = 1000,
+        time_limit: float = 600.0,
+    ) -> None:
         self.engine = engine
         self.default_max_tokens = default_max_tokens
+        self.time_limit = time_limit
         self.admission = Admission(capacity)
 
     @property
@@ -80,13 +89,37 @@ class ChatService:
 
     async def complete(self, request: GenerationRequest) -> Completion:
         """The whole answer; raises Overloaded at once when the server is full."""
-        ticket = self.admission.acquire()
-        try:
-            return await self.engine.complete(request)
-        finally:
-            ticket.release()
+        parts: list[str] = []
+        last: Chunk | None = None
+        async for chunk in self.stream(request):
+            parts.append(chunk.text)
+            last = chunk
+        assert last is not None and last.finish_reason is not None
+        return Completion(
+            "".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason
+        )
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Admits now (so a full server answers 429 before any byte), streams later."""
         ticket = self.admission.acquire()
-        return AdmittedStream(self.engine.stream(request), ticket)
+        return AdmittedStream(self._time_limited(self.engine.stream(request)), ticket)
+
+    async def _time_limited(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        """Ends a runaway request at the time limit, cleanly: finish reason "length"."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.time_limit
+        last: Chunk | None = None
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(anext(chunks), deadline - loop.time())
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    used = (last.prompt_tokens, last.completion_tokens) if last else (0, 0)
+                    yield Chunk("", *used, "length")
+                    return
+                last = chunk
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     prompt_cache: bool = Field(
         True, description="reuse the KV cache of a previous request's shared prompt prefix"
     )
+    request_time_limit: float = Field(
+        600.0, gt=0, description="seconds a request may take, queueing included; then it ends"
+    )
     max_queue: int = Field(
         16, ge=0, le=10_000, description="requests that may wait beyond the batch; more get 429"
     )

@@ -97,3 +97,18 @@ def test_a_client_that_leaves_stops_its_generation(
     while engine.cancelled == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert engine.cancelled == 1
+
+
+def test_a_runaway_request_ends_cleanly_at_the_time_limit() -> None:
+    engine = FakeEngine(token_delay=0.05)
+    client = TestClient(create_app(make_settings(request_time_limit=0.3), engine))
+    body = client.post("/chat", json={"message": " ".join(["word"] * 200)}).json()
+    assert body["finish_reason"] == "length"
+    assert 0 < body["usage"]["completion_tokens"] < 20  # stopped after ~0.3 s, not 10 s
+    assert engine.cancelled == 1  # the engine stopped generating
+    events = client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "w " * 200}], "stream": True},
+    ).text
+    assert '"finish_reason": "length"' in events
+    assert events.rstrip().endswith("data: [DONE]")

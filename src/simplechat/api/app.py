@@ -30,6 +30,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         engine,
         default_max_tokens=settings.default_max_tokens,
         capacity=settings.max_batch + settings.max_queue,
+        time_limit=settings.request_time_limit,
     )
     install_error_handlers(app)
     app.include_router(routes_meta.router)
