@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from simplechat.admission import Admission, AdmittedStream
+from simplechat.admission import Admission, AdmittedStream, Overloaded
 from simplechat.engines.base import (
     Chunk,
     Completion,
@@ -18,6 +18,7 @@ from simplechat.engines.base import (
     SamplingParams,
     clean_text,
 )
+from simplechat.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,16 @@ class ChatService:
         default_max_tokens: int,
         capacity: int = 1000,
         time_limit: float = 600.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.default_max_tokens = default_max_tokens
         self.time_limit = time_limit
+        self.metrics = metrics or Metrics()
         self.admission = Admission(capacity)
+        self.metrics.watch(
+            in_flight=lambda: self.admission.in_flight, running=lambda: engine.running
+        )
 
     @property
     def model_name(self) -> str:
@@ -101,14 +107,20 @@ class ChatService:
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Admits now (so a full server answers 429 before any byte), streams later."""
-        ticket = self.admission.acquire()
+        try:
+            ticket = self.admission.acquire()
+        except Overloaded:
+            self.metrics.rejected.labels("overloaded").inc()
+            raise
         return AdmittedStream(self._time_limited(self.engine.stream(request)), ticket)
 
     async def _time_limited(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         """Ends a runaway request at the time limit, cleanly: finish reason "length"."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.time_limit
+        started = loop.time()
+        deadline = started + self.time_limit
         last: Chunk | None = None
+        finished = False
         try:
             while True:
                 try:
@@ -119,7 +131,14 @@ class ChatService:
                     used = (last.prompt_tokens, last.completion_tokens) if last else (0, 0)
                     yield Chunk("", *used, "length")
                     return
+                if last is None:
+                    self.metrics.ttft.observe(loop.time() - started)
                 last = chunk
+                finished = chunk.finish_reason is not None
                 yield chunk
         finally:
+            if last is not None:
+                self.metrics.tokens.inc(last.completion_tokens)
+            if not finished:  # closed early: client gone, stop sequence or time limit
+                self.metrics.cancelled.inc()
             await chunks.aclose()  # type: ignore[attr-defined]

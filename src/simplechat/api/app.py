@@ -11,7 +11,9 @@ from simplechat.api.auth import ApiKeyMiddleware, KeyChecker
 from simplechat.api.body_limit import BodyLimitMiddleware
 from simplechat.api.errors import install_error_handlers
 from simplechat.api.openapi import build_openapi
+from simplechat.api.request_metrics import RequestMetricsMiddleware
 from simplechat.engines.base import Engine
+from simplechat.metrics import Metrics
 from simplechat.service import ChatService
 from simplechat.settings import Settings
 
@@ -26,17 +28,20 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     """The API over an already loaded engine; the caller owns the engine's lifetime."""
     app = FastAPI(title="simplechat", version=__version__, description=DESCRIPTION)
     app.state.settings = settings
+    metrics = Metrics()
     app.state.service = ChatService(
         engine,
         default_max_tokens=settings.default_max_tokens,
         capacity=settings.max_batch + settings.max_queue,
         time_limit=settings.request_time_limit,
+        metrics=metrics,
     )
     install_error_handlers(app)
     app.include_router(routes_meta.router)
     app.include_router(routes_course.router)
     app.include_router(routes_openai.router)
 
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     checker = KeyChecker(key.get_secret_value() for key in settings.api_key)
     app.add_middleware(ApiKeyMiddleware, checker=checker)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from simplechat import __version__
@@ -26,6 +27,16 @@ async def health(service: ServiceDep) -> Health:
     return Health(status="ok", model=service.model_name, engine=service.engine.name)
 
 
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (same key rule as the API)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics(service: ServiceDep) -> Response:
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 @router.get("/", summary="What this API offers")
 async def index(service: ServiceDep) -> dict[str, Any]:
     return {
@@ -42,6 +53,7 @@ async def index(service: ServiceDep) -> dict[str, Any]:
             "POST /v1/chat/completions": "OpenAI-compatible chat, streaming with stream=true",
             "POST /v1/completions": "OpenAI-compatible text completion",
             "GET /health": "status and model",
+            "GET /metrics": "Prometheus metrics",
         },
         "docs": "/docs",
         "openapi": "/openapi.json",

@@ -146,6 +146,13 @@ class Engine(abc.ABC):
     def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         """Generate tokens until EOS or max_tokens; closing the generator cancels the work."""
 
+    @property
+    def running(self) -> int:
+        """Requests the engine is generating for right now (engines that batch say more)."""
+        return self._generating
+
+    _generating = 0
+
     def check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
         """Raise ContextLengthExceeded unless prompt + max_tokens fit the context."""
         if prompt_tokens + max_tokens > self.context_length:
@@ -163,6 +170,7 @@ class Engine(abc.ABC):
         """
         stops = StopFilter(request.params.stop)
         steps = self._decode(request)
+        self._generating += 1
         try:
             async for step in steps:
                 text, stopped = stops.feed(step.text)
@@ -178,6 +186,7 @@ class Engine(abc.ABC):
                 if text:
                     yield Chunk(text, step.prompt_tokens, step.completion_tokens)
         finally:
+            self._generating -= 1
             await steps.aclose()
 
     async def complete(self, request: GenerationRequest) -> Completion:

@@ -107,7 +107,7 @@ class LlamaCppEngine(Engine):
         return len(self._tokenize(prompt))
 
     @property
-    def running(self) -> int:
+    def running(self) -> int:  # decoding now; the rest of the admitted requests are queued
         return self._scheduler.running
 
     @property

@@ -1,0 +1,56 @@
+"""Prometheus /metrics: what was served, how fast, what was refused or cut short."""
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from simplechat.api.app import create_app
+from simplechat.engines.fake import FakeEngine
+from tests.conftest import make_settings
+
+
+def scrape(
+    client: TestClient, **headers: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    reply = client.get("/metrics", headers=headers)
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(reply.text)
+        for sample in family.samples
+    }
+
+
+def test_requests_tokens_and_first_token_time_are_counted(client: TestClient) -> None:
+    client.post("/chat", json={"message": "one two three"})
+    client.post("/chat", json={"message": ""})  # a 400
+    client.get("/no/such/path/123")
+    samples = scrape(client)
+    assert samples[("simplechat_requests_total", (("route", "/chat"), ("status", "200")))] == 1
+    assert samples[("simplechat_requests_total", (("route", "/chat"), ("status", "400")))] == 1
+    assert samples[("simplechat_requests_total", (("route", "unmatched"), ("status", "404")))] == 1
+    assert samples[("simplechat_generated_tokens_total", ())] == 5  # "You said: one two three"
+    assert samples[("simplechat_time_to_first_token_seconds_count", ())] == 1
+    assert samples[("simplechat_request_duration_seconds_count", (("route", "/chat"),))] == 2
+    assert samples[("simplechat_requests_in_flight", ())] == 0
+
+
+def test_rejections_and_cut_short_generations_are_counted() -> None:
+    engine = FakeEngine(token_delay=0.05)
+    client = TestClient(
+        create_app(make_settings(max_batch=1, max_queue=0, request_time_limit=0.3), engine)
+    )
+    body = {"messages": [{"role": "user", "content": "a b c"}], "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=body) as held:
+        assert client.post("/chat", json={"message": "hi"}).status_code == 429
+        "".join(held.iter_text())
+    client.post("/chat", json={"message": " ".join(["w"] * 100)})  # ended by the time limit
+    samples = scrape(client)
+    assert samples[("simplechat_rejected_requests_total", (("reason", "overloaded"),))] == 1
+    assert samples[("simplechat_cancelled_requests_total", ())] == 1
+
+
+def test_metrics_need_the_key_when_keys_are_set() -> None:
+    client = TestClient(create_app(make_settings(api_key=["metrics-key-123"]), FakeEngine()))
+    assert client.get("/metrics").status_code == 401
+    assert scrape(client, authorization="Bearer metrics-key-123")
