@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from simplechat.api.app import create_app
 from simplechat.engines.base import Engine
 from simplechat.engines.fake import FakeEngine
+from simplechat.engines.llamacpp import LlamaCppEngine
 from simplechat.model_source import bundled_model_path
 from simplechat.settings import Settings
 
@@ -41,10 +42,26 @@ def bundled_model() -> Path:
 
 @pytest.fixture(scope="session")
 def llama_engine(bundled_model: Path) -> Iterator[Engine]:
-    from simplechat.engines.llamacpp import LlamaCppEngine
-
+    # No prompt cache here: tests that compare answers exactly need every prompt decoded the
+    # same way (a cached prefix is decoded in a different batch shape, which can flip a greedy
+    # token). The cache has its own engine below.
     engine = LlamaCppEngine(
-        bundled_model, model_name="smollm2", context_length=2048, threads=2, max_batch=4
+        bundled_model,
+        model_name="smollm2",
+        context_length=2048,
+        threads=2,
+        max_batch=4,
+        prompt_cache=False,
+    )
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+@pytest.fixture(scope="session")
+def cached_llama_engine(bundled_model: Path) -> Iterator[LlamaCppEngine]:
+    """The default configuration: shared prompt prefixes are reused from the KV cache."""
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=2048, threads=2, max_batch=2
     )
     yield engine
     asyncio.run(engine.aclose())
