@@ -123,9 +123,24 @@ async def run_level(
                 )
             return results
 
+        health_ms: list[float] = []
+        done = asyncio.Event()
+
+        async def probe_health() -> None:
+            """Is the server still responsive while it works? One /health every 100 ms."""
+            async with httpx.AsyncClient(timeout=30) as prober:
+                while not done.is_set():
+                    t0 = time.perf_counter()
+                    await prober.get(base_url.rstrip("/") + "/health")
+                    health_ms.append((time.perf_counter() - t0) * 1000)
+                    await asyncio.sleep(0.1)
+
+        prober = asyncio.create_task(probe_health())
         started = time.perf_counter()
         per_client = await asyncio.gather(*(client_loop(i) for i in range(concurrency)))
         wall = time.perf_counter() - started
+        done.set()
+        await prober
     results = [r for rs in per_client for r in rs]
     ok = [r for r in results if not r.error]
     itls = [x for r in ok for x in r.itls]
@@ -143,6 +158,8 @@ async def run_level(
         "itl_p99_ms": round(percentile(itls, 99) * 1000, 2),
         "e2e_p50_s": round(percentile([r.e2e for r in ok], 50), 3),
         "e2e_p99_s": round(percentile([r.e2e for r in ok], 99), 3),
+        "health_p50_ms": round(percentile(health_ms, 50), 2),
+        "health_max_ms": round(max(health_ms, default=float("nan")), 2),
         "mean_tokens_per_request": round(statistics.mean([r.tokens for r in ok]), 1) if ok else 0,
     }
 

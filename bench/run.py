@@ -164,6 +164,14 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"| {level['concurrency']} | " + " | ".join(cells) + " |")
     rss = ", ".join(f"{n} {servers[n]['peak_rss_mib']} MiB" for n in names)
     lines.append("")
+    health = ", ".join(
+        f"{n} p50 {servers[n]['levels'][-1]['health_p50_ms']} ms / max "
+        f"{servers[n]['levels'][-1]['health_max_ms']} ms"
+        for n in names
+    )
+    lines.append(
+        f"/health while serving {servers[names[0]]['levels'][-1]['concurrency']} clients: {health}."
+    )
     lines.append(f"Peak RSS: {rss}. Raw in-process decode (one stream): "
                  f"{results['raw_decode']['tokens_per_s']} tok/s.")  # fmt: skip
     overhead = "; ".join(
