@@ -54,6 +54,10 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "type": float,
         "help": "seconds one request may take, queueing included (600); then it ends as 'length'",
     },
+    "--shutdown-grace-seconds": {
+        "type": float,
+        "help": "on SIGTERM: refuse new work, let running requests finish this long (30)",
+    },
     "--max-queue": {"type": int, "help": "requests that may wait beyond the batch (16); more: 429"},
     "--max-body-bytes": {"type": int, "help": "largest request body accepted (1 MiB); more: 413"},
     "--device": {
@@ -163,18 +167,25 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from simplechat.api.app import create_app
+    from simplechat.draining import Drain, DrainingServer
 
     engine = load_engine_logged(settings)
     if engine is None:
         return 1
+    drain = Drain(settings.shutdown_grace_seconds)
+    app = create_app(settings, engine, drain)
     config = uvicorn.Config(
-        create_app(settings, engine),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        timeout_graceful_shutdown=2,  # the draining above already waited for the requests
+    )
+    server = DrainingServer(
+        config, drain=drain, in_flight=lambda: app.state.service.admission.in_flight
     )
     try:
-        uvicorn.Server(config).run()
+        server.run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown; it is a normal stop for us
     finally:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     request_time_limit: float = Field(
         600.0, gt=0, description="seconds a request may take, queueing included; then it ends"
     )
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="on SIGTERM, how long admitted requests may take to finish"
+    )
     max_queue: int = Field(
         16, ge=0, le=10_000, description="requests that may wait beyond the batch; more get 429"
     )

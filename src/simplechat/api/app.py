@@ -9,9 +9,11 @@ from simplechat import __version__
 from simplechat.api import routes_course, routes_meta, routes_openai
 from simplechat.api.auth import ApiKeyMiddleware, KeyChecker
 from simplechat.api.body_limit import BodyLimitMiddleware
+from simplechat.api.draining import DrainingMiddleware
 from simplechat.api.errors import install_error_handlers
 from simplechat.api.openapi import build_openapi
 from simplechat.api.request_metrics import RequestMetricsMiddleware
+from simplechat.draining import Drain
 from simplechat.engines.base import Engine
 from simplechat.metrics import Metrics
 from simplechat.service import ChatService
@@ -24,10 +26,11 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -> FastAPI:
     """The API over an already loaded engine; the caller owns the engine's lifetime."""
     app = FastAPI(title="simplechat", version=__version__, description=DESCRIPTION)
     app.state.settings = settings
+    app.state.drain = drain = drain or Drain(settings.shutdown_grace_seconds)
     metrics = Metrics()
     app.state.service = ChatService(
         engine,
@@ -41,6 +44,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.include_router(routes_course.router)
     app.include_router(routes_openai.router)
 
+    app.add_middleware(DrainingMiddleware, drain=drain)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     checker = KeyChecker(key.get_secret_value() for key in settings.api_key)

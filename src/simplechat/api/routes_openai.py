@@ -92,7 +92,8 @@ async def chat_completions(
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = service.stream(request)
         return sse_response(
-            _chat_events(chunks, completion_id, created, service.model_name, include_usage)
+            _chat_events(chunks, completion_id, created, service.model_name, include_usage),
+            http.app.state.drain,
         )
     result = await unless_disconnected(http, service.complete(request))
     return ChatCompletion(
@@ -170,7 +171,8 @@ async def completions(
         return sse_response(
             _text_events(
                 service.stream(request), completion_id, created, service.model_name, include_usage
-            )
+            ),
+            http.app.state.drain,
         )
     result = await unless_disconnected(http, service.complete(request))
     return TextCompletion(

@@ -1,0 +1,63 @@
+"""Graceful shutdown: on SIGTERM stop taking work, let admitted requests finish, then exit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+log = logging.getLogger("simplechat")
+
+
+class Drain:
+    """Shared by the server and the app: are we draining, and is the grace period over?"""
+
+    def __init__(self, grace_seconds: float) -> None:
+        self.grace_seconds = grace_seconds
+        self.draining = False
+        self.expired = False  # streams still open at the end of the grace period stop now
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, but SIGTERM first drains: /health and new requests get 503, the admitted ones
+    finish (up to the grace period), and only then does the server stop. Ctrl-C stops at once."""
+
+    def __init__(
+        self, config: uvicorn.Config, *, drain: Drain, in_flight: Callable[[], int]
+    ) -> None:
+        super().__init__(config)
+        self.drain = drain
+        self.in_flight = in_flight
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or self.drain.draining or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        self.drain.draining = True
+        log.info(
+            "SIGTERM: draining (up to %.0f s for %d requests)",
+            self.drain.grace_seconds,
+            self.in_flight(),
+        )
+        loop = self._loop
+        loop.call_soon_threadsafe(lambda: loop.create_task(self._finish_then_exit()))
+
+    async def _finish_then_exit(self) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.drain.grace_seconds
+        while self.in_flight() > 0 and loop.time() < end:
+            await asyncio.sleep(0.05)
+        if self.in_flight() > 0:
+            self.drain.expired = True  # open streams send a final error event and end
+            await asyncio.sleep(0.5)
+        self.should_exit = True

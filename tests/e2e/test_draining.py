@@ -1,0 +1,67 @@
+"""SIGTERM drains: health says so, new work is refused, running work finishes or ends cleanly."""
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import ServerProcess
+
+pytestmark = pytest.mark.real_model
+
+
+def stream_lines(url: str, max_tokens: int, lines: list[str], started: threading.Event) -> None:
+    body = {
+        "messages": [{"role": "user", "content": "Write a long story."}],
+        "max_tokens": max_tokens,
+        "ignore_eos": True,
+        "stream": True,
+    }
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=60) as reply:
+        for line in reply.iter_lines():
+            if line:
+                lines.append(line)
+                started.set()
+
+
+def test_sigterm_drains_then_exits(tmp_path: Path) -> None:
+    server = ServerProcess(["--shutdown-grace-seconds", "2"], tmp_path / "server.log")
+    long_lines: list[str] = []
+    long_started = threading.Event()
+    # 4000 tokens take ~25 s here: far longer than the 2 s grace period.
+    long_stream = threading.Thread(
+        target=stream_lines, args=(server.url, 4000, long_lines, long_started)
+    )
+    long_stream.start()
+    assert long_started.wait(30)
+    short = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 24, "ignore_eos": True}
+    short_result: dict[str, httpx.Response] = {}
+    short_call = threading.Thread(
+        target=lambda: short_result.update(
+            reply=httpx.post(server.url + "/v1/chat/completions", json=short, timeout=60)
+        )
+    )
+    short_call.start()
+    time.sleep(0.05)
+
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    health = httpx.get(server.url + "/health", timeout=5)
+    assert health.status_code == 503
+    assert health.json()["status"] == "draining"
+    refused = httpx.post(server.url + "/chat", json={"message": "hi"}, timeout=5)
+    assert refused.status_code == 503
+    assert "shutting down" in refused.json()["error"]["message"]
+    assert refused.headers["retry-after"] == "5"
+
+    short_call.join(30)
+    assert short_result["reply"].status_code == 200  # admitted before SIGTERM: it finished
+    assert short_result["reply"].json()["usage"]["completion_tokens"] == 24
+    long_stream.join(30)
+    assert not long_stream.is_alive()
+    assert "shutting down" in long_lines[-2]  # the final error event, after the grace period
+    assert long_lines[-1] == "data: [DONE]"
+    assert server.process.wait(timeout=30) == 0
