@@ -33,6 +33,11 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "dest": "cors_origins",
         "help": "an origin allowed to call the API from a browser (repeatable; default: *)",
     },
+    "--open-path": {
+        "action": "append",
+        "dest": "open_paths",
+        "help": "a path that needs no key besides /health, e.g. /metrics (repeatable)",
+    },
     "--model-name": {"help": "model id shown to clients (default: from the file or hub id)"},
     "--context-length": {
         "type": int,

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         default_factory=list, description="keys clients must send; none means no auth"
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    open_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="paths reachable without a key besides /health, e.g. /metrics or /docs",
+    )
     model_name: str | None = Field(None, description="model id shown to clients")
     context_length: int | None = Field(None, ge=64, description="default: the model's own")
     threads: int | None = Field(None, ge=1, le=512)
@@ -54,10 +58,18 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
-    @field_validator("api_key", "cors_origins", mode="before")
+    @field_validator("api_key", "cors_origins", "open_paths", mode="before")
     @classmethod
     def _lists_from_text(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("open_paths")
+    @classmethod
+    def _paths_are_paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/"):
+                raise ValueError(f"an open path starts with '/', got {path!r}")
+        return paths
 
     @field_validator("api_key")
     @classmethod

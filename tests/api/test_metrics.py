@@ -54,3 +54,11 @@ def test_metrics_need_the_key_when_keys_are_set() -> None:
     client = TestClient(create_app(make_settings(api_key=["metrics-key-123"]), FakeEngine()))
     assert client.get("/metrics").status_code == 401
     assert scrape(client, authorization="Bearer metrics-key-123")
+
+
+def test_metrics_can_be_opened_for_a_scraper_while_the_api_keeps_its_key() -> None:
+    settings = make_settings(api_key=["metrics-key-123"], open_paths=["/metrics"])
+    client = TestClient(create_app(settings, FakeEngine()))
+    assert scrape(client)
+    assert client.post("/chat", json={"message": "hi"}).status_code == 401
+    assert client.get("/docs").status_code == 401

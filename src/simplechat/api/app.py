@@ -7,7 +7,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from simplechat import __version__
 from simplechat.api import routes_course, routes_meta, routes_openai
-from simplechat.api.auth import ApiKeyMiddleware, KeyChecker
+from simplechat.api.auth import ALWAYS_OPEN, ApiKeyMiddleware, KeyChecker
 from simplechat.api.body_limit import BodyLimitMiddleware
 from simplechat.api.draining import DrainingMiddleware
 from simplechat.api.errors import install_error_handlers
@@ -48,7 +48,8 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     checker = KeyChecker(key.get_secret_value() for key in settings.api_key)
-    app.add_middleware(ApiKeyMiddleware, checker=checker)
+    open_paths = ALWAYS_OPEN | frozenset(settings.open_paths)
+    app.add_middleware(ApiKeyMiddleware, checker=checker, open_paths=open_paths)
     # Added last so it is outermost: 401s and errors carry CORS headers too.
     app.add_middleware(
         CORSMiddleware,
@@ -59,7 +60,7 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
     )
 
     def openapi() -> dict[str, object]:
-        return build_openapi(app, requires_key=checker.enabled)
+        return build_openapi(app, requires_key=checker.enabled, open_paths=open_paths)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

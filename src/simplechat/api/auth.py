@@ -10,7 +10,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simplechat.api.errors import error_response
 
-OPEN_PATHS = frozenset({"/health"})
+#: Always reachable without a key; more can be opened with --open-path (e.g. /metrics).
+ALWAYS_OPEN = frozenset({"/health"})
 
 
 def presented_key(headers: Headers) -> str | None:
@@ -42,15 +43,18 @@ class KeyChecker:
 class ApiKeyMiddleware:
     """Plain ASGI, so it also guards /docs, /openapi.json and unknown paths."""
 
-    def __init__(self, app: ASGIApp, *, checker: KeyChecker) -> None:
+    def __init__(
+        self, app: ASGIApp, *, checker: KeyChecker, open_paths: frozenset[str] = ALWAYS_OPEN
+    ) -> None:
         self.app = app
         self.checker = checker
+        self.open_paths = open_paths | ALWAYS_OPEN
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or not self.checker.enabled
-            or scope["path"] in OPEN_PATHS
+            or scope["path"] in self.open_paths
             or scope["method"] == "OPTIONS"  # CORS preflights carry no credentials
         ):
             await self.app(scope, receive, send)

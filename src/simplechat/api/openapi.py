@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from simplechat.api.auth import OPEN_PATHS
-
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
-def build_openapi(app: FastAPI, *, requires_key: bool) -> dict[str, Any]:
+def build_openapi(
+    app: FastAPI, *, requires_key: bool, open_paths: frozenset[str]
+) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -34,7 +34,7 @@ def build_openapi(app: FastAPI, *, requires_key: bool) -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ERROR_REF}},
                     },
                 )
-            if requires_key and path not in OPEN_PATHS:
+            if requires_key and path not in open_paths:
                 operation["security"] = [{"bearer": []}, {"apiKey": []}]
             elif not requires_key:
                 responses.pop("401", None)
