@@ -2,18 +2,16 @@
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
+from tests.api.live import live_server
 from tests.conftest import make_settings
-from tests.e2e.server import free_port
 
 
 def test_oversized_body_is_a_413_naming_the_limit() -> None:
@@ -63,19 +61,8 @@ def test_past_capacity_requests_get_429_with_retry_after_and_admitted_ones_finis
 def live_fake() -> Iterator[tuple[str, FakeEngine]]:
     """A real uvicorn server on 127.0.0.1 over a slow fake engine (0.05 s per token)."""
     engine = FakeEngine(token_delay=0.05)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(make_settings(), engine), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}", engine
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(engine) as url:
+        yield url.removeprefix("http://"), engine
 
 
 @pytest.mark.parametrize("path", ["/chat", "/generate"])

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 from simplechat.engines.base import (
     Engine,
+    EngineError,
     FinishReason,
     GenerationRequest,
     Message,
@@ -31,10 +32,12 @@ class FakeEngine(Engine):
         model_name: str = "fake-model",
         context_length: int = 2048,
         token_delay: float = 0.0,
+        fail_after: int | None = None,
     ) -> None:
         self.model_name = model_name
         self.context_length = context_length
         self.token_delay = token_delay  # seconds per token, to hold requests in flight in tests
+        self.fail_after = fail_after  # tokens before a simulated engine failure
         self.cancelled = 0  # how many generations were closed before their end
 
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
@@ -56,6 +59,8 @@ class FakeEngine(Engine):
         try:
             for i, word in enumerate(words[: request.params.max_tokens]):
                 await asyncio.sleep(self.token_delay)  # a real engine yields between tokens
+                if self.fail_after is not None and i >= self.fail_after:
+                    raise EngineError("simulated engine failure")
                 yield Step(word if i == 0 else " " + word, prompt_tokens, i + 1)
             generated = min(len(words), request.params.max_tokens)
             reason: FinishReason = "length" if len(words) > request.params.max_tokens else "stop"

@@ -1,0 +1,34 @@
+"""A real uvicorn server on 127.0.0.1 in a thread, over an engine the test controls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from simplechat.api.app import create_app
+from simplechat.engines.base import Engine
+from tests.conftest import make_settings
+from tests.e2e.server import free_port
+
+
+@contextmanager
+def live_server(engine: Engine, **settings: Any) -> Iterator[str]:
+    """Yields the base URL; the server stops when the block ends."""
+    port = free_port()
+    app = create_app(make_settings(**settings), engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,85 @@
+"""Faults on a live server: an engine failure mid-stream, a burst far past capacity, a client
+that vanishes mid-stream. Each time the server answers clearly and then goes on serving."""
+
+import asyncio
+import socket
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from simplechat.engines.fake import FakeEngine
+from tests.api.live import live_server
+
+
+def metric(url: str, name: str) -> float:
+    text = httpx.get(url + "/metrics").text
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+def test_engine_failure_mid_stream_ends_with_an_error_event_then_done() -> None:
+    engine = FakeEngine(fail_after=2)
+    with live_server(engine) as url:
+        body = {"messages": [{"role": "user", "content": "a b c d e"}], "stream": True}
+        events = httpx.post(url + "/v1/chat/completions", json=body).text.strip().split("\n\n")
+        assert '"content": "You"' in events[1]
+        assert '"type": "server_error"' in events[-2]
+        assert "The model failed while answering" in events[-2]
+        assert events[-1] == "data: [DONE]"
+        engine.fail_after = None
+        assert (
+            httpx.post(url + "/chat", json={"message": "again"}).json()["response"]
+            == "You said: again"
+        )
+
+
+def test_a_burst_of_ten_times_capacity_is_refused_fast_and_the_admitted_finish() -> None:
+    engine = FakeEngine(token_delay=0.1)  # each answer takes about a second
+    with live_server(engine, max_batch=1, max_queue=1) as url:
+
+        async def one(client: httpx.AsyncClient) -> tuple[int, float, str]:
+            started = time.perf_counter()
+            reply = await client.post(url + "/chat", json={"message": "one two three four five"})
+            return reply.status_code, time.perf_counter() - started, reply.text
+
+        async def burst() -> list[tuple[int, float, str]]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                return list(await asyncio.gather(*(one(client) for _ in range(20))))
+
+        results = asyncio.run(burst())
+        ok = [r for r in results if r[0] == 200]
+        refused = [r for r in results if r[0] == 429]
+        assert len(ok) + len(refused) == 20  # nothing else: no 500, no hang
+        assert len(ok) >= 2 and len(refused) >= 10
+        assert all(elapsed < 1.0 for _, elapsed, _ in refused)  # refused at once, not queued
+        assert all("You said: one two three four five" in text for _, _, text in ok)
+        assert metric(url, "simplechat_requests_in_flight") == 0
+        assert metric(url, "simplechat_rejected_requests_total") == len(refused)
+
+
+def test_a_client_vanishing_mid_stream_frees_its_capacity_and_is_counted() -> None:
+    engine = FakeEngine(token_delay=0.05)
+    with live_server(engine) as url:
+        host_port = url.removeprefix("http://")
+        host, port = host_port.split(":")
+        body = (
+            b'{"messages": [{"role": "user", "content": "' + b"w " * 200 + b'"}], "stream": true}'
+        )
+        request = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host_port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(request)
+            assert b"data: " in sock.recv(4096) or b"data: " in sock.recv(4096)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and engine.cancelled == 0:
+            time.sleep(0.05)
+        assert engine.cancelled == 1  # generation stopped, not run to the end
+        assert metric(url, "simplechat_cancelled_requests_total") == 1
+        assert metric(url, "simplechat_requests_in_flight") == 0
