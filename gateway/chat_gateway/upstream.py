@@ -58,7 +58,12 @@ def render_prompt(chat: ChatInput, system_prompt: str) -> str:
 def build_payload(chat: ChatInput, config: Config) -> dict[str, Any]:
     history = _with_system(chat.history, config.system_prompt)
     if config.upstream_protocol == "chat":
-        return {"message": chat.message, "conversationHistory": history}
+        # max_tokens is our server's extension of the seed contract; course servers ignore it.
+        return {
+            "message": chat.message,
+            "conversationHistory": history,
+            "max_tokens": config.max_tokens,
+        }
     if config.upstream_protocol == "generate":
         return {
             "prompt": render_prompt(chat, config.system_prompt),

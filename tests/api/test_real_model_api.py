@@ -28,9 +28,16 @@ def real_client(real_engine: Engine) -> Iterator[TestClient]:
 def test_chat_uses_the_conversation_history(real_client: TestClient) -> None:
     with_history = real_client.post(
         "/chat",
-        json={"message": QUESTION, "conversationHistory": SECRET_HISTORY, "temperature": 0},
+        json={
+            "message": QUESTION,
+            "conversationHistory": SECRET_HISTORY,
+            "temperature": 0,
+            "max_tokens": 24,
+        },
     ).json()
-    without = real_client.post("/chat", json={"message": QUESTION, "temperature": 0}).json()
+    without = real_client.post(
+        "/chat", json={"message": QUESTION, "temperature": 0, "max_tokens": 24}
+    ).json()
     # The fact exists only in an earlier turn: the model can only know it through the history.
     assert "pineapple" in with_history["response"].lower()
     assert "pineapple" not in without["response"].lower()

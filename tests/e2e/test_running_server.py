@@ -17,7 +17,10 @@ API_KEY = "sk-e2e-secret-4f9a1c"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess([], tmp_path_factory.mktemp("server") / "server.log")
+    # Requests without max_tokens (the seed's) get 48 tokens: quick even on a busy machine.
+    running = ServerProcess(
+        ["--default-max-tokens", "48"], tmp_path_factory.mktemp("server") / "server.log"
+    )
     yield running
     assert running.stop() == 0  # Ctrl-C shuts it down cleanly
 

@@ -76,6 +76,7 @@ def test_chat_protocol_sends_the_seed_shape_with_the_system_prompt(faulty: Fault
     sent = faulty.received[-1]
     assert sent["path"] == "/says-hello/chat"
     assert sent["body"] == {
+        "max_tokens": 512,
         "message": SECRET["message"],
         "conversationHistory": [
             {"role": "system", "content": "Answer in Japanese."},

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from simplechat.api.openai_protocol import MAX_MESSAGES, Usage
+from simplechat.api.openai_protocol import MAX_MESSAGES, Count, Usage
 
 NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
 
@@ -14,7 +14,7 @@ NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
 class HistoryMessage(BaseModel):
     """A past turn, as the course's web UI keeps them."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["user", "assistant", "system"]
     content: str
@@ -23,13 +23,13 @@ class HistoryMessage(BaseModel):
 class ChatRequest(BaseModel):
     """What the seed's Lambda sends: the new message and the conversation so far."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     message: NonBlank = Field(description="the user's new message")
     conversationHistory: list[HistoryMessage] | None = Field(
         None, description="earlier turns, oldest first", max_length=MAX_MESSAGES
     )
-    max_tokens: int | None = Field(None, ge=1, description="default: the server's")
+    max_tokens: Count | None = Field(None, description="default: the server's")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
 
@@ -45,10 +45,10 @@ class ChatResponse(BaseModel):
 class GenerateRequest(BaseModel):
     """What the course's Colab server accepted; the prompt is one user turn."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     prompt: NonBlank
-    max_new_tokens: int = Field(512, ge=1)
+    max_new_tokens: Count = 512
     do_sample: bool = Field(True, description="false means greedy decoding")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 FinishReason = Literal["stop", "length"]
+
+
+def _whole(value: object) -> object:
+    """JSON Schema counts 2.0 as an integer; strict pydantic would not, so convert it first."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer as JSON Schema means it (2 or 2.0), but never true/false or "2".
+Whole = Annotated[int, BeforeValidator(_whole)]
+#: A count of tokens: at least 1.
+Count = Annotated[int, Field(ge=1), BeforeValidator(_whole)]
+
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 64
 #: Per request, checked before any model work (the body limit bounds the total size too).
@@ -19,7 +40,7 @@ class TextPart(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[dict[str, Any]]
@@ -43,22 +64,24 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     include_usage: bool = False
 
 
 class _SamplingFields(BaseModel):
     """What chat and text completions share."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str | None = Field(None, description="the served model id (see /v1/models)")
     temperature: float | None = Field(None, ge=0.0, le=2.0, description="0 means greedy")
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = Field(None, description=f"up to {MAX_STOP_SEQUENCES} strings")
-    seed: int | None = None
+    seed: Whole | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int = Field(1, description="only 1 is supported")
+    n: Whole = Field(1, description="only 1 is supported")
     user: str | None = None
     ignore_eos: bool = Field(
         False, description="extension (as in vLLM): generate exactly max_tokens, for benchmarks"
@@ -89,12 +112,12 @@ class _SamplingFields(BaseModel):
 
 class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: Count | None = None
+    max_completion_tokens: Count | None = None
     tools: list[dict[str, Any]] | None = None
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: Whole | None = None
 
     @model_validator(mode="after")
     def _unsupported(self) -> ChatCompletionRequest:
@@ -112,10 +135,10 @@ class ChatCompletionRequest(_SamplingFields):
 
 class CompletionRequest(_SamplingFields):
     prompt: str | list[str]
-    max_tokens: int = Field(16, ge=1)
+    max_tokens: Count = 16
     echo: bool = False
     suffix: str | None = None
-    logprobs: int | None = None
+    logprobs: Whole | None = None
 
     @model_validator(mode="after")
     def _unsupported(self) -> CompletionRequest:
