@@ -34,7 +34,7 @@ class SamplingOptions:
 
 
 class ChatService:
-    """The one place that renders prompts, counts tokens and checks the context budget."""
+    """Renders prompts, checks the context budget, admits requests and bounds their time."""
 
     def __init__(
         self,

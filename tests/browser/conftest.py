@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.server import ServerProcess, free_port
 
@@ -29,6 +29,9 @@ DEMO_USER = "demo@example.com"
 DEMO_PASSWORD = "Demo-password-2026"
 
 pytestmark = pytest.mark.real_model
+
+# The model answers within seconds, but a busy 2-core machine can stretch that: wait generously.
+expect.set_options(timeout=30_000)
 
 
 def start_stack(tmp: Path, *args: str) -> ServerProcess:

@@ -58,6 +58,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
             "UPSTREAM_URL": options.upstream or f"http://127.0.0.1:{settings.port}{LLM_PREFIX}",
             "UPSTREAM_PROTOCOL": options.upstream_protocol,
             "UPSTREAM_API_KEY": keys[0] if keys else "",
+            "MAX_TOKENS": str(settings.default_max_tokens),
             "ALLOWED_ORIGINS": "*",
         },
     )
