@@ -9,7 +9,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server
+from tests.api.live import live_server, raw_json_post, wait_until
 
 
 def metric(url: str, name: str) -> float:
@@ -70,16 +70,9 @@ def test_a_client_vanishing_mid_stream_frees_its_capacity_and_is_counted() -> No
         body = (
             b'{"messages": [{"role": "user", "content": "' + b"w " * 200 + b'"}], "stream": true}'
         )
-        request = (
-            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host_port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
         with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(request)
+            sock.sendall(raw_json_post(url, "/v1/chat/completions", body))
             assert b"data: " in sock.recv(4096) or b"data: " in sock.recv(4096)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and engine.cancelled == 0:
-            time.sleep(0.05)
-        assert engine.cancelled == 1  # generation stopped, not run to the end
+        assert wait_until(lambda: engine.cancelled == 1)  # stopped, not run to the end
         assert metric(url, "simplechat_cancelled_requests_total") == 1
         assert metric(url, "simplechat_requests_in_flight") == 0

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server
+from tests.api.live import live_server, raw_json_post, wait_until
 from tests.conftest import make_settings
 
 
@@ -73,17 +73,10 @@ def test_a_client_that_leaves_stops_its_generation(
     host, port = address.split(":")
     field = "message" if path == "/chat" else "prompt"
     body = json.dumps({field: " ".join(["word"] * 200)}).encode()
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
     with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(request)
+        sock.sendall(raw_json_post(f"http://{address}", path, body))
         time.sleep(0.5)  # generating: ~200 tokens at 0.05 s would take 10 s
-    deadline = time.monotonic() + 5
-    while engine.cancelled == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert engine.cancelled == 1
+    assert wait_until(lambda: engine.cancelled == 1)
 
 
 def test_a_runaway_request_ends_cleanly_at_the_time_limit() -> None:
