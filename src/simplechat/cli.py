@@ -59,6 +59,10 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "type": float,
         "help": "seconds one request may take, queueing included (600); then it ends as 'length'",
     },
+    "--request-read-timeout": {
+        "type": float,
+        "help": "seconds a client has to send a whole request; slower ones are cut off (15)",
+    },
     "--shutdown-grace-seconds": {
         "type": float,
         "help": "on SIGTERM: refuse new work, let running requests finish this long (30)",
@@ -173,6 +177,7 @@ def serve(settings: Settings) -> int:
 
     from simplechat.api.app import create_app
     from simplechat.draining import Drain, DrainingServer
+    from simplechat.slow_clients import guarded_protocol
 
     engine = load_engine_logged(settings)
     if engine is None:
@@ -185,6 +190,7 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=2,  # the draining above already waited for the requests
+        http=guarded_protocol(settings.request_read_timeout),
     )
     server = DrainingServer(
         config, drain=drain, in_flight=lambda: app.state.service.admission.in_flight

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     request_time_limit: float = Field(
         600.0, gt=0, description="seconds a request may take, queueing included; then it ends"
     )
+    request_read_timeout: float = Field(
+        15.0, gt=0, description="seconds a client has to send a whole request (slowloris guard)"
+    )
     shutdown_grace_seconds: float = Field(
         30.0, ge=0, description="on SIGTERM, how long admitted requests may take to finish"
     )

@@ -28,6 +28,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     import uvicorn
 
     from simplechat.api.app import create_app
+    from simplechat.slow_clients import guarded_protocol
     from simplechat.stack.app import LLM_PREFIX, create_stack_app
     from simplechat.stack.local_gateway import load_lambda_handler
     from simplechat.stack.paths import MissingPart, gateway_dir, web_dir
@@ -73,7 +74,11 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     model_at = options.upstream or f"{url}{LLM_PREFIX} (docs: {url}{LLM_PREFIX}/docs)"
     log.info("open %s to chat; the model answers from %s; Ctrl-C stops", url, model_at)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        http=guarded_protocol(settings.request_read_timeout),
     )
     try:
         uvicorn.Server(config).run()
