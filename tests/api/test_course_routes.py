@@ -87,6 +87,7 @@ BAD_CHAT_BODIES: list[tuple[Any, str, str | None]] = [
     ),
     ({"message": "hi", "temperature": 5}, "less than or equal to 2", "temperature"),
     ({"message": "hi", "max_tokens": 0}, "greater than or equal to 1", "max_tokens"),
+    ({"message": "x" * 100_001}, "at most 100000 characters", "message"),
     (
         {"message": "hi", "conversationHistory": [{"role": "user", "content": "x"}] * 513},
         "at most 512 items",

@@ -141,6 +141,7 @@ BAD_CHAT_REQUESTS: list[tuple[dict[str, Any], str, str | None]] = [
     ({"logprobs": True}, "logprobs and top_logprobs are not supported", None),
     ({"top_logprobs": 3}, "top_logprobs are not supported", None),
     ({"stop": "x" * 65}, "at most 64 characters", "stop"),
+    ({"messages": [{"role": "user", "content": "x" * 100_001}]}, "at most 100000 characters", None),
     ({"messages": [{"role": "user", "content": "x"}] * 513}, "at most 512 items", "messages"),
     ({"response_format": {"type": "json_object"}}, "response_format", None),
     (

@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from simplechat.api.openai_protocol import MAX_MESSAGES, Count, Usage
+from simplechat.api.openai_protocol import MAX_MESSAGES, MAX_TEXT_CHARS, Count, Text, Usage
 
-NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
+NonBlank = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S")]
 
 
 class HistoryMessage(BaseModel):
@@ -17,7 +17,7 @@ class HistoryMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["user", "assistant", "system"]
-    content: str
+    content: Text
 
 
 class ChatRequest(BaseModel):

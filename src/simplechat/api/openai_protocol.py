@@ -9,6 +9,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -32,6 +33,9 @@ MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 64
 #: Per request, checked before any model work (the body limit bounds the total size too).
 MAX_MESSAGES = 512
+MAX_TEXT_CHARS = 100_000
+#: One message's text: at most MAX_TEXT_CHARS characters.
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
 
 
 class TextPart(BaseModel):
@@ -43,7 +47,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[dict[str, Any]]
+    content: Text | list[dict[str, Any]]
     name: str | None = None
 
     @field_validator("content")
@@ -55,6 +59,8 @@ class ChatMessage(BaseModel):
                     raise ValueError(
                         f"only text content parts are supported, got type {part.get('type')!r}"
                     )
+            if sum(len(part["text"]) for part in content) > MAX_TEXT_CHARS:
+                raise ValueError(f"a message may have at most {MAX_TEXT_CHARS} characters")
         return content
 
     def text(self) -> str:
@@ -134,7 +140,7 @@ class ChatCompletionRequest(_SamplingFields):
 
 
 class CompletionRequest(_SamplingFields):
-    prompt: str | list[str]
+    prompt: Text | list[Text]
     max_tokens: Count = 16
     echo: bool = False
     suffix: str | None = None
