@@ -76,3 +76,28 @@ def test_a_client_vanishing_mid_stream_frees_its_capacity_and_is_counted() -> No
         assert wait_until(lambda: engine.cancelled == 1)  # stopped, not run to the end
         assert metric(url, "simplechat_cancelled_requests_total") == 1
         assert metric(url, "simplechat_requests_in_flight") == 0
+
+
+def test_a_reader_that_stops_reading_pauses_its_generation() -> None:
+    """Buffering for a slow stream reader is bounded: generation waits instead of piling up."""
+    engine = FakeEngine(context_length=200_000)
+    with live_server(engine, max_body_bytes=2 << 20) as url:
+        host, port = url.removeprefix("http://").split(":")
+        words = 40_000  # an answer of ~9 MB of events: more than any socket buffer holds
+        body = (
+            b'{"messages": [{"role": "user", "content": "' + b"w " * words + b'"}],'
+            b' "stream": true, "max_tokens": 50000}'
+        )
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((host, int(port)))
+            sock.sendall(raw_json_post(url, "/v1/chat/completions", body))
+            time.sleep(1.0)  # read nothing
+            stalled_at = engine.produced
+            time.sleep(1.0)
+            assert engine.produced == stalled_at < words  # waiting on the reader, not racing on
+            received = b""
+            sock.settimeout(30)
+            while b"data: [DONE]" not in received[-4096:]:  # chunked: its end marker follows
+                received += sock.recv(1 << 20)
+        assert engine.produced == words + 2  # and once read, the answer completes

@@ -39,6 +39,7 @@ class FakeEngine(Engine):
         self.token_delay = token_delay  # seconds per token, to hold requests in flight in tests
         self.fail_after = fail_after  # tokens before a simulated engine failure
         self.cancelled = 0  # how many generations were closed before their end
+        self.produced = 0  # tokens generated so far, over all requests
 
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return render_plain(messages)
@@ -61,6 +62,7 @@ class FakeEngine(Engine):
                 await asyncio.sleep(self.token_delay)  # a real engine yields between tokens
                 if self.fail_after is not None and i >= self.fail_after:
                     raise EngineError("simulated engine failure")
+                self.produced += 1
                 yield Step(word if i == 0 else " " + word, prompt_tokens, i + 1)
             generated = min(len(words), request.params.max_tokens)
             reason: FinishReason = "length" if len(words) > request.params.max_tokens else "stop"
