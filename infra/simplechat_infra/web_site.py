@@ -1,6 +1,7 @@
 """The web UI: a private S3 bucket behind CloudFront (OAC), deployed with a generated config.js."""
 
 import json
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
@@ -34,28 +35,14 @@ class WebSite(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.log_bucket = s3.Bucket(
-            self,
+        self.log_bucket = self._private_bucket(
             "Logs",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
             # CloudFront standard logs need ACLs on the log bucket.
             object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
-            removal_policy=RemovalPolicy.DESTROY,
-            auto_delete_objects=True,
         )
-        self.bucket = s3.Bucket(
-            self,
-            "Site",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="s3/",
-            removal_policy=RemovalPolicy.DESTROY,
-            auto_delete_objects=True,
+        self.bucket = self._private_bucket(
+            "Site", server_access_logs_bucket=self.log_bucket, server_access_logs_prefix="s3/"
         )
         security = cloudfront.ResponseSecurityHeadersBehavior(
             content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
@@ -100,6 +87,19 @@ class WebSite(Construct):
             log_file_prefix="cloudfront/",
         )
         self.url = f"https://{self.distribution.distribution_domain_name}"
+
+    def _private_bucket(self, construct_id: str, **options: Any) -> s3.Bucket:
+        """No public access, encrypted, TLS only, and removed with the stack."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            auto_delete_objects=True,
+            **options,
+        )
 
     def deploy_ui(
         self, *, api_endpoint: str, user_pool_id: str, client_id: str
