@@ -53,12 +53,12 @@ serve: install
 	$(BIN)/simplechat serve --port $(PORT) $(ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench gateway infra
-	$(BIN)/ruff format --check src tests bench gateway infra
+	$(BIN)/ruff check src tests bench gateway infra notebooks
+	$(BIN)/ruff format --check src tests bench gateway infra notebooks
 
 format: install-dev
-	$(BIN)/ruff check --fix src tests bench gateway infra
-	$(BIN)/ruff format src tests bench gateway infra
+	$(BIN)/ruff check --fix src tests bench gateway infra notebooks
+	$(BIN)/ruff format src tests bench gateway infra notebooks
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

@@ -77,6 +77,30 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
 }
 
 
+# `serve` only: make the server reachable by the deployed AWS app (see public_access.py).
+_PUBLIC_FLAGS: dict[str, dict[str, Any]] = {
+    "--tunnel": {
+        "choices": ["none", "ngrok"],
+        "help": "open a public tunnel (ngrok: token from NGROK_AUTHTOKEN) and print its URL",
+    },
+    "--insecure-public": {
+        "action": "store_true",
+        "default": None,
+        "help": "allow a public tunnel without --api-key (anyone could use your model)",
+    },
+    "--register-parameter": {
+        "help": "SSM parameter (a stack output) that gets the tunnel URL, also after a reconnect",
+    },
+    "--register-secret": {
+        "help": "Secrets Manager secret (a stack output) that gets the API key",
+    },
+    "--tunnel-check-interval": {
+        "type": float,
+        "help": "seconds between checks that the tunnel is up (10)",
+    },
+}
+
+
 _STACK_FLAGS: dict[str, dict[str, Any]] = {
     "--auth": {
         "choices": ["none", "cognito"],
@@ -106,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, options in _SERVE_FLAGS.items():
         serve.add_argument(flag, **options)
         stack.add_argument(flag, **options)
+    for flag, options in _PUBLIC_FLAGS.items():
+        serve.add_argument(flag, **options)
     for flag, options in _STACK_FLAGS.items():
         stack.add_argument(flag, **options)
     register = commands.add_parser(
@@ -131,10 +157,13 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def explain(error: ValidationError) -> str:
     lines = ["simplechat: invalid settings:"]
     for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "settings"
+        field = ".".join(str(part) for part in problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if not field:  # a rule across several settings names its flags itself
+            lines.append(f"  {message}")
+            continue
         flag = "--" + field.replace("_", "-")
         env = "SIMPLECHAT_" + field.upper()
-        message = str(problem["msg"]).removeprefix("Value error, ")
         lines.append(f"  {flag} / {env}: {message}")
     return "\n".join(lines)
 
@@ -177,6 +206,7 @@ def serve(settings: Settings) -> int:
 
     from simplechat.api.app import create_app
     from simplechat.draining import Drain, DrainingServer
+    from simplechat.public_access import PublicAccess
     from simplechat.slow_clients import guarded_protocol
 
     engine = load_engine_logged(settings)
@@ -192,14 +222,19 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=2,  # the draining above already waited for the requests
         http=guarded_protocol(settings.request_read_timeout),
     )
+    public = PublicAccess(settings)
     server = DrainingServer(
-        config, drain=drain, in_flight=lambda: app.state.service.admission.in_flight
+        config,
+        drain=drain,
+        in_flight=lambda: app.state.service.admission.in_flight,
+        on_started=public.start_in_background if public.wanted else None,
     )
     try:
         server.run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown; it is a normal stop for us
     finally:
+        public.stop()
         asyncio.run(engine.aclose())
         log.info("stopped")
     return 0

@@ -28,12 +28,24 @@ class DrainingServer(uvicorn.Server):
     finish (up to the grace period), and only then does the server stop. Ctrl-C stops at once."""
 
     def __init__(
-        self, config: uvicorn.Config, *, drain: Drain, in_flight: Callable[[], int]
+        self,
+        config: uvicorn.Config,
+        *,
+        drain: Drain,
+        in_flight: Callable[[], int],
+        on_started: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__(config)
         self.drain = drain
         self.in_flight = in_flight
+        self.on_started = on_started  # called with the bound port once the server listens
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None and self.servers:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            self.on_started(port)
 
     async def serve(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()

@@ -1,13 +1,16 @@
-"""`simplechat register`: write the server's public URL into the SSM parameter the Lambda reads."""
+"""Point the deployed app here: its URL into the SSM parameter, its key into the secret."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+log = logging.getLogger("simplechat")
+
 
 class RegistrationError(Exception):
-    """A one-line reason the URL could not be registered."""
+    """A one-line reason the URL or key could not be registered."""
 
 
 def _code(exc: Exception) -> str:
@@ -15,7 +18,7 @@ def _code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", type(exc).__name__))
 
 
-def ssm_client(region: str | None = None) -> Any:
+def aws_client(service: str, region: str | None = None) -> Any:
     try:
         import boto3
     except ImportError:
@@ -23,7 +26,14 @@ def ssm_client(region: str | None = None) -> Any:
             "boto3 is not installed: pip install 'simplechat[aws]' (or pip install boto3)"
         ) from None
     # A fresh session reads the current AWS_* settings and profile, as a new process would.
-    return boto3.session.Session(region_name=region).client("ssm")
+    try:
+        return boto3.session.Session(region_name=region).client(service)
+    except Exception as exc:
+        raise RegistrationError(_explain(exc, service)) from None
+
+
+def ssm_client(region: str | None = None) -> Any:
+    return aws_client("ssm", region)
 
 
 def register_url(parameter: str, url: str, client: Any) -> None:
@@ -35,18 +45,58 @@ def register_url(parameter: str, url: str, client: Any) -> None:
         client.get_parameter(Name=parameter)
         client.put_parameter(Name=parameter, Value=url, Type="String", Overwrite=True)
     except Exception as exc:
-        raise RegistrationError(_explain(exc, parameter)) from None
+        raise RegistrationError(_explain(exc, f"parameter {parameter}")) from None
 
 
-def _explain(exc: Exception, parameter: str) -> str:
+def register_key(secret: str, api_key: str, client: Any) -> None:
+    """Store `api_key` as the secret's value (the gateway reads plain text or JSON)."""
+    try:
+        client.put_secret_value(SecretId=secret, SecretString=api_key)
+    except Exception as exc:
+        raise RegistrationError(_explain(exc, f"secret {secret}")) from None
+
+
+def _explain(exc: Exception, what: str) -> str:
     name = type(exc).__name__
     if name == "NoCredentialsError":
         return "no AWS credentials found: run `aws configure`, or set AWS_PROFILE"
     if name == "NoRegionError":
-        return "no AWS region set: pass --region, or set AWS_REGION"
+        return "no AWS region set: set AWS_REGION (simplechat register also takes --region)"
     code = _code(exc)
-    if code == "ParameterNotFound":
-        return f"parameter {parameter} does not exist: deploy the stack first, or check the name"
-    if "AccessDenied" in code or code == "UnrecognizedClientException":
-        return f"not allowed to write parameter {parameter} ({code}): check your AWS credentials"
-    return f"could not write parameter {parameter}: {code}"
+    if code in ("ParameterNotFound", "ResourceNotFoundException"):
+        return f"{what} does not exist: deploy the stack first, or check the name"
+    if "AccessDenied" in code or code in ("UnrecognizedClientException", "InvalidClientTokenId"):
+        return f"not allowed to write {what} ({code}): check your AWS credentials"
+    return f"could not write {what}: {code}"
+
+
+class Registrar:
+    """Writes each new public URL (and the key, once) for the deployed app; a failure is logged
+    as one line and the server keeps serving."""
+
+    def __init__(self, parameter: str = "", secret: str = "", region: str | None = None) -> None:
+        self.parameter = parameter
+        self.secret = secret
+        self.region = region
+
+    def publish_url(self, url: str) -> bool:
+        if not self.parameter:
+            return False
+        try:
+            register_url(self.parameter, url, aws_client("ssm", self.region))
+        except RegistrationError as exc:
+            log.error("could not register the URL: %s (the server keeps running)", exc)
+            return False
+        log.info("registered %s in SSM parameter %s", url, self.parameter)
+        return True
+
+    def publish_key(self, api_key: str) -> bool:
+        if not self.secret:
+            return False
+        try:
+            register_key(self.secret, api_key, aws_client("secretsmanager", self.region))
+        except RegistrationError as exc:
+            log.error("could not register the API key: %s (the server keeps running)", exc)
+            return False
+        log.info("stored the API key in secret %s", self.secret)
+        return True

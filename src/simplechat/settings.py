@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from simplechat.model_source import bundled_model_path, check_model, is_gguf, pick_engine
@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(512, ge=1, description="when a request names no limit")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    tunnel: Literal["none", "ngrok"] = Field("none", description="open a public tunnel")
+    insecure_public: bool = Field(False, description="allow a public tunnel without an API key")
+    register_parameter: str = Field(
+        "", description="SSM parameter that gets the tunnel's URL (the deployed Lambda reads it)"
+    )
+    register_secret: str = Field(
+        "", description="Secrets Manager secret that gets the API key (the Lambda sends it)"
+    )
+    tunnel_check_interval: float = Field(
+        10.0, gt=0, description="seconds between checks that the tunnel is still up"
+    )
 
     @field_validator("api_key", "cors_origins", "open_paths", mode="before")
     @classmethod
@@ -94,6 +105,23 @@ class Settings(BaseSettings):
         if pick_engine(model, engine) == "llamacpp" and not is_gguf(model):
             raise ValueError(f"the llamacpp engine needs a .gguf file, got {model!r}")
         return model
+
+    @model_validator(mode="after")
+    def _public_access_is_safe(self) -> Settings:
+        if self.tunnel != "none" and not self.api_key and not self.insecure_public:
+            raise ValueError(
+                "a public tunnel without --api-key lets anyone on the internet use your model "
+                "(and your GPU); add --api-key (or SIMPLECHAT_API_KEY), or --insecure-public "
+                "if you really mean it"
+            )
+        if self.register_parameter and self.tunnel == "none":
+            raise ValueError(
+                "--register-parameter writes the tunnel's URL, so it needs --tunnel ngrok "
+                "(for a fixed URL use: simplechat register --parameter NAME --url URL)"
+            )
+        if self.register_secret and not self.api_key:
+            raise ValueError("--register-secret writes the API key, so it needs --api-key")
+        return self
 
     @property
     def resolved_engine(self) -> str:

@@ -30,18 +30,19 @@ class ServerProcess:
         command: str = "serve",
         health_path: str = "/health",
         startup_timeout: float = 120,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.health_path = health_path
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLECHAT_")}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLECHAT_")}
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "simplechat", command, "--port", str(self.port), *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**inherited, **(env or {})},
         )
         self._wait_healthy(startup_timeout)
 
@@ -61,7 +62,8 @@ class ServerProcess:
 
     @property
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int:

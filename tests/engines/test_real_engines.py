@@ -82,6 +82,17 @@ def test_japanese_text_streams_as_whole_characters(real_engine: Engine) -> None:
     assert "\ufffd" not in text  # no character was split between chunks
 
 
+def test_an_answer_cut_by_max_tokens_never_ends_in_half_a_character(
+    real_engine: Engine,
+) -> None:
+    # Japanese characters span several byte-level tokens; a cut between them must drop the
+    # partial bytes, not show U+FFFD.
+    question = "日本の首都はどこですか？"
+    answers = [ask(real_engine, question, temperature=0, max_tokens=n) for n in range(1, 25)]
+    assert any("\u3040" <= ch <= "\u9fff" for ch in answers[-1])
+    assert [a for a in answers if "\ufffd" in a] == []
+
+
 def test_too_long_prompt_is_refused_before_generating(real_engine: Engine) -> None:
     service = ChatService(real_engine, default_max_tokens=32)
     with pytest.raises(ContextLengthExceeded) as refused:

@@ -283,7 +283,7 @@ class BatchScheduler:
         sequence.output.append(token)
         text = sequence.utf8.decode(token_bytes(self._vocab, token))
         if sequence.generated >= sequence.params.max_tokens:
-            text += sequence.utf8.decode(b"", final=True)
+            # Cut mid-character: the partial bytes are dropped (never shown as U+FFFD).
             sequence.emit(Step(text, sequence.n_prompt, sequence.generated, "length"))
             self._release(sequence)
             return

@@ -143,7 +143,8 @@ class TransformersEngine(Engine):
                     return
                 piece = text.add(token)
                 if generated == params.max_tokens:
-                    yield Step(piece + text.flush(), n_prompt, generated, "length")
+                    # cut mid-character: the partial bytes are dropped (never shown as U+FFFD)
+                    yield Step(piece, n_prompt, generated, "length")
                     return
                 yield Step(piece, n_prompt, generated)
                 inputs = torch.tensor([[token]], device=self.device)

@@ -1,0 +1,80 @@
+"""The Colab quickstart notebook, executed headlessly (nbclient) with the bundled model on CPU.
+
+Tunnel and registration cells are switched off by the notebook's own parameters (injected right
+after its `parameters` cell, the way papermill does); every other cell must run and say what a
+student would see: a running server, a /chat answer from curl, a streamed openai SDK answer, and
+a clean stop.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.e2e.server import free_port
+
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "colab_quickstart.ipynb"
+OUTPUT = Path(__file__).parents[2] / "test-output" / "notebooks"
+
+
+def text_of(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(output["text"])
+        elif "data" in output:
+            parts.append(output["data"].get("text/plain", ""))
+    return "".join(parts)
+
+
+def cell_with(notebook: nbformat.NotebookNode, snippet: str) -> nbformat.NotebookNode:
+    return next(cell for cell in notebook.cells if snippet in cell.source)
+
+
+@pytest.mark.real_model
+def test_the_notebook_runs_start_to_finish_on_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "ngrok-token-that-must-stay-hidden")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    parameters = next(
+        i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", [])
+    )
+    overrides = nbformat.v4.new_code_cell(
+        f"INSTALL = False\nOPEN_TUNNEL = False\nREGISTER = False\nPORT = {free_port()}\n"
+        "STARTUP_TIMEOUT = 120"
+    )
+    overrides.metadata["tags"] = ["injected-parameters"]
+    notebook.cells.insert(parameters + 1, overrides)
+    # The test's own probe: where the generated key can be read back after the run.
+    notebook.cells.append(nbformat.v4.new_code_cell("open('key.txt', 'w').write(API_KEY)"))
+
+    # Raises CellExecutionError, with the cell and its traceback, if any cell fails.
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
+    ).execute()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, OUTPUT / "colab_quickstart.executed.ipynb")
+
+    assert "using the bundled model on CPU" in text_of(cell_with(notebook, "def gpu_available"))
+    assert "server is up: http://127.0.0.1:" in text_of(cell_with(notebook, "wait_until_healthy"))
+    chat = json.loads(text_of(cell_with(notebook, "!curl -sS {BASE_URL}/chat")))
+    assert chat["response"].strip()
+    assert chat["usage"]["completion_tokens"] <= 48
+    assert text_of(cell_with(notebook, "from openai import OpenAI")).strip()
+    assert "tunnel off" in text_of(cell_with(notebook, "NgrokTunnel(PORT"))
+    assert "server stopped, exit code 0" in text_of(cell_with(notebook, "server.terminate()"))
+    log = (tmp_path / "simplechat.log").read_text()
+    assert "POST /chat" in log and "POST /v1/chat/completions" in log
+    assert "Traceback" not in log
+
+    secrets_report = text_of(cell_with(notebook, "def secret(name)"))
+    assert "NGROK_AUTHTOKEN        set" in secrets_report
+    key = (tmp_path / "key.txt").read_text()
+    outputs = "".join(text_of(cell) for cell in notebook.cells)
+    for secret in (key, "ngrok-token-that-must-stay-hidden"):
+        assert secret not in outputs and secret not in log
