@@ -21,7 +21,11 @@ log = logging.getLogger("simplechat")
 # Flag -> settings field; flags left out fall back to SIMPLECHAT_* variables, then defaults.
 _SERVE_FLAGS: dict[str, dict[str, Any]] = {
     "--model": {"help": "GGUF file, Hugging Face folder or hub id (default: bundled SmolLM2-135M)"},
-    "--engine": {"choices": ["auto", "llamacpp", "transformers", "fake"], "help": "default: auto"},
+    "--engine": {
+        "choices": ["auto", "llamacpp", "transformers", "vllm", "openai", "fake"],
+        "help": "default: auto (llama.cpp for .gguf, else transformers); vllm (GPU, "
+        "simplechat[vllm]); openai (forward to --upstream servers)",
+    },
     "--host": {"help": "address to bind (default: 127.0.0.1)"},
     "--port": {"type": int, "help": "port (default: 8000)"},
     "--api-key": {
@@ -74,6 +78,30 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "help": "default: auto (GPU if present)",
     },
     "--log-level": {"choices": ["critical", "error", "warning", "info", "debug"]},
+}
+
+
+# `serve` only: engines that scale out (see README "Scaling out").
+_SCALE_FLAGS: dict[str, dict[str, Any]] = {
+    "--upstream": {
+        "action": "append",
+        "dest": "upstreams",
+        "help": "an OpenAI-compatible server for --engine openai (repeat for several)",
+    },
+    "--upstream-api-key": {"help": "the key those servers want (sent as a Bearer token)"},
+    "--balance": {
+        "choices": ["least-outstanding", "round-robin"],
+        "help": "how --engine openai spreads requests (default: least-outstanding)",
+    },
+    "--upstream-health-interval": {
+        "type": float,
+        "help": "seconds between health checks of each upstream (5)",
+    },
+    "--tensor-parallel-size": {"type": int, "help": "GPUs one model is split across (vllm; 1)"},
+    "--gpu-memory-utilization": {
+        "type": float,
+        "help": "share of each GPU's memory vLLM may use (0.9)",
+    },
 }
 
 
@@ -130,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, options in _SERVE_FLAGS.items():
         serve.add_argument(flag, **options)
         stack.add_argument(flag, **options)
-    for flag, options in _PUBLIC_FLAGS.items():
+    for flag, options in {**_SCALE_FLAGS, **_PUBLIC_FLAGS}.items():
         serve.add_argument(flag, **options)
     for flag, options in _STACK_FLAGS.items():
         stack.add_argument(flag, **options)

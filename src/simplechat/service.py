@@ -70,8 +70,10 @@ class ChatService:
         return self._request(Prompt.trusted(clean_text(text)), options)
 
     def _request(self, prompt: Prompt, options: SamplingOptions) -> GenerationRequest:
-        prompt_tokens = self.engine.count_tokens(prompt)
         max_tokens = options.max_tokens
+        if not self.engine.counts_tokens:
+            return self._generation_request(prompt, options, max_tokens or self.default_max_tokens)
+        prompt_tokens = self.engine.count_tokens(prompt)
         if max_tokens is None:
             # Unstated: the server default, shrunk to what the context has left.
             room = self.engine.context_length - prompt_tokens
@@ -83,6 +85,12 @@ class ChatService:
                 )
             max_tokens = min(self.default_max_tokens, room)
         self.engine.check_fits(prompt_tokens, max_tokens)
+        return self._generation_request(prompt, options, max_tokens)
+
+    @staticmethod
+    def _generation_request(
+        prompt: Prompt, options: SamplingOptions, max_tokens: int
+    ) -> GenerationRequest:
         params = SamplingParams(
             max_tokens=max_tokens,
             temperature=options.temperature,

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from simplechat.engines.upstream_pool import api_base
 from simplechat.model_source import bundled_model_path, check_model, is_gguf, pick_engine
 
-EngineName = Literal["auto", "llamacpp", "transformers", "fake"]
+EngineName = Literal["auto", "llamacpp", "transformers", "vllm", "openai", "fake"]
 
 
 def _split_commas(value: object) -> object:
@@ -60,6 +61,16 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(512, ge=1, description="when a request names no limit")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    upstreams: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="OpenAI-compatible servers the openai engine forwards to"
+    )
+    upstream_api_key: SecretStr | None = Field(None, description="key the upstreams want")
+    balance: Literal["round-robin", "least-outstanding"] = "least-outstanding"
+    upstream_health_interval: float = Field(5.0, gt=0, description="seconds between checks")
+    tensor_parallel_size: int = Field(1, ge=1, le=64, description="GPUs per model (vllm)")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="share of each GPU's memory vLLM may take"
+    )
     tunnel: Literal["none", "ngrok"] = Field("none", description="open a public tunnel")
     insecure_public: bool = Field(False, description="allow a public tunnel without an API key")
     register_parameter: str = Field(
@@ -72,7 +83,7 @@ class Settings(BaseSettings):
         10.0, gt=0, description="seconds between checks that the tunnel is still up"
     )
 
-    @field_validator("api_key", "cors_origins", "open_paths", mode="before")
+    @field_validator("api_key", "cors_origins", "open_paths", "upstreams", mode="before")
     @classmethod
     def _lists_from_text(cls, value: object) -> object:
         return _split_commas(value)
@@ -93,18 +104,36 @@ class Settings(BaseSettings):
                 raise ValueError("an API key must be at least 8 characters long")
         return keys
 
+    @field_validator("upstreams")
+    @classmethod
+    def _upstreams_are_urls(cls, urls: list[str]) -> list[str]:
+        return [api_base(url) for url in urls]
+
     @field_validator("model")
     @classmethod
     def _resolve_model(cls, model: str, info: ValidationInfo) -> str:
         engine = info.data.get("engine", "auto")
-        if engine == "fake":
-            return model
+        if engine in ("fake", "openai"):
+            return model  # openai: the upstream's model id, or empty to ask the upstream
+        if engine == "vllm" and not model:
+            raise ValueError("the vllm engine needs --model: a hub id or a model folder")
         if not model:
             model = str(bundled_model_path())
         check_model(model)
         if pick_engine(model, engine) == "llamacpp" and not is_gguf(model):
             raise ValueError(f"the llamacpp engine needs a .gguf file, got {model!r}")
         return model
+
+    @model_validator(mode="after")
+    def _upstreams_go_with_the_openai_engine(self) -> Settings:
+        if self.engine == "openai" and not self.upstreams:
+            raise ValueError(
+                "--engine openai forwards to other servers: name them with --upstream URL "
+                "(repeat it for several)"
+            )
+        if self.upstreams and self.engine != "openai":
+            raise ValueError("--upstream is for --engine openai (add it, or drop --upstream)")
+        return self
 
     @model_validator(mode="after")
     def _public_access_is_safe(self) -> Settings:

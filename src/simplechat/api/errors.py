@@ -13,7 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simplechat.admission import Overloaded
 from simplechat.api.disconnect import ClientGone
-from simplechat.engines.base import ContextLengthExceeded, EngineError, PromptRejected
+from simplechat.engines.base import (
+    ContextLengthExceeded,
+    EngineBusy,
+    EngineError,
+    EngineUnavailable,
+    PromptRejected,
+    UpstreamRejected,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +166,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PromptRejected)
     async def _rejected(_: Request, exc: PromptRejected) -> JSONResponse:
         return error_response(400, str(exc), param="messages")
+
+    @app.exception_handler(EngineUnavailable)
+    async def _unavailable(_: Request, exc: EngineUnavailable) -> JSONResponse:
+        log.error("no model server available: %s", exc)
+        return error_response(
+            503,
+            "The model server is unavailable right now. Try again in a few seconds.",
+            code="model_unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(EngineBusy)
+    async def _engine_busy(_: Request, exc: EngineBusy) -> JSONResponse:
+        return error_response(429, str(exc), code="server_busy", headers={"Retry-After": "2"})
+
+    @app.exception_handler(UpstreamRejected)
+    async def _upstream_rejected(_: Request, exc: UpstreamRejected) -> JSONResponse:
+        return error_response(400, str(exc))
 
     @app.exception_handler(EngineError)
     async def _engine(_: Request, exc: EngineError) -> JSONResponse:

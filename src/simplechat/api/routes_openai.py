@@ -26,7 +26,7 @@ from simplechat.api.openai_protocol import (
     TextCompletion,
     Usage,
 )
-from simplechat.api.sse import sse_response
+from simplechat.api.sse import once_started, sse_response
 from simplechat.engines.base import Chunk, Message
 from simplechat.service import ChatService, SamplingOptions
 
@@ -90,7 +90,7 @@ async def chat_completions(
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = service.stream(request)
+        chunks = await once_started(http, service.stream(request))
         return sse_response(
             _chat_events(chunks, completion_id, created, service.model_name, include_usage),
             http.app.state.drain,
@@ -168,10 +168,9 @@ async def completions(
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = await once_started(http, service.stream(request))
         return sse_response(
-            _text_events(
-                service.stream(request), completion_id, created, service.model_name, include_usage
-            ),
+            _text_events(chunks, completion_id, created, service.model_name, include_usage),
             http.app.state.drain,
         )
     result = await unless_disconnected(http, service.complete(request))

@@ -5,15 +5,37 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from simplechat.api.disconnect import unless_disconnected
 from simplechat.api.errors import error_body
 from simplechat.draining import Drain
-from simplechat.engines.base import ContextLengthExceeded, EngineError
+from simplechat.engines.base import ContextLengthExceeded, EngineError, UpstreamRejected
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def once_started(request: Request, chunks: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Wait for the first chunk before sending any header, so that a failure before the answer
+    begins (no model server reachable, a request it refuses) is still a plain HTTP error."""
+    first = await unless_disconnected(request, anext(chunks))
+    return _prepend(first, chunks)
+
+
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    try:
+        yield first
+        async for item in rest:
+            yield item
+    finally:
+        close = getattr(rest, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def event(payload: dict[str, Any]) -> str:
@@ -30,6 +52,8 @@ async def _guarded(events: AsyncIterator[dict[str, Any]], drain: Drain) -> Async
             yield event(payload)
     except ContextLengthExceeded as exc:
         yield event(error_body(400, str(exc), param="messages", code="context_length_exceeded"))
+    except UpstreamRejected as exc:
+        yield event(error_body(400, str(exc)))
     except EngineError as exc:
         log.error("engine failure mid-stream: %s", exc)
         yield event(error_body(500, "The model failed while answering. Try again."))

@@ -19,6 +19,31 @@ def load_engine(settings: Settings) -> Engine:
         from simplechat.engines.fake import FakeEngine
 
         return FakeEngine(model_name=name)
+    if engine == "openai":
+        from simplechat.engines.openai_upstream import OpenAIUpstreamEngine
+
+        key = settings.upstream_api_key
+        return OpenAIUpstreamEngine(
+            settings.upstreams,
+            model=settings.model,
+            model_name=settings.model_name or "",
+            api_key=key.get_secret_value() if key else "",
+            balance=settings.balance,
+            health_interval=settings.upstream_health_interval,
+            read_timeout=settings.request_time_limit,
+            context_length=settings.context_length,
+        )
+    if engine == "vllm":
+        from simplechat.engines.vllm import VllmEngine
+
+        return VllmEngine(
+            settings.model,
+            model_name=name,
+            context_length=settings.context_length,
+            tensor_parallel_size=settings.tensor_parallel_size,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+            max_batch=settings.max_batch,
+        )
     if engine == "llamacpp":
         from simplechat.engines.llamacpp import LlamaCppEngine
 

@@ -31,6 +31,8 @@ class Prompt:
     """
 
     parts: tuple[tuple[str, bool], ...]
+    #: the conversation itself, for engines that render it elsewhere (an OpenAI upstream)
+    messages: tuple[Message, ...] = ()
 
     @classmethod
     def trusted(cls, text: str) -> Prompt:
@@ -124,6 +126,18 @@ class PromptRejected(EngineError):
     """The model's chat template refused the conversation (e.g. roles must alternate)."""
 
 
+class EngineUnavailable(EngineError):
+    """No model server could take the request (all upstreams down or failing); try later."""
+
+
+class EngineBusy(EngineError):
+    """Every model server behind us said it is full (429)."""
+
+
+class UpstreamRejected(EngineError):
+    """A model server refused the request itself (a 4xx); its message is for the client."""
+
+
 class Engine(abc.ABC):
     """A loaded model. Many requests may be in flight at once; each is an async stream."""
 
@@ -133,6 +147,9 @@ class Engine(abc.ABC):
     model_name: str
     #: tokens the model can attend to: prompt + generated
     context_length: int
+    #: False for engines that only forward requests: the server behind them counts tokens
+    #: and checks its own context, so we neither count nor check before sending
+    counts_tokens: bool = True
 
     @abc.abstractmethod
     def render_chat(self, messages: Sequence[Message]) -> Prompt:

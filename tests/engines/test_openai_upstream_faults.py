@@ -1,0 +1,121 @@
+"""The `openai` engine through our API when upstreams misbehave (a faulty server on 127.0.0.1 and
+a real one with the fake engine): each fault fails over or becomes a clear HTTP error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from simplechat.api.app import create_app
+from simplechat.engines.openai_upstream import OpenAIUpstreamEngine
+from simplechat.engines.upstream_pool import UpstreamPool, api_base
+from tests.conftest import make_settings
+from tests.e2e.server import ServerProcess
+from tests.gateway.upstreams import FaultyServer
+
+MESSAGE = {"model": "fake-model", "messages": [{"role": "user", "content": "one two"}]}
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(["--engine", "fake"], tmp_path_factory.mktemp("ok") / "ok.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[FaultyServer]:
+    server = FaultyServer()
+    yield server
+    server.stop()
+
+
+def client_over(*urls: str) -> TestClient:
+    engine = OpenAIUpstreamEngine(list(urls), model="fake-model", health_interval=600)
+    return TestClient(create_app(make_settings(), engine))
+
+
+@pytest.mark.parametrize("fault", ["error500", "unavailable", "reset", "notjson", "unauthorized"])
+def test_a_failing_upstream_is_skipped_before_the_first_token(
+    faulty: FaultyServer, healthy: ServerProcess, fault: str
+) -> None:
+    with client_over(f"{faulty.url}/{fault}", healthy.url) as client:
+        whole = client.post("/v1/chat/completions", json=MESSAGE)
+        assert whole.status_code == 200
+        assert whole.json()["choices"][0]["message"]["content"] == "You said: one two"
+        streamed = client.post("/v1/chat/completions", json={**MESSAGE, "stream": True})
+        assert streamed.status_code == 200
+        assert streamed_text(streamed.text) == "You said: one two"
+
+
+def streamed_text(sse: str) -> str:
+    events = [line[6:] for line in sse.splitlines() if line.startswith("data: {")]
+    return "".join(
+        json.loads(e)["choices"][0]["delta"].get("content") or ""
+        for e in events
+        if json.loads(e)["choices"]
+    )
+
+
+def test_when_every_upstream_is_busy_the_client_gets_429(faulty: FaultyServer) -> None:
+    with client_over(f"{faulty.url}/busy", f"{faulty.url}/busy") as client:
+        reply = client.post("/chat", json={"message": "hi"})
+    assert reply.status_code == 429
+    assert reply.headers["retry-after"] == "2"
+    assert "busy" in reply.json()["error"]["message"]
+
+
+def test_an_upstreams_400_is_the_clients_400_and_not_retried(faulty: FaultyServer) -> None:
+    before = len(faulty.received)
+    # Both entries are the refusing server: a retry would show as a second request.
+    with client_over(f"{faulty.url}/rejects", f"{faulty.url}/rejects") as client:
+        reply = client.post("/chat", json={"message": "hi"})
+    assert reply.status_code == 400
+    assert "needs 9000 tokens" in reply.json()["error"]["message"]
+    assert len(faulty.received) == before + 1
+
+
+def test_when_no_upstream_answers_the_client_gets_503(faulty: FaultyServer) -> None:
+    with client_over(f"{faulty.url}/error500", "http://127.0.0.1:9") as client:
+        for path, body in (("/chat", {"message": "hi"}), ("/v1/chat/completions", MESSAGE)):
+            reply = client.post(path, json=body)
+            assert reply.status_code == 503
+            assert reply.json()["error"]["code"] == "model_unavailable"
+            assert "Traceback" not in reply.text
+
+
+def test_the_upstream_key_is_sent(faulty: FaultyServer) -> None:
+    engine = OpenAIUpstreamEngine([f"{faulty.url}/rejects"], model="m", api_key="secret-123456")
+    with TestClient(create_app(make_settings(), engine)) as client:
+        client.post("/chat", json={"message": "hi"})
+    assert faulty.received[-1]["authorization"] == "Bearer secret-123456"
+    asyncio.run(engine.aclose())
+
+
+def test_upstream_urls_are_normalised() -> None:
+    assert api_base("http://h:8000/v1/") == "http://h:8000"
+    assert api_base("https://x.ngrok-free.app") == "https://x.ngrok-free.app"
+    with pytest.raises(ValueError, match="an upstream is an http"):
+        api_base("h:8000")
+
+
+def test_least_outstanding_prefers_the_idle_and_takes_turns_on_ties() -> None:
+    pool = UpstreamPool(["http://a", "http://b", "http://c"], "least-outstanding")
+    firsts = [next(pool.candidates()).base for _ in range(3)]
+    assert sorted(firsts) == ["http://a", "http://b", "http://c"]  # ties rotate
+    pool.upstreams[0].outstanding = 2
+    pool.upstreams[1].outstanding = 1
+    assert next(pool.candidates()).base == "http://c"
+    pool.upstreams[2].mark(False, "test")
+    order = [u.base for u in pool.candidates()]
+    assert order[-1] == "http://c"  # a server marked down is tried last, not never
+    assert order[0] == "http://b"
+
+
+def test_the_settings_wire_the_engine() -> None:
+    settings = make_settings(engine="openai", upstreams="http://a:1/v1, http://b:2")
+    assert settings.upstreams == ["http://a:1", "http://b:2"]
