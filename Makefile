@@ -9,7 +9,7 @@ PORT ?= 8000
 # The transformers engine's tests run on this CPU build of torch (pip finds it on disk here).
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run serve test lint format typecheck pytest install install-dev system-deps clean \
+.PHONY: run serve test test-gpu lint format typecheck pytest install install-dev system-deps clean \
 	synth deploy destroy bench
 
 $(BIN)/python:
@@ -67,6 +67,10 @@ pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# On a CUDA machine: the transformers engine on the GPU, and vLLM when installed (pip install vllm).
+test-gpu: install-dev
+	$(BIN)/pytest -m gpu tests/gpu $(PYTEST_ARGS)
 
 # Side by side: our server, llama.cpp's llama-server (built from the pinned sdist's sources,
 # cached in ~/.cache/simplechat-bench) and a course-style server. Writes bench/results/.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Prompt, Step
-from simplechat.engines.chat_template import as_dicts, render_plain, render_separating_user_text
+from simplechat.engines.hf_prompts import HfChatPrompts
 from simplechat.engines.threaded import iterate_in_thread
 from simplechat.model_source import is_gguf
 
@@ -70,35 +70,14 @@ class TransformersEngine(Engine):
         trained = int(getattr(self._model.config, "max_position_embeddings", 0) or 4096)
         self.context_length = min(context_length, trained) if context_length else trained
         self._eos_ids = _eos_token_ids(self._tokenizer, self._model)
-        if not self._tokenizer.chat_template:
-            log.warning("model has no chat template; using a plain User:/Assistant: prompt")
+        self._prompts = HfChatPrompts(self._tokenizer)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers")
 
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
-        if not self._tokenizer.chat_template:
-            return render_plain(messages)
-
-        def render(marked: list[Message]) -> str:
-            text = self._tokenizer.apply_chat_template(
-                as_dicts(marked), tokenize=False, add_generation_prompt=True
-            )
-            return str(text)
-
-        return render_separating_user_text(render, messages)
+        return self._prompts.render_chat(messages)
 
     def _tokenize(self, prompt: Prompt) -> list[int]:
-        """Part by part: special tokens are parsed in template text only, never in user text."""
-        # A rendered template already starts with BOS where the model wants one.
-        bos = self._tokenizer.bos_token
-        ids: list[int] = []
-        if not (bos and prompt.text.startswith(bos)):
-            ids += self._tokenizer("", add_special_tokens=True)["input_ids"]
-        for text, trusted in prompt.parts:
-            part = self._tokenizer(
-                text, add_special_tokens=False, split_special_tokens=not trusted
-            )["input_ids"]
-            ids += list(part)
-        return ids
+        return self._prompts.token_ids(prompt)
 
     def count_tokens(self, prompt: Prompt) -> int:
         return len(self._tokenize(prompt))

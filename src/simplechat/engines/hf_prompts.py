@@ -1,0 +1,47 @@
+"""Chat prompts with a Hugging Face tokenizer: its chat template, and token ids that keep user
+text as data (shared by the transformers and vLLM engines)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from simplechat.engines.base import Message, Prompt
+from simplechat.engines.chat_template import as_dicts, render_plain, render_separating_user_text
+
+log = logging.getLogger(__name__)
+
+
+class HfChatPrompts:
+    """Renders conversations and tokenizes prompts for one tokenizer."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        if not tokenizer.chat_template:
+            log.warning("model has no chat template; using a plain User:/Assistant: prompt")
+
+    def render_chat(self, messages: Sequence[Message]) -> Prompt:
+        if not self.tokenizer.chat_template:
+            return render_plain(messages)
+
+        def render(marked: list[Message]) -> str:
+            text = self.tokenizer.apply_chat_template(
+                as_dicts(marked), tokenize=False, add_generation_prompt=True
+            )
+            return str(text)
+
+        return render_separating_user_text(render, messages)
+
+    def token_ids(self, prompt: Prompt) -> list[int]:
+        """Part by part: special tokens are parsed in template text only, never in user text."""
+        tokenizer = self.tokenizer
+        # A rendered template already starts with BOS where the model wants one.
+        bos = tokenizer.bos_token
+        ids: list[int] = []
+        if not (bos and prompt.text.startswith(bos)):
+            ids += tokenizer("", add_special_tokens=True)["input_ids"]
+        for text, trusted in prompt.parts:
+            part = tokenizer(text, add_special_tokens=False, split_special_tokens=not trusted)
+            ids += list(part["input_ids"])
+        return ids

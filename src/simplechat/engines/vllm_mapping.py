@@ -1,0 +1,81 @@
+"""What the vllm engine hands vLLM and what it makes of vLLM's outputs, kept free of any vLLM
+import so that it is tested on machines without vLLM (or a GPU)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from simplechat.engines.base import EngineError, FinishReason, SamplingParams, Step
+
+
+def engine_args(
+    model: str,
+    *,
+    context_length: int | None,
+    tensor_parallel_size: int,
+    gpu_memory_utilization: float,
+    max_batch: int,
+) -> dict[str, Any]:
+    """Keyword arguments for vLLM's AsyncEngineArgs."""
+    args: dict[str, Any] = {
+        "model": model,
+        "tensor_parallel_size": tensor_parallel_size,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "max_num_seqs": max_batch,  # --max-batch: requests decoded together, as everywhere
+    }
+    if context_length:
+        args["max_model_len"] = context_length
+    return args
+
+
+def sampling_args(params: SamplingParams) -> dict[str, Any]:
+    """Keyword arguments for vLLM's SamplingParams (stop sequences stay ours, applied once for
+    every engine; reaching one closes the stream, which aborts the request in vLLM)."""
+    args: dict[str, Any] = {
+        "n": 1,
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,  # vLLM decodes greedily at 0, as we do
+        "top_p": params.top_p,
+        "ignore_eos": params.ignore_eos,
+        "skip_special_tokens": True,
+    }
+    if params.seed is not None:
+        args["seed"] = params.seed
+    return args
+
+
+class CompletionLike(Protocol):
+    text: str
+    token_ids: Any
+    finish_reason: str | None
+
+
+class RequestOutputLike(Protocol):
+    prompt_token_ids: Any
+    outputs: Any
+
+
+@dataclass
+class OutputTracker:
+    """Turns vLLM's cumulative outputs (all text so far, each time) into our Steps (new text)."""
+
+    emitted_chars: int = 0
+
+    def step(self, output: RequestOutputLike) -> Step:
+        completion: CompletionLike = output.outputs[0]
+        text = completion.text[self.emitted_chars :]
+        self.emitted_chars = len(completion.text)
+        prompt_tokens = len(output.prompt_token_ids or ())
+        generated = len(completion.token_ids or ())
+        return Step(text, prompt_tokens, generated, _finish(completion.finish_reason))
+
+
+def _finish(reason: str | None) -> FinishReason | None:
+    if reason is None:
+        return None
+    if reason == "length":
+        return "length"
+    if reason == "abort":
+        raise EngineError("vLLM aborted the request")
+    return "stop"  # "stop": end of sequence or a stop token
