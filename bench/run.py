@@ -13,67 +13,22 @@ import datetime as dt
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from front import front_overhead, front_table
 from loadgen import PROMPTS, chat_overhead, run_level
+from servers import Server, free_port
 
 from simplechat.model_source import bundled_model_path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
-class Server:
-    def __init__(self, name: str, command: list[str], port: int, health: str = "/health") -> None:
-        self.name = name
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{name} exited at start: {' '.join(command)}")
-            try:
-                with urllib.request.urlopen(self.url + health, timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{name} did not become healthy")
-
-    def stop(self) -> float:
-        rss = peak_rss_mib(self.process.pid) if self.process.poll() is None else float("nan")
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        return rss
 
 
 def server_commands(
@@ -192,6 +147,12 @@ def main() -> None:
     parser.add_argument("--context-length", type=int, default=1024)
     parser.add_argument("--no-llama-server", action="store_true")
     parser.add_argument(
+        "--only",
+        choices=["all", "engines", "front"],
+        default="all",
+        help="engines: the side-by-side comparison; front: the openai engine's overhead",
+    )
+    parser.add_argument(
         "--no-prompt-cache",
         dest="prompt_cache",
         action="store_false",
@@ -199,7 +160,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     model = bundled_model_path()
-    llama_server = None if args.no_llama_server else build_llama_server()
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -211,8 +171,32 @@ def main() -> None:
         "max_tokens": args.max_tokens,
         "rounds": args.rounds,
         "prompt_cache": args.prompt_cache,
-        "servers": {},
     }
+    report = []
+    if args.only in ("all", "engines"):
+        compare_engines(args, model, results)
+        report.append(table(results))
+    if args.only in ("all", "front"):
+        results["openai_front"] = front_overhead(
+            threads=args.threads,
+            context_length=args.context_length,
+            max_tokens=args.max_tokens,
+            rounds=args.rounds,
+            levels=[1, max(args.levels)] if len(args.levels) > 1 else args.levels,
+        )
+        report.append(front_table(results["openai_front"]))
+    RESULTS.mkdir(exist_ok=True)
+    suffix = "" if args.only == "all" else f"-{args.only}"
+    path = RESULTS / f"{dt.date.today().isoformat()}-{args.name}{suffix}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n\n".join(report))
+    print(f"\nwritten: {path.relative_to(HERE.parent)}")
+
+
+def compare_engines(args: argparse.Namespace, model: Path, results: dict[str, Any]) -> None:
+    """(a)-(d) side by side, plus the HTTP overhead of /chat on the fake engine."""
+    llama_server = None if args.no_llama_server else build_llama_server()
+    results["servers"] = {}
     for name, (command, port) in server_commands(args, model, llama_server).items():
         print(f"==> {name}", file=sys.stderr)
         server = Server(name, command, port)
@@ -242,11 +226,6 @@ def main() -> None:
         ]
     finally:
         fake.stop()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{dt.date.today().isoformat()}-{args.name}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\nwritten: {path.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":
