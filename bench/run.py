@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from front import front_overhead, front_table
 from loadgen import PROMPTS, chat_overhead, run_level
 from servers import Server, free_port
+from transformers_batching import transformers_batching, transformers_table
 
 from simplechat.model_source import bundled_model_path
 
@@ -148,9 +149,10 @@ def main() -> None:
     parser.add_argument("--no-llama-server", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["all", "engines", "front"],
+        choices=["all", "engines", "front", "transformers"],
         default="all",
-        help="engines: the side-by-side comparison; front: the openai engine's overhead",
+        help="engines: the side-by-side comparison; front: the openai engine's overhead; "
+        "transformers: its continuous batching against one request at a time",
     )
     parser.add_argument(
         "--no-prompt-cache",
@@ -185,6 +187,14 @@ def main() -> None:
             levels=[1, max(args.levels)] if len(args.levels) > 1 else args.levels,
         )
         report.append(front_table(results["openai_front"]))
+    if args.only in ("all", "transformers"):
+        results["transformers_batching"] = transformers_batching(
+            threads=args.threads,
+            max_tokens=args.max_tokens,
+            rounds=args.rounds,
+            levels=[n for n in args.levels if n <= 8],
+        )
+        report.append(transformers_table(results["transformers_batching"]))
     RESULTS.mkdir(exist_ok=True)
     suffix = "" if args.only == "all" else f"-{args.only}"
     path = RESULTS / f"{dt.date.today().isoformat()}-{args.name}{suffix}.json"

@@ -73,8 +73,9 @@ def transformers_engine(bundled_model: Path) -> Iterator[Engine]:
     """The same GGUF through transformers' GGUF loader (dequantized, on the CPU here)."""
     from simplechat.engines.transformers import TransformersEngine
 
+    # max_batch > 1: transformers' continuous batching serves the requests (seeded ones excepted)
     engine = TransformersEngine(
-        str(bundled_model), model_name="smollm2", context_length=2048, threads=2
+        str(bundled_model), model_name="smollm2", context_length=2048, threads=2, max_batch=4
     )
     yield engine
     asyncio.run(engine.aclose())

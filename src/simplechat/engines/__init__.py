@@ -64,6 +64,7 @@ def load_engine(settings: Settings) -> Engine:
         context_length=settings.context_length,
         device=settings.device,
         threads=settings.threads,
+        max_batch=settings.max_batch,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncGenerator, Iterator, Sequence
@@ -11,7 +12,10 @@ from typing import Any
 
 from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Prompt, Step
 from simplechat.engines.hf_prompts import HfChatPrompts
+from simplechat.engines.incremental_text import IncrementalText
 from simplechat.engines.threaded import iterate_in_thread
+from simplechat.engines.transformers_batch import ContinuousBatcher
+from simplechat.engines.transformers_batch import supported as batching_supported
 from simplechat.model_source import is_gguf
 
 log = logging.getLogger(__name__)
@@ -31,10 +35,12 @@ def pick_device(requested: str) -> str:
 
 
 class TransformersEngine(Engine):
-    """A causal LM with a token-by-token decode loop over its KV cache.
+    """A causal LM served two ways.
 
-    The loop is ours (not `generate()`) so each token can be streamed, each request
-    can carry its own seeded sampler, and a cancel check runs between tokens.
+    With `max_batch` > 1, transformers' own continuous batching decodes concurrent requests
+    together (transformers_batch.py). A request that names a seed, and every request when
+    `max_batch` is 1 or transformers is too old for batching, runs on our own token-by-token
+    loop over a KV cache instead: one at a time, each with its own seeded sampler.
     """
 
     name = "transformers"
@@ -47,6 +53,7 @@ class TransformersEngine(Engine):
         context_length: int | None = None,
         device: str = "auto",
         threads: int | None = None,
+        max_batch: int = 1,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -71,6 +78,17 @@ class TransformersEngine(Engine):
         self.context_length = min(context_length, trained) if context_length else trained
         self._eos_ids = _eos_token_ids(self._tokenizer, self._model)
         self._prompts = HfChatPrompts(self._tokenizer)
+        self._batcher: ContinuousBatcher | None = None
+        if max_batch > 1 and batching_supported(self._model):
+            self._batcher = ContinuousBatcher(
+                self._model,
+                self._tokenizer,
+                max_batch=max_batch,
+                eos_ids=self._eos_ids,
+                device=self.device,
+            )
+        elif max_batch > 1:
+            log.warning("this transformers has no continuous batching: one request at a time")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers")
 
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
@@ -83,6 +101,19 @@ class TransformersEngine(Engine):
         return len(self._tokenize(prompt))
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
+        # transformers' batching shares one random generator across the batch, so a request
+        # that names a seed (to be reproducible) runs on our own one-at-a-time decode loop.
+        if self._batcher is not None and request.params.seed is None:
+            loop = asyncio.get_running_loop()
+            prompt_ids = await loop.run_in_executor(None, self._tokenize, request.prompt)
+            self.check_fits(len(prompt_ids), request.params.max_tokens)
+            batched = self._batcher.generate(prompt_ids, request.params)
+            try:
+                async for step in batched:
+                    yield step
+            finally:
+                await batched.aclose()  # type: ignore[attr-defined]
+            return
         steps = iterate_in_thread(
             lambda cancel: self._decode_blocking(request, cancel), self._worker
         )
@@ -107,7 +138,7 @@ class TransformersEngine(Engine):
             generator.seed()
         else:
             generator.manual_seed(params.seed)
-        text = _IncrementalText(self._tokenizer)
+        text = IncrementalText(self._tokenizer)
         inputs = torch.tensor([prompt_ids], device=self.device)
         past: Any = None
         with torch.inference_mode():
@@ -129,6 +160,8 @@ class TransformersEngine(Engine):
                 inputs = torch.tensor([[token]], device=self.device)
 
     async def aclose(self) -> None:
+        if self._batcher is not None:
+            self._batcher.stop()
         self._worker.shutdown(wait=True, cancel_futures=True)
 
 
@@ -164,27 +197,3 @@ def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> in
         sorted_probs[outside] = 0.0
         probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
     return int(torch.multinomial(probs, 1, generator=generator))
-
-
-class _IncrementalText:
-    """Decodes a growing token list, emitting only text that is complete."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
-        self._ids: list[int] = []
-        self._emitted = 0
-
-    def add(self, token: int) -> str:
-        self._ids.append(token)
-        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-            return ""
-        piece = text[self._emitted :]
-        self._emitted = len(text)
-        return piece
-
-    def flush(self) -> str:
-        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
-        piece = text[self._emitted :]
-        self._emitted = len(text)
-        return piece

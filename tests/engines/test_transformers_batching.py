@@ -1,0 +1,109 @@
+"""The transformers engine on transformers' continuous batching (bundled model, CPU): concurrent
+requests decode together, each with its own sampling and length; a closed stream leaves at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from simplechat.engines.base import (
+    Chunk,
+    Completion,
+    Engine,
+    GenerationRequest,
+    Message,
+    SamplingParams,
+)
+from simplechat.engines.transformers import TransformersEngine
+from simplechat.engines.transformers_batch import ContinuousBatcher
+
+pytestmark = pytest.mark.real_model
+
+
+def request(engine: Engine, text: str, **params: object) -> GenerationRequest:
+    return GenerationRequest(
+        engine.render_chat([Message("user", text)]),
+        SamplingParams(**{"max_tokens": 24, "temperature": 0, **params}),  # type: ignore[arg-type]
+    )
+
+
+def batcher(engine: Engine) -> ContinuousBatcher:
+    assert isinstance(engine, TransformersEngine)
+    assert engine._batcher is not None, "max_batch > 1 should use transformers' batching"
+    return engine._batcher
+
+
+def test_concurrent_requests_decode_together(transformers_engine: Engine) -> None:
+    batcher(transformers_engine)
+
+    async def timed(text: str) -> tuple[float, float, int]:
+        first = end = 0.0
+        tokens = 0
+        async for chunk in transformers_engine.stream(
+            request(transformers_engine, text, ignore_eos=True)
+        ):
+            if not first and chunk.text:
+                first = time.monotonic()
+            end = time.monotonic()
+            tokens = chunk.completion_tokens
+        return first, end, tokens
+
+    async def together() -> list[tuple[float, float, int]]:
+        texts = ["Name a colour.", "Name a fruit.", "Name a city.", "Name an animal."]
+        return await asyncio.gather(*(timed(t) for t in texts))
+
+    runs = asyncio.run(together())
+    assert [tokens for _, _, tokens in runs] == [24] * 4
+    # One at a time, the second answer would start only after the first had ended.
+    assert max(first for first, _, _ in runs) < min(end for _, end, _ in runs)
+
+
+def test_each_request_keeps_its_own_sampling_and_length(transformers_engine: Engine) -> None:
+    question = "What is the capital of France?"
+    alone = asyncio.run(transformers_engine.complete(request(transformers_engine, question)))
+
+    async def mixed() -> tuple[Completion, Completion, Completion]:
+        return await asyncio.gather(
+            transformers_engine.complete(request(transformers_engine, question)),
+            transformers_engine.complete(
+                request(transformers_engine, "Tell me a story.", temperature=1.5, max_tokens=7)
+            ),
+            transformers_engine.complete(
+                request(transformers_engine, "Write a poem.", temperature=1.0, top_p=0.5,
+                        max_tokens=11, ignore_eos=True)
+            ),
+        )  # fmt: skip
+
+    greedy, hot, nucleus = asyncio.run(mixed())
+    assert greedy.text == alone.text  # greedy stays greedy in a batch
+    assert hot.completion_tokens <= 7
+    assert nucleus.completion_tokens == 11
+    assert nucleus.finish_reason == "length"
+
+
+def test_a_closed_stream_leaves_the_batch_at_once(transformers_engine: Engine) -> None:
+    batch = batcher(transformers_engine)
+
+    async def open_then_close() -> tuple[int, int, str]:
+        streams: list[AsyncIterator[Chunk]] = [
+            transformers_engine.stream(request(transformers_engine, t, max_tokens=2000,
+                                               ignore_eos=True))
+            for t in ("Count to a thousand.", "List every country.")
+        ]  # fmt: skip
+        for stream in streams:
+            await anext(stream)
+        both = batch.active
+        await streams[0].aclose()  # type: ignore[attr-defined]
+        one = batch.active
+        await streams[1].aclose()  # type: ignore[attr-defined]
+        after = await transformers_engine.complete(request(transformers_engine, "Say hi."))
+        return both, one, after.text
+
+    both, one, answer = asyncio.run(open_then_close())
+    assert (both, one) == (2, 1)
+    assert answer.strip()  # the manager serves on after cancellations
+    assert batch.active == 0
+    assert transformers_engine.running == 0
