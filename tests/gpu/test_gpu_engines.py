@@ -55,6 +55,27 @@ def test_transformers_engine_on_cuda(hf_folder: Path) -> None:
     assert "Paris" in answer
 
 
+def test_transformers_continuous_batching_on_cuda(hf_folder: Path) -> None:
+    from simplechat.engines.transformers import TransformersEngine
+
+    engine = TransformersEngine(str(hf_folder), model_name="smollm2", device="cuda", max_batch=8)
+    assert engine._batcher is not None
+
+    async def many() -> list[str]:
+        requests = [
+            GenerationRequest(
+                engine.render_chat([Message("user", f"Count from {i} to {i + 5}.")]),
+                SamplingParams(max_tokens=32, temperature=0),
+            )
+            for i in range(8)
+        ]
+        return [c.text for c in await asyncio.gather(*(engine.complete(r) for r in requests))]
+
+    assert all(answer.strip() for answer in asyncio.run(many()))
+    assert "Paris" in ask(engine, "What is the capital of France?")
+    asyncio.run(engine.aclose())
+
+
 @pytest.fixture(scope="module")
 def vllm_engine(hf_folder: Path) -> Iterator[Engine]:
     if importlib.util.find_spec("vllm") is None:
