@@ -70,6 +70,22 @@ def _explain(exc: Exception, what: str) -> str:
     return f"could not write {what}: {code}"
 
 
+def stack_outputs(stack: str, client: Any) -> dict[str, str]:
+    """The deployed stack's outputs (CloudFormation), e.g. UpstreamUrlParameterName."""
+    try:
+        reply = client.describe_stacks(StackName=stack)
+    except Exception as exc:
+        code = _code(exc)
+        if code == "ValidationError":
+            raise RegistrationError(
+                f"stack {stack} was not found in this region: deploy it (make deploy), "
+                "or check the name and AWS_REGION"
+            ) from None
+        raise RegistrationError(_explain(exc, f"stack {stack}").replace("write", "read")) from None
+    outputs = reply["Stacks"][0].get("Outputs") or []
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs}
+
+
 class Registrar:
     """Writes each new public URL (and the key, once) for the deployed app; a failure is logged
     as one line and the server keeps serving."""
@@ -78,6 +94,19 @@ class Registrar:
         self.parameter = parameter
         self.secret = secret
         self.region = region
+
+    @classmethod
+    def for_stack(cls, stack: str = "Simplechat", region: str | None = None) -> Registrar:
+        """The parameter and secret named in the deployed stack's outputs."""
+        outputs = stack_outputs(stack, aws_client("cloudformation", region))
+        try:
+            return cls(
+                outputs["UpstreamUrlParameterName"], outputs["UpstreamApiKeySecretName"], region
+            )
+        except KeyError as missing:
+            raise RegistrationError(
+                f"stack {stack} has no output {missing}: not a simplechat stack?"
+            ) from None
 
     def publish_url(self, url: str) -> bool:
         if not self.parameter:

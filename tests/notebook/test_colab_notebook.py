@@ -66,6 +66,7 @@ def test_the_notebook_runs_start_to_finish_on_cpu(
     assert chat["response"].strip()
     assert chat["usage"]["completion_tokens"] <= 48
     assert text_of(cell_with(notebook, "from openai import OpenAI")).strip()
+    assert "registration off" in text_of(cell_with(notebook, "Registrar.for_stack"))
     assert "tunnel off" in text_of(cell_with(notebook, "NgrokTunnel(PORT"))
     assert "server stopped, exit code 0" in text_of(cell_with(notebook, "server.terminate()"))
     log = (tmp_path / "simplechat.log").read_text()
