@@ -52,6 +52,10 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "type": int,
         "help": "requests decoded together; each gets --context-length tokens of KV cache (4)",
     },
+    "--kv-cache-type": {
+        "choices": ["f16", "q8_0"],
+        "help": "llama.cpp KV cache precision (f16); q8_0 halves its memory, a few %% slower",
+    },
     "--default-max-tokens": {"type": int, "help": "answer length when a request sets none (512)"},
     "--no-prompt-cache": {
         "action": "store_false",

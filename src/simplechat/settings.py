@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     context_length: int | None = Field(None, ge=64, description="default: the model's own")
     threads: int | None = Field(None, ge=1, le=512)
     max_batch: int = Field(4, ge=1, le=256, description="requests decoded together (llama.cpp)")
+    kv_cache_type: Literal["f16", "q8_0"] = Field(
+        "f16", description="llama.cpp KV cache precision; q8_0 halves its memory"
+    )
     prompt_cache: bool = Field(
         True, description="reuse the KV cache of a previous request's shared prompt prefix"
     )

@@ -55,6 +55,7 @@ def load_engine(settings: Settings) -> Engine:
             use_gpu=settings.device != "cpu",
             max_batch=settings.max_batch,
             prompt_cache=settings.prompt_cache,
+            kv_cache_type=settings.kv_cache_type,
         )
     from simplechat.engines.transformers import TransformersEngine
 

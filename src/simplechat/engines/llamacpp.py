@@ -37,6 +37,7 @@ class LlamaCppEngine(Engine):
         use_gpu: bool = True,
         max_batch: int = DEFAULT_MAX_BATCH,
         prompt_cache: bool = True,
+        kv_cache_type: str = "f16",
     ) -> None:
         import llama_cpp as lc
         from llama_cpp._internals import LlamaContext, LlamaModel
@@ -61,6 +62,11 @@ class LlamaCppEngine(Engine):
         params.kv_unified = False  # a KV stream per sequence, context_length cells each
         params.n_batch = params.n_ubatch = BATCH_TOKENS
         params.n_threads = params.n_threads_batch = threads
+        if kv_cache_type == "q8_0":
+            # Half the KV memory for a few percent of speed; a quantized V cache needs llama.cpp's
+            # flash attention.
+            params.type_k = params.type_v = lc.GGML_TYPE_Q8_0
+            params.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
         self._context = LlamaContext(model=self._model, params=params, verbose=False)
         self.max_batch = max_batch
         self.model_name = model_name
