@@ -132,7 +132,7 @@ def table(results: dict[str, Any]) -> str:
                  f"{results['raw_decode']['tokens_per_s']} tok/s.")  # fmt: skip
     overhead = "; ".join(
         f"{o['concurrency']} clients: {o['requests_per_s']} req/s, p50 {o['p50_ms']} ms, "
-        f"p99 {o['p99_ms']} ms" for o in results["chat_overhead"]
+        f"p99 {o['p99_ms']} ms, {o['errors']} errors" for o in results["chat_overhead"]
     )  # fmt: skip
     lines.append(f"HTTP overhead of /chat on the fake engine: {overhead}.")
     return "\n".join(lines)
@@ -227,8 +227,10 @@ def compare_engines(args: argparse.Namespace, model: Path, results: dict[str, An
         results["servers"][name] = {"command": command, "levels": levels, "peak_rss_mib": rss}
     results["raw_decode"] = raw_decode(model, args.threads, args.max_tokens)
     port = free_port()
+    # A queue deeper than the 32 clients: this measures HTTP cost, not admission control.
     fake = Server("fake", [sys.executable, "-m", "simplechat", "serve", "--engine", "fake",
-                           "--port", str(port), "--log-level", "warning"], port)  # fmt: skip
+                           "--port", str(port), "--log-level", "warning",
+                           "--max-queue", "64"], port)  # fmt: skip
     try:
         results["chat_overhead"] = [
             asyncio.run(chat_overhead(fake.url, 1, 300)),

@@ -142,14 +142,13 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch, transformers_engine: Engine) -> I
         "vllm": types.ModuleType("vllm"),
         "vllm.engine": types.ModuleType("vllm.engine"),
         "vllm.engine.arg_utils": types.ModuleType("vllm.engine.arg_utils"),
-        "vllm.inputs": types.ModuleType("vllm.inputs"),
         "vllm.v1": types.ModuleType("vllm.v1"),
         "vllm.v1.engine": types.ModuleType("vllm.v1.engine"),
         "vllm.v1.engine.async_llm": types.ModuleType("vllm.v1.engine.async_llm"),
     }
     modules["vllm"].SamplingParams = Recorded  # type: ignore[attr-defined]
     modules["vllm.engine.arg_utils"].AsyncEngineArgs = Recorded  # type: ignore[attr-defined]
-    modules["vllm.inputs"].TokensPrompt = dict  # type: ignore[attr-defined]
+    modules["vllm"].TokensPrompt = dict  # type: ignore[attr-defined]
     modules["vllm.v1.engine.async_llm"].AsyncLLM = FakeAsyncLLM  # type: ignore[attr-defined]
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)

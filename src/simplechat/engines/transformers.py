@@ -80,13 +80,16 @@ class TransformersEngine(Engine):
         self._prompts = HfChatPrompts(self._tokenizer)
         self._batcher: ContinuousBatcher | None = None
         if max_batch > 1 and batching_supported(self._model):
-            self._batcher = ContinuousBatcher(
-                self._model,
-                self._tokenizer,
-                max_batch=max_batch,
-                eos_ids=self._eos_ids,
-                device=self.device,
-            )
+            try:
+                self._batcher = ContinuousBatcher(
+                    self._model,
+                    self._tokenizer,
+                    max_batch=max_batch,
+                    eos_ids=self._eos_ids,
+                    device=self.device,
+                )
+            except Exception as exc:  # e.g. an architecture its batching does not cover
+                log.warning("continuous batching unavailable (%s): one request at a time", exc)
         elif max_batch > 1:
             log.warning("this transformers has no continuous batching: one request at a time")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers")

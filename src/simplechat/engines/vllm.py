@@ -31,8 +31,8 @@ class VllmEngine(Engine):
         try:
             from transformers import AutoTokenizer
             from vllm import SamplingParams as VllmSamplingParams
+            from vllm import TokensPrompt
             from vllm.engine.arg_utils import AsyncEngineArgs
-            from vllm.inputs import TokensPrompt
             from vllm.v1.engine.async_llm import AsyncLLM
         except ImportError as exc:
             raise EngineError(
@@ -83,6 +83,9 @@ class VllmEngine(Engine):
                 if finished:
                     return
         finally:
+            # Closing vLLM's generator aborts the request; the explicit abort makes it
+            # immediate rather than left to garbage collection.
+            await outputs.aclose()
             if not finished:
                 await self._engine.abort(request_id)
 
