@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,6 +71,22 @@ def ask(server: ServerProcess, text: str, max_tokens: int = 16) -> httpx.Respons
             "temperature": 0,
         },
         headers={"Authorization": f"Bearer {UPSTREAM_KEY}"},
+        timeout=60,
+    )
+
+
+def long_stream(server: ServerProcess, text: str) -> Any:
+    """A streamed answer thousands of tokens long: it keeps its upstream busy while open."""
+    return httpx.stream(
+        "POST",
+        server.url + CHAT,
+        json={
+            "model": MODEL,
+            "messages": [{"role": "user", "content": text}],
+            "max_tokens": 4000,
+            "ignore_eos": True,
+            "stream": True,
+        },
         timeout=60,
     )
 
@@ -170,18 +187,7 @@ def test_least_outstanding_avoids_the_busy_upstream(
     server = front(tmp_path, "front-lo", pair, "--balance", "least-outstanding")
     try:
         before = [served(s) for s in pair]
-        with httpx.stream(
-            "POST",
-            server.url + CHAT,
-            json={
-                "model": MODEL,
-                "messages": [{"role": "user", "content": "Tell me a long story."}],
-                "max_tokens": 4000,
-                "ignore_eos": True,
-                "stream": True,
-            },
-            timeout=60,
-        ) as long_answer:
+        with long_stream(server, "Tell me a long story.") as long_answer:
             lines = long_answer.iter_lines()  # kept: a dropped iterator closes the stream
             next(lines)  # it has started on one upstream
             busy = [metric(s, "simplechat_requests_in_flight") for s in pair].index(1.0)
@@ -198,18 +204,7 @@ def test_a_client_that_leaves_stops_the_upstreams_work(
     round_robin: ServerProcess, pair: list[ServerProcess]
 ) -> None:
     cancelled_before = sum(metric(s, "simplechat_cancelled_requests_total") for s in pair)
-    with httpx.stream(
-        "POST",
-        round_robin.url + CHAT,
-        json={
-            "model": MODEL,
-            "messages": [{"role": "user", "content": "Write a very long essay."}],
-            "max_tokens": 4000,
-            "ignore_eos": True,
-            "stream": True,
-        },
-        timeout=60,
-    ) as answer:
+    with long_stream(round_robin, "Write a very long essay.") as answer:
         lines = answer.iter_lines()
         for _ in range(3):
             next(lines)

@@ -46,6 +46,20 @@ def ask(engine: Engine, text: str, max_tokens: int = 24) -> str:
     return asyncio.run(engine.complete(request)).text
 
 
+def answer_eight_at_once(engine: Engine) -> list[str]:
+    async def many() -> list[str]:
+        requests = [
+            GenerationRequest(
+                engine.render_chat([Message("user", f"Count from {i} to {i + 5}.")]),
+                SamplingParams(max_tokens=32, temperature=0),
+            )
+            for i in range(8)
+        ]
+        return [c.text for c in await asyncio.gather(*(engine.complete(r) for r in requests))]
+
+    return asyncio.run(many())
+
+
 def test_transformers_engine_on_cuda(hf_folder: Path) -> None:
     from simplechat.engines.transformers import TransformersEngine
 
@@ -60,18 +74,7 @@ def test_transformers_continuous_batching_on_cuda(hf_folder: Path) -> None:
 
     engine = TransformersEngine(str(hf_folder), model_name="smollm2", device="cuda", max_batch=8)
     assert engine._batcher is not None
-
-    async def many() -> list[str]:
-        requests = [
-            GenerationRequest(
-                engine.render_chat([Message("user", f"Count from {i} to {i + 5}.")]),
-                SamplingParams(max_tokens=32, temperature=0),
-            )
-            for i in range(8)
-        ]
-        return [c.text for c in await asyncio.gather(*(engine.complete(r) for r in requests))]
-
-    assert all(answer.strip() for answer in asyncio.run(many()))
+    assert all(answer.strip() for answer in answer_eight_at_once(engine))
     assert "Paris" in ask(engine, "What is the capital of France?")
     asyncio.run(engine.aclose())
 
@@ -91,20 +94,7 @@ def vllm_engine(hf_folder: Path) -> Iterator[Engine]:
 
 def test_vllm_answers_streams_and_batches(vllm_engine: Engine) -> None:
     assert "Paris" in ask(vllm_engine, "What is the capital of France?")
-
-    async def many() -> list[str]:
-        requests = [
-            GenerationRequest(
-                vllm_engine.render_chat([Message("user", f"Count from {i} to {i + 5}.")]),
-                SamplingParams(max_tokens=32, temperature=0),
-            )
-            for i in range(8)
-        ]
-        done = await asyncio.gather(*(vllm_engine.complete(r) for r in requests))
-        return [d.text for d in done]
-
-    answers = asyncio.run(many())
-    assert all(answer.strip() for answer in answers)
+    assert all(answer.strip() for answer in answer_eight_at_once(vllm_engine))
 
 
 def test_vllm_abandoned_stream_is_aborted(vllm_engine: Engine) -> None:
