@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -169,6 +170,33 @@ def test_a_shared_prompt_prefix_is_reused_not_decoded_again(
     assert reused_same == n_first - 1  # all but the last token, whose logits are needed
     # The next turn starts from the cells of the first prompt and of the answer to it.
     assert reused_follow_up > n_first
+
+
+def test_a_prefix_held_by_a_busy_slot_is_copied_not_decoded_again(bundled_model: Path) -> None:
+    # Its own engine: what each slot holds must be known exactly.
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+    )
+    long_prompt = "Here is a list of facts about the sea. " * 8 + "Summarise them in one line."
+    same = request(engine, long_prompt, temperature=0, max_tokens=12)
+    n_prompt = engine.count_tokens(same.prompt)
+
+    async def run() -> tuple[str, str]:
+        await collect(engine.stream(same))  # now one free slot holds this prompt
+        # Two at once: the first takes that slot; the second finds the prefix in the first's
+        # (busy) slot and copies it instead of decoding the prompt again.
+        return await asyncio.gather(collect(engine.stream(same)), collect(engine.stream(same)))
+
+    try:
+        before = engine.reused_tokens
+        first, second = asyncio.run(run())
+        reused = engine.reused_tokens - before
+    finally:
+        asyncio.run(engine.aclose())
+    assert engine.copied_prefixes == 1
+    assert reused == 2 * (n_prompt - 1)  # neither decoded more than the last prompt token
+    assert first == second  # the copied cells are the same cells: the same greedy answer
+    assert first.strip()
 
 
 def test_without_the_cache_nothing_is_reused(llama_engine: LlamaCppEngine) -> None:

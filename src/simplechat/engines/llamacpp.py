@@ -125,6 +125,11 @@ class LlamaCppEngine(Engine):
         """Prompt tokens taken from the prompt cache so far."""
         return self._scheduler.reused_tokens
 
+    @property
+    def copied_prefixes(self) -> int:
+        """Prompts that started from a copy of another slot's KV stream."""
+        return self._scheduler.copied_prefixes
+
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         prompt = self._tokenize(request.prompt)
         self.check_fits(len(prompt), request.params.max_tokens)

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[Step | BaseException], None]
 
+#: Copy another slot's KV stream only when it saves at least this many prompt tokens (a copy
+#: moves the whole stream, context_length cells, so a few tokens are cheaper to decode).
+COPY_MIN_GAIN = 16
+
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
 TOP_K = 40
 MIN_P = 0.05
@@ -110,6 +114,9 @@ class BatchScheduler:
         #: what each free slot's KV cells hold, for the next request with the same prefix
         self._cached: dict[int, list[int]] = {}
         self.reused_tokens = 0  # prompt tokens served from the cache instead of decoded
+        self.copied_prefixes = 0  # prompts that started from another slot's copied KV stream
+        self._released_at: dict[int, int] = {}  # slot -> release count when last freed
+        self._releases = 0
         self._waiting: deque[Sequence] = deque()
         self._active: list[Sequence] = []
         self._wake = threading.Condition()
@@ -181,27 +188,57 @@ class BatchScheduler:
             self._active.append(sequence)
 
     def _assign_slot(self, sequence: Sequence) -> None:
-        """The free slot whose cached tokens share the longest prefix with this prompt."""
+        """A free slot, holding as much of this prompt's prefix as any slot has computed.
+
+        A free slot whose cached tokens are mostly this prompt's prefix (the same conversation,
+        one turn on) is taken as it is. Otherwise the request takes the slot whose cache is worth
+        least (an empty one, else the one released longest ago), so that other conversations'
+        caches survive; and when some slot, free or busy, holds a clearly longer prefix (say the
+        same long system prompt), its KV stream is copied over: copying a stream costs far less
+        than decoding those prompt tokens again.
+        """
         import llama_cpp as lc
 
-        def shared(seq_id: int) -> int:
-            cached = self._cached.get(seq_id, [])
-            n = 0
-            for a, b in zip(cached, sequence.prompt, strict=False):
-                if a != b:
-                    break
-                n += 1
-            return n
-
-        seq_id = max(self._free_ids, key=shared) if self._prompt_cache else self._free_ids[-1]
+        if not self._prompt_cache:
+            seq_id, keep = self._free_ids[-1], 0
+        else:
+            best = max(self._free_ids, key=lambda i: self._shared(i, sequence.prompt))
+            cached = len(self._cached.get(best, []))
+            mostly_ours = cached > 0 and 2 * self._shared(best, sequence.prompt) >= cached
+            seq_id = best if mostly_ours else self._least_valuable_free_slot()
+            keep = self._shared(seq_id, sequence.prompt)
+            donor, donated = self._best_donor(sequence.prompt)
+            if donated >= keep + COPY_MIN_GAIN:
+                lc.llama_memory_seq_cp(self._context.memory, donor, seq_id, -1, -1)
+                keep = donated
+                self.copied_prefixes += 1
+            # Always decode at least one prompt token, for fresh logits.
+            keep = min(keep, sequence.n_prompt - 1)
         self._free_ids.remove(seq_id)
-        # Keep the shared prefix, but always decode at least one prompt token for fresh logits.
-        keep = min(shared(seq_id), sequence.n_prompt - 1) if self._prompt_cache else 0
         lc.llama_memory_seq_rm(self._context.memory, seq_id, keep, -1)
         self._cached.pop(seq_id, None)
         sequence.seq_id = seq_id
         sequence.prefilled = sequence.reused = keep
         self.reused_tokens += keep
+
+    def _shared(self, seq_id: int, prompt: list[int]) -> int:
+        return _shared(self._cached.get(seq_id, []), prompt)
+
+    def _least_valuable_free_slot(self) -> int:
+        """An empty free slot, else the free slot released longest ago."""
+        return min(self._free_ids, key=lambda i: (i in self._cached, self._released_at.get(i, 0)))
+
+    def _best_donor(self, prompt: list[int]) -> tuple[int, int]:
+        """The slot (free or busy) whose computed tokens share the longest prefix with `prompt`."""
+        computed = dict(self._cached)
+        for other in self._active:  # between steps, everything counted here is decoded
+            computed[other.seq_id] = other.prompt[: other.prefilled] + other.output[: other.fed]
+        best, best_shared = -1, 0
+        for seq_id, tokens in computed.items():
+            n = _shared(tokens, prompt)
+            if n > best_shared:
+                best, best_shared = seq_id, n
+        return best, best_shared
 
     def _release(self, sequence: Sequence) -> None:
         import llama_cpp as lc
@@ -209,6 +246,8 @@ class BatchScheduler:
         if self._prompt_cache:
             in_cache = sequence.prompt[: sequence.prefilled] + sequence.output[: sequence.fed]
             self._cached[sequence.seq_id] = in_cache
+            self._releases += 1
+            self._released_at[sequence.seq_id] = self._releases
         else:
             lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
         lc.llama_sampler_free(sequence.sampler)
@@ -288,3 +327,13 @@ class BatchScheduler:
             self._release(sequence)
             return
         sequence.emit(Step(text, sequence.n_prompt, sequence.generated))
+
+
+def _shared(cached: list[int], prompt: list[int]) -> int:
+    """How many leading tokens two token lists have in common."""
+    n = 0
+    for a, b in zip(cached, prompt, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
