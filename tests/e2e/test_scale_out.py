@@ -311,6 +311,24 @@ def test_in_front_of_llama_server(tmp_path: Path, bundled_model: Path) -> None:
         llama.wait(timeout=30)
 
 
+def test_an_upstream_that_lists_no_model_is_explained_at_start(
+    tmp_path: Path, pair: list[ServerProcess]
+) -> None:
+    # The upstreams want a key; without --upstream-api-key the front cannot even list the model.
+    with pytest.raises(RuntimeError, match="it wants a key, pass --upstream-api-key"):
+        ServerProcess(
+            ["--engine", "openai", "--upstream", pair[0].url],
+            tmp_path / "k.log",
+            startup_timeout=30,
+        )
+    with pytest.raises(RuntimeError, match="connection refused or unreachable"):
+        ServerProcess(
+            ["--engine", "openai", "--upstream", "http://127.0.0.1:9"],
+            tmp_path / "r.log",
+            startup_timeout=30,
+        )
+
+
 def test_a_wrong_upstream_setting_stops_at_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="--engine openai forwards to other servers"):
         ServerProcess(["--engine", "openai"], tmp_path / "x.log", startup_timeout=30)

@@ -63,12 +63,13 @@ class OpenAIUpstreamEngine(Engine):
         self.pool = UpstreamPool(urls, balance)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._sync = httpx.Client(headers=self._headers, timeout=connect_timeout)
-        listed = self._discover()
+        listed, problems = self._discover()
         self.upstream_model = model or str(listed.get("id") or "")
         if not self.upstream_model:
             raise EngineError(
-                "no upstream answered GET /v1/models, so the model to ask for is unknown: "
-                "start one, or name it with --model"
+                "no upstream listed a model at GET /v1/models, so the model to ask for is "
+                f"unknown ({'; '.join(problems)}): start one, fix the problem, or name the model "
+                "with --model"
             )
         self.model_name = model_name or self.upstream_model
         stated = listed.get("max_model_len") or (listed.get("meta") or {}).get("n_ctx_train")
@@ -81,19 +82,26 @@ class OpenAIUpstreamEngine(Engine):
 
     # -- knowing the upstreams ------------------------------------------------------------
 
-    def _discover(self) -> dict[str, Any]:
-        """The first model any upstream lists (marks the silent ones down)."""
+    def _discover(self) -> tuple[dict[str, Any], list[str]]:
+        """The first model any upstream lists, and what went wrong with those that did not
+        (they are marked down until a health check finds them up)."""
+        problems: list[str] = []
         for upstream in self.pool.upstreams:
             try:
                 reply = self._sync.get(upstream.base + "/v1/models")
                 reply.raise_for_status()
                 models = reply.json().get("data") or []
             except (httpx.HTTPError, ValueError, AttributeError) as exc:
-                upstream.mark(False, _describe(exc))
+                reason = _describe(exc)
+                if reason in ("answered 401", "answered 403"):
+                    reason += ": it wants a key, pass --upstream-api-key"
+                problems.append(f"{upstream.base}: {reason}")
+                upstream.mark(False, reason)
                 continue
             if models and isinstance(models[0], dict):
-                return dict(models[0])
-        return {}
+                return dict(models[0]), problems
+            problems.append(f"{upstream.base}: lists no model")
+        return {}, problems
 
     def _probe(self, upstream: Upstream) -> str | None:
         """None when the server is up: /health answers 200, or (servers without one) /v1/models."""
