@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from simplechat.api.app import create_app
 from simplechat.engines.base import Engine
@@ -49,3 +51,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
     return condition()
+
+
+def metric(base_url: str, name: str, *, key: str | None = None, **labels: str) -> float:
+    """One sample from the server's /metrics (0 when absent), matched by name and labels."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    text = httpx.get(base_url + "/metrics", headers=headers, timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

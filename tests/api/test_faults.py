@@ -6,20 +6,9 @@ import socket
 import time
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, raw_json_post, wait_until
-
-
-def metric(url: str, name: str) -> float:
-    text = httpx.get(url + "/metrics").text
-    return next(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    )
+from tests.api.live import live_server, metric, raw_json_post, wait_until
 
 
 def test_engine_failure_mid_stream_ends_with_an_error_event_then_done() -> None:

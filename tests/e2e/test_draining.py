@@ -2,12 +2,12 @@
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.api.live import metric, wait_until
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.real_model
@@ -45,12 +45,12 @@ def test_sigterm_drains_then_exits(tmp_path: Path) -> None:
         )
     )
     short_call.start()
-    time.sleep(0.05)
+    # SIGTERM only once the server holds both requests: the short one must count as admitted.
+    assert wait_until(lambda: metric(server.url, "simplechat_requests_in_flight") == 2, 30)
 
     server.process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    assert wait_until(lambda: httpx.get(server.url + "/health", timeout=5).status_code == 503, 10)
     health = httpx.get(server.url + "/health", timeout=5)
-    assert health.status_code == 503
     assert health.json()["status"] == "draining"
     refused = httpx.post(server.url + "/chat", json={"message": "hi"}, timeout=5)
     assert refused.status_code == 503

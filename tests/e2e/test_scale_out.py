@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ import httpx
 import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
-from prometheus_client.parser import text_string_to_metric_families
 
 from simplechat.model_source import bundled_model_path
+from tests.api.live import metric as live_metric
 from tests.e2e.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.real_model
@@ -49,16 +48,7 @@ def served(server: ServerProcess, route: str = CHAT) -> float:
 
 
 def metric(server: ServerProcess, name: str, **labels: str) -> float:
-    request = urllib.request.Request(
-        server.url + "/metrics", headers={"Authorization": f"Bearer {UPSTREAM_KEY}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        text = reply.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
+    return live_metric(server.url, name, key=UPSTREAM_KEY, **labels)
 
 
 def ask(server: ServerProcess, text: str, max_tokens: int = 16) -> httpx.Response:

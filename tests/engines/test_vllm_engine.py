@@ -1,6 +1,6 @@
 """The vllm engine without vLLM: the mapping to vLLM's arguments and from its outputs, and the
 engine's wiring against vLLM's API replaced at its boundary (a stand-in module that records
-calls). The real thing runs on a GPU machine: tests/gpu/test_vllm_gpu.py (`make test-gpu`)."""
+calls). The real thing runs on a GPU machine: tests/gpu/test_gpu_engines.py (`make test-gpu`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from simplechat.engines.base import (
     ContextLengthExceeded,
     Engine,
     EngineError,
+    EngineUnavailable,
     GenerationRequest,
     Message,
     SamplingParams,
@@ -90,6 +91,13 @@ def test_cumulative_outputs_become_new_text_steps() -> None:
     )
     with pytest.raises(EngineError, match="aborted"):
         OutputTracker().step(Output(prompt, [Completion("", [], "abort")]))
+    # vLLM 0.33 added two: a loop cut short ends the answer; a retryable failure is a 503.
+    repeated = OutputTracker().step(
+        Output(prompt, [Completion("la la la", [7, 7, 7], "repetition")])
+    )
+    assert (repeated.text, repeated.finish_reason) == ("la la la", "stop")
+    with pytest.raises(EngineUnavailable, match="retryable"):
+        OutputTracker().step(Output(prompt, [Completion("", [], "error")]))
 
 
 @dataclass

@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from simplechat.engines.base import EngineError, FinishReason, SamplingParams, Step
+from simplechat.engines.base import (
+    EngineError,
+    EngineUnavailable,
+    FinishReason,
+    SamplingParams,
+    Step,
+)
 
 
 def engine_args(
@@ -72,10 +78,13 @@ class OutputTracker:
 
 
 def _finish(reason: str | None) -> FinishReason | None:
+    """vLLM's finish reasons (vllm/v1/engine FinishReason, as strings) in our terms."""
     if reason is None:
         return None
-    if reason == "length":
+    if reason == "length":  # max_tokens, or the model's max_model_len reached
         return "length"
     if reason == "abort":
         raise EngineError("vLLM aborted the request")
-    return "stop"  # "stop": end of sequence or a stop token
+    if reason == "error":  # vLLM's retryable request-level failure (e.g. a KV cache load)
+        raise EngineUnavailable("vLLM failed the request with a retryable error")
+    return "stop"  # "stop" (end of sequence, a stop token) or "repetition" (a loop cut short)
