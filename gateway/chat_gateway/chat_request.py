@@ -27,7 +27,9 @@ def parse_chat_body(body: bytes, config: Config) -> ChatInput:
         raise bad_request('The request body is empty. Send JSON: {"message": "..."}.')
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except RecursionError:
+        raise bad_request("The request body is nested too deeply to be a chat request.") from None
+    except ValueError:  # bad JSON or UTF-8, or a number too long for Python to read
         raise bad_request("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise bad_request('The request body must be a JSON object: {"message": "..."}.')
@@ -36,6 +38,7 @@ def parse_chat_body(body: bytes, config: Config) -> ChatInput:
         raise bad_request("'message' is required and must be a string.")
     if not message.strip():
         raise bad_request("'message' must not be empty.")
+    _check_unicode(message, "'message'")
     if len(message) > config.max_message_chars:
         raise bad_request(
             f"The message is {len(message)} characters; the limit is {config.max_message_chars}."
@@ -66,6 +69,7 @@ def _history(raw: Any, config: Config) -> list[dict[str, str]]:
             )
         if not isinstance(content, str):
             raise bad_request(f"conversationHistory[{index}].content must be a string.")
+        _check_unicode(content, f"conversationHistory[{index}].content")
         history.append({"role": str(role), "content": content})
     total = sum(len(turn["content"]) for turn in history)
     if total > config.max_history_chars:
@@ -74,3 +78,14 @@ def _history(raw: Any, config: Config) -> list[dict[str, str]]:
             f"{config.max_history_chars}. Clear the conversation to go on."
         )
     return history
+
+
+def _check_unicode(text: str, where: str) -> None:
+    """JSON may carry a lone UTF-16 surrogate (\\ud800): no character, so it cannot be sent on."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request(
+            f"{where} contains an unpaired surrogate (a \\ud800-\\udfff escape on its own); "
+            "send valid Unicode text."
+        ) from None

@@ -68,7 +68,7 @@ class Config:
             upstream_api_key_secret=env.get("UPSTREAM_API_KEY_SECRET", "").strip(),
             upstream_model=env.get("UPSTREAM_MODEL", "").strip(),
             allowed_origins=origins or ("*",),
-            time_budget_seconds=number("TIME_BUDGET_SECONDS", 29.0),
+            time_budget_seconds=number("TIME_BUDGET_SECONDS", 27.0),
             connect_timeout_seconds=number("CONNECT_TIMEOUT_SECONDS", 3.0),
             system_prompt=env.get("SYSTEM_PROMPT", "").strip(),
             max_tokens=int(number("MAX_TOKENS", 512)),

@@ -78,6 +78,8 @@ def _read_body(sock: socket.socket, response: http.client.HTTPResponse, deadline
         if len(data) > MAX_REPLY_BYTES:
             raise Broken("the reply was too large")
     if response.length:  # the connection ended before Content-Length bytes came
+        if time.monotonic() >= deadline - 0.01:
+            raise TimedOut()  # our watchdog closed it: the deadline, not the server, cut it off
         raise Broken("the reply was cut off")
     return bytes(data)
 

@@ -128,5 +128,11 @@ class UpstreamSettings:
 
 def _boto3_client(service: str) -> Any:
     import boto3  # provided by the Lambda runtime; imported only when a name is configured
+    from botocore.config import Config as BotoConfig
 
-    return boto3.client(service)
+    # boto3's defaults (60 s, retries) could outlast API Gateway's 29 s on a slow or throttled
+    # call; short ones leave the model's answer its time, and a failure is a clear 503 instead.
+    quick = BotoConfig(
+        connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 2, "mode": "standard"}
+    )
+    return boto3.client(service, config=quick)

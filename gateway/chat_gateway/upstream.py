@@ -97,6 +97,8 @@ def parse_answer(reply: Reply, protocol: str) -> Answer:
             f"The model server's reply was not understood (expected JSON with '{field}'). "
             f"Check that UPSTREAM_PROTOCOL ({protocol}) matches the server.",
         ) from None
+    if not isinstance(usage, dict):
+        usage = {}  # counts are for the log only: an odd one must not cost the answer
     return Answer(
         text.strip(), reply.status, usage.get("prompt_tokens"), usage.get("completion_tokens")
     )

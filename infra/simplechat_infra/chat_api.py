@@ -11,8 +11,11 @@ from constructs import Construct
 from simplechat_infra.paths import ASSET_EXCLUDES, GATEWAY_DIR
 from simplechat_infra.upstream_config import UpstreamConfig
 
-#: API Gateway's integration limit: the gateway keeps its upstream call inside it.
-TIME_BUDGET_SECONDS = 29
+#: API Gateway's integration limit.
+INTEGRATION_TIMEOUT_SECONDS = 29
+#: The gateway's own budget for the model's answer. API Gateway's 29 s start before our handler
+#: does (a cold start, the invoke itself), so 2 s stay in hand for the gateway's own 504 to arrive.
+TIME_BUDGET_SECONDS = 27
 ALLOW_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Api-Key", "X-Amz-Security-Token"]
 
 
@@ -28,6 +31,7 @@ class ChatApi(Construct):
         upstream: UpstreamConfig,
         site_origin: str,
         upstream_protocol: str,
+        upstream_model: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         log_group = logs.LogGroup(
@@ -53,7 +57,7 @@ class ChatApi(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler="index.lambda_handler",
             code=lambda_.Code.from_asset(str(GATEWAY_DIR), exclude=ASSET_EXCLUDES),
-            timeout=Duration.seconds(TIME_BUDGET_SECONDS + 1),
+            timeout=Duration.seconds(INTEGRATION_TIMEOUT_SECONDS + 1),
             memory_size=256,
             role=role,
             log_group=log_group,
@@ -63,6 +67,8 @@ class ChatApi(Construct):
                 "UPSTREAM_PROTOCOL": upstream_protocol,
                 "TIME_BUDGET_SECONDS": str(TIME_BUDGET_SECONDS),
                 "ALLOWED_ORIGINS": site_origin,
+                # servers behind the openai protocol may want the model named (vLLM, Ollama)
+                **({"UPSTREAM_MODEL": upstream_model} if upstream_model else {}),
             },
         )
         upstream.url_parameter.grant_read(self.function)
@@ -120,7 +126,9 @@ class ChatApi(Construct):
         )
         self.api.root.add_resource("chat").add_method(
             "POST",
-            apigw.LambdaIntegration(self.function, timeout=Duration.seconds(TIME_BUDGET_SECONDS)),
+            apigw.LambdaIntegration(
+                self.function, timeout=Duration.seconds(INTEGRATION_TIMEOUT_SECONDS)
+            ),
             authorizer=authorizer,
             authorization_type=apigw.AuthorizationType.COGNITO,
         )

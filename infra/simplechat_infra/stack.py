@@ -20,6 +20,7 @@ class StackSettings:
 
     upstream_url: str = "not-registered-yet"
     upstream_protocol: str = "chat"
+    upstream_model: str = ""  # the `model` the openai protocol sends (empty: none)
     self_sign_up: bool = False
 
     @classmethod
@@ -33,6 +34,7 @@ class StackSettings:
         return cls(
             upstream_url=str(node.try_get_context("upstreamUrl") or "not-registered-yet"),
             upstream_protocol=protocol,
+            upstream_model=str(node.try_get_context("upstreamModel") or "").strip(),
             self_sign_up=str(sign_up).lower() in ("true", "1", "yes"),
         )
 
@@ -54,6 +56,7 @@ class SimplechatStack(Stack):
             upstream=self.upstream,
             site_origin=self.site.url,
             upstream_protocol=settings.upstream_protocol,
+            upstream_model=settings.upstream_model,
         )
         self.ui_deployment = self.site.deploy_ui(
             api_endpoint=self.chat_api.url,

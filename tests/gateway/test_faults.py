@@ -48,6 +48,12 @@ def test_busy_upstream_passes_retry_after_on(faulty: FaultyServer) -> None:
     assert headers["Retry-After"] == "7"
 
 
+def test_odd_token_counts_do_not_cost_the_answer(faulty: FaultyServer) -> None:
+    status, body, _ = call(make_gateway(UPSTREAM_URL=f"{faulty.url}/odd-usage"), with_body(HI))
+    assert status == 200
+    assert body["response"] == "still an answer"
+
+
 @pytest.mark.parametrize("fault", ["slow", "drip"])
 def test_slow_upstream_is_a_504_within_the_budget(faulty: FaultyServer, fault: str) -> None:
     gateway = make_gateway(UPSTREAM_URL=f"{faulty.url}/{fault}", TIME_BUDGET_SECONDS="1.5")

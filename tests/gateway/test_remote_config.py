@@ -1,9 +1,12 @@
 """Upstream URL from SSM, key from Secrets Manager (moto on 127.0.0.1), cached with a TTL."""
 
 import json
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from chat_gateway.config import Config
 from chat_gateway.handler import Gateway
 from chat_gateway.remote_config import UpstreamSettings
@@ -105,3 +108,23 @@ def test_missing_secret_is_a_503(aws: Callable[[str], Any], faulty: FaultyServer
     status, error = answer(gateway_with(env, Clock()))
     assert status == 503
     assert "could not be read from secret no-such-secret" in error
+
+
+def test_an_ssm_that_never_answers_is_a_503_well_inside_api_gateways_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A listening socket nobody reads: the connection opens, the reply never comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+        started = time.monotonic()
+        status, error = answer(gateway_with({"UPSTREAM_URL_PARAMETER": PARAM}, Clock()))
+        elapsed = time.monotonic() - started
+    assert status == 503
+    assert f"could not be read from {PARAM}" in error
+    # 2 tries of 3 s, not boto3's default 60 s a try: the gateway keeps within its 27 s budget
+    assert elapsed < 20

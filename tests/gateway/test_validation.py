@@ -46,6 +46,13 @@ LIMITS = {
             {"message": "hi", "conversationHistory": [{"role": "user", "content": "x" * 101}]},
             "101 characters long; the limit is 100",
         ),
+        # Valid JSON, but a lone surrogate is no character: it cannot be sent on as UTF-8.
+        ('{"message": "hi \\ud800"}', "'message' contains an unpaired surrogate"),
+        (
+            '{"message": "hi", "conversationHistory": [{"role": "user", "content": "\\udfff"}]}',
+            "conversationHistory[0].content contains an unpaired surrogate",
+        ),
+        ("[" * 1500, "nested too deeply"),  # deeper than Python's JSON parser recurses
     ],
 )
 def test_bad_requests_are_400_and_never_reach_the_model(
@@ -59,6 +66,13 @@ def test_bad_requests_are_400_and_never_reach_the_model(
     assert message in body["error"]
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert len(faulty.received) == before
+
+
+def test_a_number_too_long_to_read_is_a_400_not_a_crash(faulty: FaultyServer) -> None:
+    gateway = make_gateway(UPSTREAM_URL=faulty.url + "/says-ok")
+    status, body, _ = call(gateway, with_body('{"message": "hi", "n": ' + "7" * 5000 + "}"))
+    assert status == 400
+    assert "not valid JSON" in body["error"]
 
 
 def test_too_large_body_is_a_413(faulty: FaultyServer) -> None:

@@ -75,6 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif fault == "notjson":
             self._send(200, b"<html>ngrok tunnel offline</html>", "text/html")
+        elif fault == "odd-usage":  # the answer is fine; its token counts are not
+            self._json(200, {"response": "still an answer", "usage": ["not", "counts"]})
         elif fault == "wrongshape":
             self._json(200, {"answer": "the field is named differently"})
         elif fault == "reset":

@@ -116,10 +116,12 @@ def test_lambda_is_the_gateway(synthesized: Synthesized) -> None:
     props = function["Properties"]
     assert props["Runtime"] == "python3.14"
     assert props["Architectures"] == ["arm64"]
-    assert props["Timeout"] == 30  # the 29 s budget plus a second to answer
+    assert props["Timeout"] == 30  # never cut before API Gateway's own 29 s
     env = props["Environment"]["Variables"]
     assert env["UPSTREAM_PROTOCOL"] == "chat"
-    assert env["TIME_BUDGET_SECONDS"] == "29"
+    # 2 s under API Gateway's 29: its clock starts before our handler (cold start, invoke)
+    assert env["TIME_BUDGET_SECONDS"] == "27"
+    assert "UPSTREAM_MODEL" not in env  # our own server needs no model name
     assert set(env) >= {"UPSTREAM_URL_PARAMETER", "UPSTREAM_API_KEY_SECRET", "ALLOWED_ORIGINS"}
 
 
@@ -207,6 +209,29 @@ def test_the_upstream_url_comes_from_context(synthesized: Synthesized) -> None:
     _, parameter = synthesized.one("AWS::SSM::Parameter")
     assert parameter["Properties"]["Value"] == "https://example-tunnel.ngrok-free.app"
     assert parameter["Properties"]["Name"] == "/simplechat/upstream-url"
+
+
+def test_the_chat_route_waits_as_long_as_api_gateway_allows(synthesized: Synthesized) -> None:
+    methods = synthesized.resources("AWS::ApiGateway::Method")
+    [post] = [m for m in methods.values() if m["Properties"]["HttpMethod"] == "POST"]
+    assert post["Properties"]["Integration"]["TimeoutInMillis"] == 29_000
+
+
+def test_an_openai_upstream_gets_its_model_name(tmp_path: Path) -> None:
+    from aws_cdk.assertions import Match, Template
+
+    _, stack = synthesize(tmp_path, upstreamProtocol="openai", upstreamModel="Qwen/Qwen2.5-7B")
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "index.lambda_handler",
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"UPSTREAM_PROTOCOL": "openai", "UPSTREAM_MODEL": "Qwen/Qwen2.5-7B"}
+                )
+            },
+        },
+    )
 
 
 def test_a_bad_protocol_in_context_fails_synth(tmp_path: Path) -> None:
