@@ -1,5 +1,6 @@
 """The HTTP API over both real engines with the bundled model: /chat, /generate, streaming."""
 
+import copy
 import json
 from collections.abc import Iterator
 
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.base import Engine
+from simplechat.engines.hf_prompts import HfChatPrompts
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.real_model
@@ -76,3 +78,43 @@ def test_openai_streaming_yields_the_same_text_as_non_streaming(real_client: Tes
     assert len([d for d in deltas if d]) > 3  # really token by token
     assert "".join(deltas) == whole["choices"][0]["message"]["content"]
     assert events[-1]["usage"] == whole["usage"]
+
+
+STRICT_TEMPLATE = (
+    "{% if messages[0].role != 'user' %}"
+    "{{ raise_exception('Conversation roles must start with user') }}{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "<|im_start|>assistant\n"
+)
+
+
+def test_a_chat_template_refusal_is_a_400_naming_the_rule(
+    transformers_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Templates such as Mistral's or Gemma's raise for conversations they do not accept."""
+    tokenizer = copy.deepcopy(transformers_engine._tokenizer)  # type: ignore[attr-defined]
+    tokenizer.chat_template = STRICT_TEMPLATE
+    monkeypatch.setattr(transformers_engine, "_prompts", HfChatPrompts(tokenizer))
+    with TestClient(create_app(make_settings(), transformers_engine)) as client:
+        refused = client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "assistant", "content": "Hello!"}], "max_tokens": 4},
+        )
+        accepted = client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 4},
+        )
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert "Conversation roles must start with user" in error["message"]
+    assert error["param"] == "messages"
+    assert accepted.status_code == 200
+
+
+def test_an_empty_completion_prompt_is_a_400(real_client: TestClient) -> None:
+    reply = real_client.post("/v1/completions", json={"prompt": "", "max_tokens": 4})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "prompt"
+    assert "empty" in reply.json()["error"]["message"]
+    answered = real_client.post("/v1/completions", json={"prompt": "Once", "max_tokens": 4})
+    assert answered.status_code == 200

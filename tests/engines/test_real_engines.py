@@ -4,7 +4,16 @@ import asyncio
 
 import pytest
 
-from simplechat.engines.base import ContextLengthExceeded, Engine, Message
+from simplechat.engines.base import (
+    Chunk,
+    ContextLengthExceeded,
+    Engine,
+    GenerationRequest,
+    Message,
+    Prompt,
+    PromptRejected,
+    SamplingParams,
+)
 from simplechat.service import ChatService, SamplingOptions
 
 pytestmark = pytest.mark.real_model
@@ -140,3 +149,26 @@ def test_hostile_unicode_is_answered(real_engine: Engine) -> None:
     text = "\u202eevil\u0000 \ud800 " + "🎌" * 300
     answer = ask(real_engine, text, temperature=0, max_tokens=8)
     assert isinstance(answer, str)
+
+
+def test_an_empty_prompt_is_refused_and_others_keep_generating(real_engine: Engine) -> None:
+    """SmolLM2 adds no BOS: an empty prompt is zero tokens. Once it reached llama.cpp's shared
+    batch and failed every request decoding beside it."""
+
+    async def scenario() -> tuple[str, Chunk]:
+        running = real_engine.stream(
+            GenerationRequest(
+                real_engine.render_chat([Message("user", "Count to twenty.")]),
+                SamplingParams(max_tokens=16, temperature=0, ignore_eos=True),
+            )
+        )
+        first = await anext(running)  # decoding now, in the engine's batch
+        empty = GenerationRequest(Prompt.trusted(""), SamplingParams(max_tokens=8))
+        with pytest.raises(PromptRejected, match="The prompt is empty") as refused:
+            await real_engine.complete(empty)
+        chunks = [first] + [chunk async for chunk in running]
+        return refused.value.param, chunks[-1]
+
+    param, last = asyncio.run(scenario())
+    assert param == "prompt"
+    assert (last.finish_reason, last.completion_tokens) == ("length", 16)

@@ -165,7 +165,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PromptRejected)
     async def _rejected(_: Request, exc: PromptRejected) -> JSONResponse:
-        return error_response(400, str(exc), param="messages")
+        return error_response(400, str(exc), param=exc.param)
 
     @app.exception_handler(EngineUnavailable)
     async def _unavailable(_: Request, exc: EngineUnavailable) -> JSONResponse:

@@ -123,7 +123,12 @@ class ContextLengthExceeded(EngineError):
 
 
 class PromptRejected(EngineError):
-    """The model's chat template refused the conversation (e.g. roles must alternate)."""
+    """The prompt cannot be answered as sent: the model's chat template refused the conversation
+    (e.g. roles must alternate), or there is nothing to continue from."""
+
+    def __init__(self, message: str, *, param: str = "messages") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class EngineUnavailable(EngineError):
@@ -171,7 +176,12 @@ class Engine(abc.ABC):
     _generating = 0
 
     def check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
-        """Raise ContextLengthExceeded unless prompt + max_tokens fit the context."""
+        """Raise ContextLengthExceeded unless prompt + max_tokens fit the context, and
+        PromptRejected for an empty prompt (a model without BOS has nothing to continue)."""
+        if prompt_tokens == 0:
+            raise PromptRejected(
+                "The prompt is empty: send some text for the model to continue.", param="prompt"
+            )
         if prompt_tokens + max_tokens > self.context_length:
             raise ContextLengthExceeded(
                 prompt_tokens=prompt_tokens,

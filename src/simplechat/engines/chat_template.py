@@ -90,6 +90,9 @@ class JinjaChatTemplate:
                 messages=as_dicts(messages), add_generation_prompt=True, **self._specials
             )
         except TemplateError as exc:
-            raise PromptRejected(
-                f"the model's chat template rejected the conversation: {exc}"
-            ) from exc
+            raise template_refusal(exc) from exc
+
+
+def template_refusal(exc: TemplateError) -> PromptRejected:
+    """A template's raise_exception() (e.g. "roles must alternate"): the client's to fix, a 400."""
+    return PromptRejected(f"the model's chat template rejected the conversation: {exc}")

@@ -7,8 +7,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from jinja2 import TemplateError
+
 from simplechat.engines.base import Message, Prompt
-from simplechat.engines.chat_template import as_dicts, render_plain, render_separating_user_text
+from simplechat.engines.chat_template import (
+    as_dicts,
+    render_plain,
+    render_separating_user_text,
+    template_refusal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +33,12 @@ class HfChatPrompts:
             return render_plain(messages)
 
         def render(marked: list[Message]) -> str:
-            text = self.tokenizer.apply_chat_template(
-                as_dicts(marked), tokenize=False, add_generation_prompt=True
-            )
+            try:
+                text = self.tokenizer.apply_chat_template(
+                    as_dicts(marked), tokenize=False, add_generation_prompt=True
+                )
+            except TemplateError as exc:
+                raise template_refusal(exc) from exc
             return str(text)
 
         return render_separating_user_text(render, messages)
