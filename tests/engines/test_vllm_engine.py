@@ -16,14 +16,16 @@ import pytest
 from simplechat.engines.base import (
     ContextLengthExceeded,
     Engine,
+    EngineBusy,
     EngineError,
     EngineUnavailable,
     GenerationRequest,
     Message,
     SamplingParams,
+    UpstreamRejected,
 )
 from simplechat.engines.transformers import TransformersEngine
-from simplechat.engines.vllm_mapping import OutputTracker, engine_args, sampling_args
+from simplechat.engines.vllm_mapping import OutputTracker, engine_args, engine_error, sampling_args
 from tests.conftest import make_settings
 
 
@@ -108,6 +110,7 @@ class FakeAsyncLLM:
     requests: list[tuple[list[int], dict[str, Any], str]] = field(default_factory=list)
     aborted: list[str] = field(default_factory=list)
     shut_down: bool = False
+    fail_with: Exception | None = None  # raised where vLLM would raise it: on iterating
 
     def __post_init__(self) -> None:
         self.model_config = types.SimpleNamespace(
@@ -121,6 +124,8 @@ class FakeAsyncLLM:
     async def generate(self, prompt: Any, params: Any, request_id: str) -> AsyncIterator[Output]:
         ids = list(prompt["prompt_token_ids"])
         self.requests.append((ids, params.kwargs, request_id))
+        if self.fail_with is not None:
+            raise self.fail_with
         words = ["Hello", " there", " friend"][: params.kwargs["max_tokens"]]
         for i in range(len(words)):
             await asyncio.sleep(0)
@@ -237,3 +242,45 @@ def test_without_vllm_the_engine_says_how_to_get_it(monkeypatch: pytest.MonkeyPa
 def test_the_vllm_engine_needs_a_model() -> None:
     with pytest.raises(ValueError, match="the vllm engine needs --model"):
         make_settings(engine="vllm")
+
+
+# vLLM's exception classes by their real names and bases (vllm/exceptions.py, 0.33).
+class VLLMError(Exception): ...
+
+
+class VLLMClientError(VLLMError): ...
+
+
+class VLLMValidationError(VLLMClientError): ...
+
+
+class QueueOverflowError(VLLMError): ...
+
+
+class EngineDeadError(VLLMError): ...
+
+
+def test_vllm_exceptions_become_clear_http_errors() -> None:
+    refused = engine_error(VLLMValidationError("The decoder prompt cannot be empty"))
+    assert isinstance(refused, UpstreamRejected)  # a 400 with vLLM's reason
+    assert "The decoder prompt cannot be empty" in str(refused)
+    assert isinstance(engine_error(ValueError("top_k must be -1")), UpstreamRejected)  # older vLLM
+    assert isinstance(engine_error(QueueOverflowError("full")), EngineBusy)  # 429
+    assert isinstance(engine_error(EngineDeadError("EngineCore died")), EngineUnavailable)  # 503
+    failed = engine_error(RuntimeError("CUDA error: an illegal memory access"))
+    assert type(failed) is EngineError and "RuntimeError" in str(failed)  # 500, reason logged
+    ours = ContextLengthExceeded(prompt_tokens=9, max_tokens=9, context_length=10)
+    assert engine_error(ours) is ours
+
+
+@pytest.mark.real_model
+def test_a_request_vllm_refuses_is_a_400_and_is_aborted(fake_vllm: None) -> None:
+    engine = vllm_engine()
+    llm: FakeAsyncLLM = engine._engine
+    llm.fail_with = VLLMValidationError("Sampling parameter seed is out of range")
+    request = GenerationRequest(
+        engine.render_chat([Message("user", "hi")]), SamplingParams(max_tokens=8)
+    )
+    with pytest.raises(UpstreamRejected, match="seed is out of range"):
+        asyncio.run(engine.complete(request))
+    assert llm.aborted == [llm.requests[-1][2]]

@@ -28,6 +28,8 @@ def _whole(value: object) -> object:
 Whole = Annotated[int, BeforeValidator(_whole)]
 #: A count of tokens: at least 1.
 Count = Annotated[int, Field(ge=1), BeforeValidator(_whole)]
+#: A sampling seed: a 64-bit signed integer, as OpenAI documents it (torch and vLLM take no more).
+Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_whole)]
 
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 64
@@ -84,7 +86,7 @@ class _SamplingFields(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0, description="0 means greedy")
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = Field(None, description=f"up to {MAX_STOP_SEQUENCES} strings")
-    seed: Whole | None = None
+    seed: Seed | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: Whole = Field(1, description="only 1 is supported")

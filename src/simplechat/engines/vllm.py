@@ -9,7 +9,12 @@ from typing import Any
 
 from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Prompt, Step
 from simplechat.engines.hf_prompts import HfChatPrompts
-from simplechat.engines.vllm_mapping import OutputTracker, engine_args, sampling_args
+from simplechat.engines.vllm_mapping import (
+    OutputTracker,
+    engine_args,
+    engine_error,
+    sampling_args,
+)
 
 
 class VllmEngine(Engine):
@@ -67,11 +72,13 @@ class VllmEngine(Engine):
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         ids = self._prompts.token_ids(request.prompt)
         self.check_fits(len(ids), request.params.max_tokens)
+        try:  # vLLM validates its sampling parameters as they are made
+            params = self._sampling_params(**sampling_args(request.params))
+        except Exception as exc:
+            raise engine_error(exc) from exc
         request_id = f"simplechat-{uuid.uuid4().hex}"
         outputs = self._engine.generate(
-            self._tokens_prompt(prompt_token_ids=ids),
-            self._sampling_params(**sampling_args(request.params)),
-            request_id,
+            self._tokens_prompt(prompt_token_ids=ids), params, request_id
         )
         tracker = OutputTracker()
         finished = False
@@ -82,6 +89,8 @@ class VllmEngine(Engine):
                 yield step
                 if finished:
                     return
+        except Exception as exc:  # vLLM's own exceptions, as our errors (a 400, 429, 503, 500)
+            raise engine_error(exc) from exc
         finally:
             # Closing vLLM's generator aborts the request; the explicit abort makes it
             # immediate rather than left to garbage collection.

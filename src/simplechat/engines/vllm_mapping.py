@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from simplechat.engines.base import (
+    EngineBusy,
     EngineError,
     EngineUnavailable,
     FinishReason,
     SamplingParams,
     Step,
+    UpstreamRejected,
 )
 
 
@@ -88,3 +90,18 @@ def _finish(reason: str | None) -> FinishReason | None:
     if reason == "error":  # vLLM's retryable request-level failure (e.g. a KV cache load)
         raise EngineUnavailable("vLLM failed the request with a retryable error")
     return "stop"  # "stop" (end of sequence, a stop token) or "repetition" (a loop cut short)
+
+
+def engine_error(exc: Exception) -> EngineError:
+    """vLLM's exceptions in our terms. Matched by class name, not imported: their module has
+    moved between vLLM releases (vllm/exceptions.py in 0.33), and older ones raise ValueError."""
+    if isinstance(exc, EngineError):
+        return exc
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"QueueOverflowError", "MaxQueuedTokensError"}:
+        return EngineBusy("vLLM's queue is full. Try again in a few seconds.")
+    if names & {"VLLMClientError", "ValueError"}:  # validation: the request is the problem
+        return UpstreamRejected(f"vLLM refused the request: {exc}")
+    if "EngineDeadError" in names:
+        return EngineUnavailable(f"vLLM's engine has stopped ({exc}); restart the server")
+    return EngineError(f"vLLM failed: {type(exc).__name__}: {exc}")
