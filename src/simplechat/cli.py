@@ -213,11 +213,17 @@ def load_engine_logged(settings: Settings) -> Engine | None:
             settings.host,
             "!" * 72,
         )
-    log.info(
-        "loading %s with the %s engine ...",
-        settings.model or "the fake model",
-        settings.resolved_engine,
-    )
+    if settings.resolved_engine == "openai":
+        from simplechat.engines.upstream_pool import without_credentials
+
+        shown = ", ".join(without_credentials(url) for url in settings.upstreams)
+        log.info("asking %s for its model ...", shown)
+    else:
+        log.info(
+            "loading %s with the %s engine ...",
+            settings.model or "the fake model",
+            settings.resolved_engine,
+        )
     started = time.perf_counter()
     try:
         engine = load_engine(settings)

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
+from simplechat.engines.base import GenerationRequest, Message, SamplingParams
 from simplechat.engines.openai_upstream import OpenAIUpstreamEngine
 from simplechat.engines.upstream_pool import UpstreamPool, api_base
 from tests.conftest import make_settings
-from tests.e2e.server import ServerProcess
-from tests.gateway.upstreams import FaultyServer
+from tests.e2e.server import ServerProcess, free_port
+from tests.gateway.upstreams import ODD_EVENTS, FaultyServer
 
 MESSAGE = {"model": "fake-model", "messages": [{"role": "user", "content": "one two"}]}
 
@@ -39,17 +42,26 @@ def client_over(*urls: str) -> TestClient:
     return TestClient(create_app(make_settings(), engine))
 
 
+def faulty_first(faulty: FaultyServer, fault: str, healthy: ServerProcess, body: Any) -> Any:
+    """A new front over [faulty, healthy]: its first request goes to the faulty one first
+    (both look healthy); asserts that it did, so the answer shows the failover."""
+    before = len(faulty.received)
+    with client_over(f"{faulty.url}/{fault}", healthy.url) as client:
+        reply = client.post("/v1/chat/completions", json=body)
+    assert len(faulty.received) == before + 1
+    return reply
+
+
 @pytest.mark.parametrize("fault", ["error500", "unavailable", "reset", "notjson", "unauthorized"])
 def test_a_failing_upstream_is_skipped_before_the_first_token(
     faulty: FaultyServer, healthy: ServerProcess, fault: str
 ) -> None:
-    with client_over(f"{faulty.url}/{fault}", healthy.url) as client:
-        whole = client.post("/v1/chat/completions", json=MESSAGE)
-        assert whole.status_code == 200
-        assert whole.json()["choices"][0]["message"]["content"] == "You said: one two"
-        streamed = client.post("/v1/chat/completions", json={**MESSAGE, "stream": True})
-        assert streamed.status_code == 200
-        assert streamed_text(streamed.text) == "You said: one two"
+    whole = faulty_first(faulty, fault, healthy, MESSAGE)
+    assert whole.status_code == 200
+    assert whole.json()["choices"][0]["message"]["content"] == "You said: one two"
+    streamed = faulty_first(faulty, fault, healthy, {**MESSAGE, "stream": True})
+    assert streamed.status_code == 200
+    assert streamed_text(streamed.text) == "You said: one two"
 
 
 def streamed_text(sse: str) -> str:
@@ -119,3 +131,40 @@ def test_least_outstanding_prefers_the_idle_and_takes_turns_on_ties() -> None:
 def test_the_settings_wire_the_engine() -> None:
     settings = make_settings(engine="openai", upstreams="http://a:1/v1, http://b:2")
     assert settings.upstreams == ["http://a:1", "http://b:2"]
+
+
+@pytest.mark.parametrize("fault", sorted(ODD_EVENTS))
+def test_an_upstream_stream_not_shaped_like_openais_is_skipped(
+    faulty: FaultyServer, healthy: ServerProcess, fault: str
+) -> None:
+    streamed = faulty_first(faulty, fault, healthy, {**MESSAGE, "stream": True})
+    assert streamed.status_code == 200
+    assert streamed_text(streamed.text) == "You said: one two"
+
+
+def test_credentials_in_an_upstream_url_stay_out_of_logs_and_errors(
+    healthy: ServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = f"http://student:hunter2@127.0.0.1:{free_port()}"
+    with client_over(down, healthy.url) as client:
+        assert client.post("/chat", json={"message": "hi"}).status_code == 200
+    with client_over(down) as client:
+        reply = client.post("/chat", json={"message": "hi"})
+    assert reply.status_code == 503
+    assert "***@127.0.0.1" in caplog.text  # the logs still say which server
+    assert "hunter2" not in caplog.text + reply.text
+
+
+def test_more_streams_than_httpx_pools_by_default_all_get_through(faulty: FaultyServer) -> None:
+    """httpx pools 100 connections unless told otherwise; our admission control is the limit."""
+    clients = 120
+    faulty.barrier = threading.Barrier(clients)
+    engine = OpenAIUpstreamEngine([f"{faulty.url}/together"], model="m", health_interval=600)
+
+    async def all_at_once() -> list[str]:
+        request = GenerationRequest(engine.render_chat([Message("user", "hi")]), SamplingParams(8))
+        answers = await asyncio.gather(*(engine.complete(request) for _ in range(clients)))
+        await engine.aclose()
+        return [answer.text for answer in answers]
+
+    assert asyncio.run(all_at_once()) == ["together"] * clients

@@ -13,6 +13,17 @@ from typing import Any
 #: How long the "slow" upstream keeps a request hanging at most (the tests' budgets are shorter).
 SLOW_SECONDS = 8.0
 
+#: Streams that are not OpenAI's shape (valid JSON, wrong types), by fault name.
+ODD_EVENTS = {
+    "sse-list": "[1, 2]",
+    "sse-choices-object": '{"choices": {"delta": {"content": "x"}}}',
+    "sse-choice-string": '{"choices": ["x"]}',
+    "sse-delta-string": '{"choices": [{"delta": "x", "finish_reason": null}]}',
+}
+ANSWER_EVENT = json.dumps(
+    {"choices": [{"index": 0, "delta": {"content": "together"}, "finish_reason": "stop"}]}
+)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: FaultyServer
@@ -37,6 +48,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), headers=headers)
+
+    def _sse(self, events: list[str]) -> None:
+        body = "".join(f"data: {event}\n\n" for event in [*events, "[DONE]"])
+        self._send(200, body.encode(), "text/event-stream")
+
+    def do_GET(self) -> None:
+        # Healthy to a health check, so that a front tries it like any other upstream.
+        if self.path.endswith("/health"):
+            self._json(200, {"status": "ok"})
+        else:
+            self._json(404, {"error": {"message": f"no {self.path}"}})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -77,6 +99,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html>ngrok tunnel offline</html>", "text/html")
         elif fault == "odd-usage":  # the answer is fine; its token counts are not
             self._json(200, {"response": "still an answer", "usage": ["not", "counts"]})
+        elif fault in ODD_EVENTS:
+            self._sse([ODD_EVENTS[fault], ANSWER_EVENT])
+        elif fault == "together":  # answers once `barrier.parties` requests are here at once
+            self.server.barrier.wait(timeout=SLOW_SECONDS * 4)
+            self._sse([ANSWER_EVENT])
         elif fault == "wrongshape":
             self._json(200, {"answer": "the field is named differently"})
         elif fault == "reset":
@@ -96,12 +123,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 class FaultyServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # many clients at once connect without waiting on the backlog
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.received: list[dict[str, Any]] = []
         self.stopping = threading.Event()
         self.expected_key = ""
+        self.barrier = threading.Barrier(1)
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
 

@@ -77,7 +77,11 @@ class OpenAIUpstreamEngine(Engine):
         timeout = httpx.Timeout(
             connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout
         )
-        self._client = httpx.AsyncClient(headers=self._headers, timeout=timeout)
+        # No connection cap of httpx's own (100 by default): our admission control already bounds
+        # the requests in flight, and a request waiting for a pooled connection would time out
+        # and count against a healthy upstream.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        self._client = httpx.AsyncClient(headers=self._headers, timeout=timeout, limits=limits)
         self.pool.check_health(self._probe, health_interval)
 
     # -- knowing the upstreams ------------------------------------------------------------
@@ -95,12 +99,12 @@ class OpenAIUpstreamEngine(Engine):
                 reason = _describe(exc)
                 if reason in ("answered 401", "answered 403"):
                     reason += ": it wants a key, pass --upstream-api-key"
-                problems.append(f"{upstream.base}: {reason}")
+                problems.append(f"{upstream.label}: {reason}")
                 upstream.mark(False, reason)
                 continue
             if models and isinstance(models[0], dict):
                 return dict(models[0]), problems
-            problems.append(f"{upstream.base}: lists no model")
+            problems.append(f"{upstream.label}: lists no model")
         return {}, problems
 
     def _probe(self, upstream: Upstream) -> str | None:
@@ -167,15 +171,15 @@ class OpenAIUpstreamEngine(Engine):
             except UpstreamRejected:
                 raise  # the request itself is wrong: every upstream would say the same
             except _Retry as exc:
-                problems.append(f"{upstream.base}: {exc}")
+                problems.append(f"{upstream.label}: {exc}")
                 all_busy = all_busy and exc.busy
                 if not exc.busy:
                     upstream.mark(False, str(exc))
             except (httpx.HTTPError, EngineError) as exc:
                 reason = _describe(exc)
                 if started:  # part of the answer is out: too late to ask another server
-                    raise EngineError(f"{upstream.base} failed mid-answer: {reason}") from None
-                problems.append(f"{upstream.base}: {reason}")
+                    raise EngineError(f"{upstream.label} failed mid-answer: {reason}") from None
+                problems.append(f"{upstream.label}: {reason}")
                 all_busy = False
                 upstream.mark(False, reason)
             finally:
@@ -231,15 +235,27 @@ async def _steps(reply: httpx.Response) -> AsyncIterator[Step]:
             payload = json.loads(data)
         except ValueError:
             raise EngineError(f"the model server sent a broken event: {data[:200]!r}") from None
+        if not isinstance(payload, dict):
+            raise _unexpected(data)
         if "error" in payload:
             raise EngineError(f"the model server failed mid-answer: {_error_message(data)}")
         usage = payload.get("usage")
-        if isinstance(usage, dict):
-            prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
-            generated = int(usage.get("completion_tokens") or generated)
-        for choice in payload.get("choices") or []:
-            delta = choice.get("delta") or {}
-            text = delta.get("content") if "delta" in choice else choice.get("text")
+        if isinstance(usage, dict):  # counts it cannot give are left as we counted them
+            prompt_tokens = _count(usage.get("prompt_tokens"), prompt_tokens)
+            generated = _count(usage.get("completion_tokens"), generated)
+        choices = payload.get("choices") or []
+        if not isinstance(choices, list):
+            raise _unexpected(data)
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise _unexpected(data)
+            if "delta" in choice:  # chat completions
+                delta = choice["delta"] or {}
+                if not isinstance(delta, dict):
+                    raise _unexpected(data)
+                text = delta.get("content")
+            else:  # completions
+                text = choice.get("text")
             if text:
                 generated += 1
                 yield Step(str(text), prompt_tokens, generated)
@@ -248,6 +264,16 @@ async def _steps(reply: httpx.Response) -> AsyncIterator[Step]:
     if finish is None:
         raise EngineError("the model server ended the answer without a finish reason")
     yield Step("", prompt_tokens, generated, finish)
+
+
+def _unexpected(data: str) -> EngineError:
+    return EngineError(f"the model server sent an event not shaped like OpenAI's: {data[:200]!r}")
+
+
+def _count(value: object, otherwise: int) -> int:
+    """A token count from an upstream's usage; a missing, zero or odd one keeps our own."""
+    usable = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return value if usable else otherwise  # type: ignore[return-value]
 
 
 def _describe(exc: Exception) -> str:

@@ -6,9 +6,9 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger("simplechat")
 
@@ -25,6 +25,14 @@ def api_base(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def without_credentials(url: str) -> str:
+    """The URL for logs and messages: `http://user:secret@host` shows as `http://***@host`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
 @dataclass
 class Upstream:
     """One OpenAI-compatible server; `outstanding` counts our requests in flight to it."""
@@ -33,11 +41,15 @@ class Upstream:
     healthy: bool = True
     outstanding: int = 0
     served: int = 0  # answers it gave (for logs and tests)
+    label: str = field(init=False)  # `base` as logs and error messages show it
+
+    def __post_init__(self) -> None:
+        self.label = without_credentials(self.base)
 
     def mark(self, healthy: bool, reason: str = "") -> None:
         if healthy != self.healthy:
             state = "up" if healthy else f"down ({reason})"
-            log.warning("upstream %s is %s", self.base, state)
+            log.warning("upstream %s is %s", self.label, state)
         self.healthy = healthy
 
 
