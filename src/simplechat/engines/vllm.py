@@ -3,6 +3,7 @@ paged attention, tensor parallelism). Needs `pip install 'simplechat[vllm]'`."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -70,7 +71,9 @@ class VllmEngine(Engine):
         return len(self._prompts.token_ids(prompt))
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
-        ids = self._prompts.token_ids(request.prompt)
+        # A long prompt takes a while to tokenize: off the event loop, as other streams go on.
+        loop = asyncio.get_running_loop()
+        ids = await loop.run_in_executor(None, self._prompts.token_ids, request.prompt)
         self.check_fits(len(ids), request.params.max_tokens)
         try:  # vLLM validates its sampling parameters as they are made
             params = self._sampling_params(**sampling_args(request.params))
