@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +169,25 @@ def test_more_streams_than_httpx_pools_by_default_all_get_through(faulty: Faulty
         return [answer.text for answer in answers]
 
     assert asyncio.run(all_at_once()) == ["together"] * clients
+
+
+def test_a_server_that_refuses_our_key_stays_down_between_requests(
+    tmp_path: Path,
+) -> None:
+    """Its /health is open, so a health check by /health alone called it up after every request
+    had marked it down: the log flapped between the two."""
+    keyed = ServerProcess(["--engine", "fake", "--api-key", "right-key"], tmp_path / "keyed.log")
+    try:
+        wrong = OpenAIUpstreamEngine(
+            [keyed.url], model="fake-model", api_key="wrong-key", health_interval=600
+        )
+        right = OpenAIUpstreamEngine(
+            [keyed.url], model="fake-model", api_key="right-key", health_interval=600
+        )
+        [upstream] = wrong.pool.upstreams
+        assert wrong._probe(upstream) == "answered 401: it wants a key, pass --upstream-api-key"
+        assert right._probe(right.pool.upstreams[0]) is None
+        asyncio.run(wrong.aclose())
+        asyncio.run(right.aclose())
+    finally:
+        keyed.stop()

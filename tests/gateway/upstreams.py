@@ -57,6 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Healthy to a health check, so that a front tries it like any other upstream.
         if self.path.endswith("/health"):
             self._json(200, {"status": "ok"})
+        elif self.path.endswith("/v1/models"):
+            self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
         else:
             self._json(404, {"error": {"message": f"no {self.path}"}})
 

@@ -96,9 +96,7 @@ class OpenAIUpstreamEngine(Engine):
                 reply.raise_for_status()
                 models = reply.json().get("data") or []
             except (httpx.HTTPError, ValueError, AttributeError) as exc:
-                reason = _describe(exc)
-                if reason in ("answered 401", "answered 403"):
-                    reason += ": it wants a key, pass --upstream-api-key"
+                reason = _with_key_hint(_describe(exc))
                 problems.append(f"{upstream.label}: {reason}")
                 upstream.mark(False, reason)
                 continue
@@ -108,14 +106,22 @@ class OpenAIUpstreamEngine(Engine):
         return {}, problems
 
     def _probe(self, upstream: Upstream) -> str | None:
-        """None when the server is up: /health answers 200, or (servers without one) /v1/models."""
+        """None when the server is up: /health answers 200 (or, servers without one, /v1/models)
+        and /v1/models takes our key. vLLM and simplechat leave /health open, so /health alone
+        would call a server up that refuses every request, and each request would mark it down
+        again: it would flap between up and down."""
         try:
-            reply = self._sync.get(upstream.base + "/health")
-            if reply.status_code == 404:
-                reply = self._sync.get(upstream.base + "/v1/models")
+            health = self._sync.get(upstream.base + "/health")
+            if health.status_code not in (200, 404):
+                return f"health check answered {health.status_code}"
+            models = self._sync.get(upstream.base + "/v1/models")
         except httpx.HTTPError as exc:
             return _describe(exc)
-        return None if reply.status_code == 200 else f"health check answered {reply.status_code}"
+        if models.status_code in (401, 403):
+            return _with_key_hint(f"answered {models.status_code}")
+        if health.status_code == 404 and models.status_code != 200:
+            return f"health check answered {models.status_code}"
+        return None
 
     # -- what we send -----------------------------------------------------------------------
 
@@ -274,6 +280,12 @@ def _count(value: object, otherwise: int) -> int:
     """A token count from an upstream's usage; a missing, zero or odd one keeps our own."""
     usable = isinstance(value, int) and not isinstance(value, bool) and value > 0
     return value if usable else otherwise  # type: ignore[return-value]
+
+
+def _with_key_hint(reason: str) -> str:
+    if reason in ("answered 401", "answered 403"):
+        return reason + ": it wants a key, pass --upstream-api-key"
+    return reason
 
 
 def _describe(exc: Exception) -> str:
