@@ -63,8 +63,9 @@ format: install-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# The openai engine is also tested in front of llama.cpp's own llama-server (built once, cached).
 pytest: install-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	SIMPLECHAT_LLAMA_SERVER="$$(bench/build_llama_server.sh)" $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -95,7 +95,7 @@ class ChatService:
             max_tokens=max_tokens,
             temperature=options.temperature,
             top_p=options.top_p,
-            stop=options.stop,
+            stop=tuple(clean_text(stop) for stop in options.stop),  # cleaned as the prompt is
             seed=options.seed,
             ignore_eos=options.ignore_eos,
         )

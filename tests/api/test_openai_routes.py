@@ -140,6 +140,7 @@ BAD_CHAT_REQUESTS: list[tuple[dict[str, Any], str, str | None]] = [
     ({"tools": [{"type": "function"}]}, "tools (function calling) are not supported", None),
     ({"logprobs": True}, "logprobs and top_logprobs are not supported", None),
     ({"top_logprobs": 3}, "top_logprobs are not supported", None),
+    ({"messages": [{"role": "user", "content": 5}]}, "valid string", "messages.0.content"),
     ({"stop": "x" * 65}, "at most 64 characters", "stop"),
     ({"messages": [{"role": "user", "content": "x" * 100_001}]}, "at most 100000 characters", None),
     ({"messages": [{"role": "user", "content": "x"}] * 513}, "at most 512 items", "messages"),
@@ -191,3 +192,30 @@ def test_context_overflow_is_a_400_before_the_stream_starts(client: TestClient) 
     )
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_a_rule_about_the_whole_request_is_said_as_it_is(client: TestClient) -> None:
+    error = client.post("/v1/chat/completions", json=chat(tools=[{"type": "function"}])).json()
+    assert error["error"]["message"] == "tools (function calling) are not supported by this server."
+    assert error["error"]["param"] is None  # not "the body must be a JSON object": it is one
+    not_object = client.post("/v1/chat/completions", json=[chat()]).json()
+    assert "must be a JSON object" in not_object["error"]["message"]
+
+
+def test_null_means_the_default_as_in_openais_api(client: TestClient) -> None:
+    reply = client.post("/v1/chat/completions", json=chat(n=None, stream=None, ignore_eos=None))
+    assert reply.status_code == 200
+    assert reply.json()["object"] == "chat.completion"  # not streamed
+    body = {"prompt": "one two", "max_tokens": None, "echo": None, "stream": None, "n": None}
+    reply = client.post("/v1/completions", json=body)
+    assert reply.status_code == 200
+    assert reply.json()["choices"][0]["text"] == "You said: one two"
+
+
+def test_a_model_name_with_a_lone_surrogate_is_a_404_not_a_crash(client: TestClient) -> None:
+    body = b'{"model": "\\ud800x", "messages": [{"role": "user", "content": "hi"}]}'
+    reply = client.post(
+        "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
+    assert reply.status_code == 404
+    assert "The model '\ufffdx' does not exist here" in reply.json()["error"]["message"]

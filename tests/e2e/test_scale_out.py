@@ -5,6 +5,7 @@ it). Balancing, failover, streaming pass-through and cancellation reaching the u
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +25,11 @@ pytestmark = pytest.mark.real_model
 UPSTREAM_KEY = "upstream-key-0123456789"
 CHAT = "/v1/chat/completions"
 MODEL = bundled_model_path().stem  # the id our servers (and so the front) report
-LLAMA_SERVER = (
-    Path.home() / ".cache/simplechat-bench/llama-cpp-python-0.3.36/build/bin/llama-server"
+#: `make test` builds it (bench/build_llama_server.sh) and names it here; a bare pytest run uses
+#: the cached build when there is one.
+LLAMA_SERVER = Path(
+    os.environ.get("SIMPLECHAT_LLAMA_SERVER")
+    or Path.home() / ".cache/simplechat-bench/llama-cpp-python-0.3.36/build/bin/llama-server"
 )
 
 
@@ -253,7 +257,10 @@ def test_an_upstreams_refusal_is_passed_on_as_a_400(round_robin: ServerProcess) 
     assert "context" in reply.json()["error"]["message"]
 
 
-@pytest.mark.skipif(not LLAMA_SERVER.exists(), reason="llama-server is built by `make bench`")
+@pytest.mark.skipif(
+    not LLAMA_SERVER.exists() and "SIMPLECHAT_LLAMA_SERVER" not in os.environ,
+    reason="llama-server is built by `make test` (bench/build_llama_server.sh)",
+)
 def test_in_front_of_llama_server(tmp_path: Path, bundled_model: Path) -> None:
     import subprocess
 

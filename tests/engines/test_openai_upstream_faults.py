@@ -191,3 +191,13 @@ def test_a_server_that_refuses_our_key_stays_down_between_requests(
         asyncio.run(right.aclose())
     finally:
         keyed.stop()
+
+
+def test_a_stop_sequence_with_a_lone_surrogate_is_sent_on_cleaned(healthy: ServerProcess) -> None:
+    body = b'{"messages": [{"role": "user", "content": "one two"}], "stop": ["\\ud800"]}'
+    with client_over(healthy.url) as client:
+        reply = client.post(
+            "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+        )
+    assert reply.status_code == 200  # was a 500: the JSON for the upstream could not be encoded
+    assert reply.json()["choices"][0]["message"]["content"] == "You said: one two"

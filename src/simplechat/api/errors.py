@@ -20,6 +20,7 @@ from simplechat.engines.base import (
     EngineUnavailable,
     PromptRejected,
     UpstreamRejected,
+    clean_text,
 )
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ def error_body(
     status: int, message: str, *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    # A message may quote what the client sent (a model name): no lone surrogate may break it.
     return ErrorResponse(
-        error=ErrorDetail(message=message, type=kind, param=param, code=code)
+        error=ErrorDetail(message=clean_text(message), type=kind, param=param, code=code)
     ).model_dump()
 
 
@@ -109,11 +111,13 @@ def describe_validation_error(errors: list[Any]) -> tuple[str, str | None]:
     first = errors[0]
     if first["type"] == "json_invalid":
         return "The request body is not valid JSON. Send a JSON object.", None
-    loc = [str(part) for part in first["loc"] if part != "body"]
+    loc = [str(part) for part in first["loc"] if part != "body" and not _union_branch(part)]
     param = ".".join(loc) or None
     message = str(first["msg"]).removeprefix("Value error, ")
-    if param is None:
+    if param is None and first["type"] in ("model_type", "model_attributes_type", "dict_type"):
         text = f"The request body must be a JSON object ({message})."
+    elif param is None:  # a rule about the request as a whole (e.g. tools are not supported)
+        text = f"{message}."
     elif first["type"] == "missing":
         text = f"'{param}' is required."
     elif first["type"] == "string_pattern_mismatch" or first["type"] == "string_too_short":
@@ -123,6 +127,13 @@ def describe_validation_error(errors: list[Any]) -> tuple[str, str | None]:
     if len(errors) > 1:
         text += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in the request.)"
     return text, param
+
+
+def _union_branch(part: object) -> bool:
+    """pydantic names the branch of a union it tried (`str`, `list[constrained-str]`): not a
+    field the client sent, so not part of `param`."""
+    type_names = ("str", "int", "float", "bool", "list", "dict", "none")
+    return isinstance(part, str) and (part in type_names or "[" in part or "-" in part)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,29 @@ def _whole(value: object) -> object:
 Whole = Annotated[int, BeforeValidator(_whole)]
 #: A count of tokens: at least 1.
 Count = Annotated[int, Field(ge=1), BeforeValidator(_whole)]
+
+
+def _null_as(default: object) -> BeforeValidator:
+    """OpenAI's API takes null for some fields and means their default."""
+    return BeforeValidator(lambda value: default if value is None else value)
+
+
+def _or_null(schema: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [schema, {"type": "null"}]})
+
+
+# Validators run last to first: null becomes the default before anything else looks at it.
+FalseIfNull = Annotated[bool, _or_null({"type": "boolean"}), _null_as(False)]
+OneIfNull = Annotated[int, _or_null({"type": "integer"}), BeforeValidator(_whole), _null_as(1)]
+#: /v1/completions' max_tokens: 16 when absent or null, as in OpenAI's API.
+CompletionTokens = Annotated[
+    int,
+    Field(ge=1),
+    _or_null({"type": "integer", "minimum": 1}),
+    BeforeValidator(_whole),
+    _null_as(16),
+]
+
 #: A sampling seed: a 64-bit signed integer, as OpenAI documents it (torch and vLLM take no more).
 Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_whole)]
 
@@ -87,11 +111,11 @@ class _SamplingFields(BaseModel):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = Field(None, description=f"up to {MAX_STOP_SEQUENCES} strings")
     seed: Seed | None = None
-    stream: bool = False
+    stream: FalseIfNull = False
     stream_options: StreamOptions | None = None
-    n: Whole = Field(1, description="only 1 is supported")
+    n: OneIfNull = Field(1, description="only 1 is supported")
     user: str | None = None
-    ignore_eos: bool = Field(
+    ignore_eos: FalseIfNull = Field(
         False, description="extension (as in vLLM): generate exactly max_tokens, for benchmarks"
     )
 
@@ -143,8 +167,8 @@ class ChatCompletionRequest(_SamplingFields):
 
 class CompletionRequest(_SamplingFields):
     prompt: Text | list[Text]
-    max_tokens: Count = 16
-    echo: bool = False
+    max_tokens: CompletionTokens = 16
+    echo: FalseIfNull = False
     suffix: str | None = None
     logprobs: Whole | None = None
 
