@@ -12,6 +12,7 @@ from simplechat.engines.base import (
     Completion,
     ContextLengthExceeded,
     Engine,
+    EngineError,
     GenerationRequest,
     Message,
     Prompt,
@@ -108,7 +109,8 @@ class ChatService:
         async for chunk in self.stream(request):
             parts.append(chunk.text)
             last = chunk
-        assert last is not None and last.finish_reason is not None
+        if last is None or last.finish_reason is None:
+            raise EngineError("the engine ended the answer without a finish reason")
         return Completion(
             "".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason
         )

@@ -6,13 +6,19 @@ import socket
 import time
 
 import httpx
+import pytest
 
+from simplechat.engines.base import EngineError
 from simplechat.engines.fake import FakeEngine
 from tests.api.live import live_server, metric, raw_json_post, wait_until
 
 
-def test_engine_failure_mid_stream_ends_with_an_error_event_then_done() -> None:
+@pytest.mark.parametrize("failure", [EngineError, RuntimeError])
+def test_engine_failure_mid_stream_ends_with_an_error_event_then_done(
+    failure: type[Exception],
+) -> None:
     engine = FakeEngine(fail_after=2)
+    engine.fail_with = failure
     with live_server(engine) as url:
         body = {"messages": [{"role": "user", "content": "a b c d e"}], "stream": True}
         events = httpx.post(url + "/v1/chat/completions", json=body).text.strip().split("\n\n")
@@ -20,6 +26,7 @@ def test_engine_failure_mid_stream_ends_with_an_error_event_then_done() -> None:
         assert '"type": "server_error"' in events[-2]
         assert "The model failed while answering" in events[-2]
         assert events[-1] == "data: [DONE]"
+        assert metric(url, "simplechat_requests_in_flight") == 0
         engine.fail_after = None
         assert (
             httpx.post(url + "/chat", json={"message": "again"}).json()["response"]

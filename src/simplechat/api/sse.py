@@ -57,6 +57,13 @@ async def _guarded(events: AsyncIterator[dict[str, Any]], drain: Drain) -> Async
     except EngineError as exc:
         log.error("engine failure mid-stream: %s", exc)
         yield event(error_body(500, "The model failed while answering. Try again."))
+    except Exception:  # a bug, not a client's fault: still end the stream as clients expect
+        log.exception("unexpected failure mid-stream")
+        yield event(error_body(500, "The model failed while answering. Try again."))
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:  # ended early (drain, failure): free the request's slot now
+            await close()
     yield "data: [DONE]\n\n"
 
 

@@ -38,6 +38,7 @@ class FakeEngine(Engine):
         self.context_length = context_length
         self.token_delay = token_delay  # seconds per token, to hold requests in flight in tests
         self.fail_after = fail_after  # tokens before a simulated engine failure
+        self.fail_with: type[Exception] = EngineError  # or, say, RuntimeError: a bug
         self.cancelled = 0  # how many generations were closed before their end
         self.produced = 0  # tokens generated so far, over all requests
 
@@ -61,7 +62,7 @@ class FakeEngine(Engine):
             for i, word in enumerate(words[: request.params.max_tokens]):
                 await asyncio.sleep(self.token_delay)  # a real engine yields between tokens
                 if self.fail_after is not None and i >= self.fail_after:
-                    raise EngineError("simulated engine failure")
+                    raise self.fail_with("simulated engine failure")
                 self.produced += 1
                 yield Step(word if i == 0 else " " + word, prompt_tokens, i + 1)
             generated = min(len(words), request.params.max_tokens)
