@@ -21,6 +21,11 @@ from simplechat.engines.base import (
 )
 from simplechat.metrics import Metrics
 
+#: Temperatures below this decode greedily. Dividing logits by a near-zero temperature overflows
+#: them (1e-38 made transformers' batch fail every request in it, for good); at this size the
+#: sample is all but greedy anyway.
+GREEDY_BELOW = 1e-3
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -94,7 +99,7 @@ class ChatService:
     ) -> GenerationRequest:
         params = SamplingParams(
             max_tokens=max_tokens,
-            temperature=options.temperature,
+            temperature=0.0 if options.temperature < GREEDY_BELOW else options.temperature,
             top_p=options.top_p,
             stop=tuple(clean_text(stop) for stop in options.stop),  # cleaned as the prompt is
             seed=options.seed,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from simplechat.engines.base import (
     Chunk,
     Completion,
     Engine,
+    EngineError,
     GenerationRequest,
     Message,
     SamplingParams,
@@ -107,3 +109,28 @@ def test_a_closed_stream_leaves_the_batch_at_once(transformers_engine: Engine) -
     assert answer.strip()  # the manager serves on after cancellations
     assert batch.active == 0
     assert transformers_engine.running == 0
+
+
+def test_the_kv_pool_holds_one_whole_context(bundled_model: Path) -> None:
+    """A request that outgrows the pool would stop transformers' manager, and every request with
+    it; so even with two requests' worth of pool (2 × 2,048) one full context (8,192) fits."""
+    engine = TransformersEngine(str(bundled_model), model_name="m", threads=2, max_batch=2)
+    try:
+        assert batcher(engine).cache_tokens >= engine.context_length == 8192
+    finally:
+        asyncio.run(engine.aclose())
+
+
+def test_a_dead_batching_thread_is_started_again(bundled_model: Path) -> None:
+    engine = TransformersEngine(str(bundled_model), model_name="m", threads=2, max_batch=2)
+    try:
+        # The service never sends this (it decodes greedily below 1e-3); straight to the engine
+        # it overflows the logits, and transformers' manager thread dies of it.
+        with pytest.raises(EngineError):
+            asyncio.run(engine.complete(request(engine, "Hi", temperature=1e-38)))
+        assert batcher(engine).failure is not None
+        answer = asyncio.run(engine.complete(request(engine, "What is the capital of France?")))
+        assert "Paris" in answer.text
+        assert batcher(engine).failure is None  # a new manager serves
+    finally:
+        asyncio.run(engine.aclose())

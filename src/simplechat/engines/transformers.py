@@ -78,21 +78,37 @@ class TransformersEngine(Engine):
         self.context_length = min(context_length, trained) if context_length else trained
         self._eos_ids = _eos_token_ids(self._tokenizer, self._model)
         self._prompts = HfChatPrompts(self._tokenizer)
+        self._max_batch = max_batch
         self._batcher: ContinuousBatcher | None = None
         if max_batch > 1 and batching_supported(self._model):
-            try:
-                self._batcher = ContinuousBatcher(
-                    self._model,
-                    self._tokenizer,
-                    max_batch=max_batch,
-                    eos_ids=self._eos_ids,
-                    device=self.device,
-                )
-            except Exception as exc:  # e.g. an architecture its batching does not cover
-                log.warning("continuous batching unavailable (%s): one request at a time", exc)
+            self._batcher = self._start_batcher()
         elif max_batch > 1:
             log.warning("this transformers has no continuous batching: one request at a time")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers")
+
+    def _start_batcher(self) -> ContinuousBatcher | None:
+        try:
+            return ContinuousBatcher(
+                self._model,
+                self._tokenizer,
+                max_batch=self._max_batch,
+                eos_ids=self._eos_ids,
+                device=self.device,
+                context_length=self.context_length,
+            )
+        except Exception as exc:  # e.g. an architecture its batching does not cover
+            log.warning("continuous batching unavailable (%s): one request at a time", exc)
+            return None
+
+    def _live_batcher(self) -> ContinuousBatcher | None:
+        """The batcher, started again if its thread died: transformers then refuses every
+        request, and one failure must not stop the server for good."""
+        batcher = self._batcher
+        if batcher is not None and batcher.failure is not None:
+            log.error("transformers' batching stopped (%s); starting it again", batcher.failure)
+            batcher.stop()
+            self._batcher = batcher = self._start_batcher()
+        return batcher
 
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return self._prompts.render_chat(messages)
@@ -106,11 +122,12 @@ class TransformersEngine(Engine):
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         # transformers' batching shares one random generator across the batch, so a request
         # that names a seed (to be reproducible) runs on our own one-at-a-time decode loop.
-        if self._batcher is not None and request.params.seed is None:
+        batcher = self._live_batcher() if request.params.seed is None else None
+        if batcher is not None:
             loop = asyncio.get_running_loop()
             prompt_ids = await loop.run_in_executor(None, self._tokenize, request.prompt)
             self.check_fits(len(prompt_ids), request.params.max_tokens)
-            batched = self._batcher.generate(prompt_ids, request.params)
+            batched = batcher.generate(prompt_ids, request.params)
             try:
                 async for step in batched:
                     yield step

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 #: Tokens per page of the paged KV cache (transformers' default).
 PAGE_SIZE = 256
 #: On a CPU the cache is allocated up front: each request gets room for this many tokens
-#: (longer conversations still run: the pool is shared, and the scheduler waits for room).
+#: (longer conversations still run: the pool is shared, and the scheduler waits for room),
+#: and the pool always holds one whole context: a request that outgrows the pool fails the
+#: manager's thread, and with it every request after.
 CPU_TOKENS_PER_REQUEST = 2048
 #: Prompt tokens per step on a CPU (chunked prefill keeps running answers flowing).
 CPU_BATCH_TOKENS = 256
@@ -42,7 +44,14 @@ class ContinuousBatcher:
     """One manager (and its background thread) per loaded model."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, max_batch: int, eos_ids: set[int], device: str
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch: int,
+        eos_ids: set[int],
+        device: str,
+        context_length: int,
     ) -> None:
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
@@ -69,7 +78,9 @@ class ContinuousBatcher:
             # far too much, so we size it ourselves.
             num_blocks=None
             if on_gpu
-            else math.ceil(max_batch * CPU_TOKENS_PER_REQUEST / PAGE_SIZE),
+            else math.ceil(
+                max(max_batch * CPU_TOKENS_PER_REQUEST, context_length + PAGE_SIZE) / PAGE_SIZE
+            ),
             max_batch_tokens=None if on_gpu else CPU_BATCH_TOKENS,
             use_cuda_graph=None if on_gpu else False,
             use_async_batching=None if on_gpu else False,
@@ -151,6 +162,17 @@ class ContinuousBatcher:
             return Step(piece + text.flush(), n_prompt, len(tokens) - 1, "stop")
         # cut by max_tokens mid-character: the partial bytes are dropped (never U+FFFD)
         return Step(piece, n_prompt, len(tokens), "length")
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What stopped the manager's thread, if something did: it then serves no one."""
+        error: BaseException | None = self._manager.background_thread_status.fatal_error
+        return error
+
+    @property
+    def cache_tokens(self) -> int:
+        """Tokens the paged KV cache holds, all requests together."""
+        return int(self._manager.continuous_batching_config.num_blocks) * PAGE_SIZE
 
     def stop(self) -> None:
         self._manager.stop(block=True, timeout=30)
