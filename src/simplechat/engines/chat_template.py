@@ -38,9 +38,23 @@ def render_separating_user_text(
 ) -> Prompt:
     """Render with placeholders for the contents, then put the contents back as untrusted parts.
 
-    The result is checked against a plain render: a template that rewrites contents (rare)
-    gets its own output, whole and trusted, with a warning.
+    The result is checked against a plain render. Many templates trim each content (Gemma's,
+    Llama 3's `| trim`), so the contents are tried trimmed too. A template that rewrites contents
+    otherwise (rare) gets its own output, whole and trusted, with a warning.
     """
+    direct = render(list(messages))
+    trimmed = [Message(m.role, m.content.strip()) for m in messages]
+    for contents in (messages, trimmed):
+        prompt = _with_placeholders(render, contents)
+        if prompt.text == direct:
+            return prompt
+    log.warning("chat template transforms message text; special tokens in it are not escaped")
+    return Prompt.trusted(direct)
+
+
+def _with_placeholders(
+    render: Callable[[list[Message]], str], messages: Sequence[Message]
+) -> Prompt:
     marked = [Message(m.role, f"\ue000{i}\ue001") for i, m in enumerate(messages)]
     pieces = _MARK.split(render(marked))
     parts: list[tuple[str, bool]] = []
@@ -50,12 +64,7 @@ def render_separating_user_text(
                 parts.append((piece, True))
         elif messages[int(piece)].content:
             parts.append((messages[int(piece)].content, False))
-    prompt = Prompt(tuple(parts))
-    direct = render(list(messages))
-    if prompt.text != direct:
-        log.warning("chat template transforms message text; special tokens in it are not escaped")
-        return Prompt.trusted(direct)
-    return prompt
+    return Prompt(tuple(parts))
 
 
 def render_plain(messages: Sequence[Message]) -> Prompt:
