@@ -134,3 +134,43 @@ def test_a_dead_batching_thread_is_started_again(bundled_model: Path) -> None:
         assert batcher(engine).failure is None  # a new manager serves
     finally:
         asyncio.run(engine.aclose())
+
+
+def test_a_client_leaving_while_its_request_is_added_cancels_it(
+    transformers_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """add_request runs on a thread and may wait for room; a client gone by then must not leave
+    a request behind that holds a batch slot until max_tokens."""
+    manager = batcher(transformers_engine)._manager
+    added: list[str] = []
+    cancelled: list[str] = []
+    add, cancel = manager.add_request, manager.cancel_request
+
+    def slow_add(*args: object, **kwargs: object) -> object:
+        time.sleep(0.5)  # a full queue, say
+        added.append(str(kwargs["request_id"]))
+        return add(*args, **kwargs)
+
+    def recorded_cancel(request_id: str) -> None:
+        cancelled.append(request_id)
+        cancel(request_id)
+
+    monkeypatch.setattr(manager, "add_request", slow_add)
+    monkeypatch.setattr(manager, "cancel_request", recorded_cancel)
+
+    async def leave_while_adding() -> None:
+        stream = transformers_engine.stream(
+            request(transformers_engine, "Write a long story.", max_tokens=500, ignore_eos=True)
+        )
+        task = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        deadline = time.monotonic() + 10
+        while not cancelled and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    asyncio.run(leave_while_adding())
+    assert added and cancelled == added
+    assert added[0] not in manager.output_router.result_handlers

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,6 +39,27 @@ def supported(model: Any) -> bool:
     return hasattr(model, "init_continuous_batching") and hasattr(
         ContinuousBatchingManager, "register_result_handler"
     )
+
+
+class _Adding:
+    """Who cancels a request whose client left while it was being added: whichever of the
+    adding thread and the event loop comes second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._added = self._abandoned = False
+
+    def done(self) -> bool:
+        """The request is in; True when its client has already left."""
+        with self._lock:
+            self._added = True
+            return self._abandoned
+
+    def abandon(self) -> bool:
+        """The client left; True when the request is already in (so cancel it now)."""
+        with self._lock:
+            self._abandoned = True
+            return self._added
 
 
 class ContinuousBatcher:
@@ -97,9 +119,10 @@ class ContinuousBatcher:
         request_id = f"simplechat-{uuid.uuid4().hex}"
         self._manager.register_result_handler(request_id, outputs.put_nowait)
         greedy = params.temperature == 0
-        added = await loop.run_in_executor(
-            None,  # add_request may block briefly when its queue is full
-            lambda: self._manager.add_request(
+        adding = _Adding()
+
+        def add() -> Any:
+            added = self._manager.add_request(
                 prompt_ids,
                 request_id=request_id,
                 max_new_tokens=params.max_tokens,
@@ -108,8 +131,18 @@ class ContinuousBatcher:
                 temperature=1.0 if greedy else float(params.temperature),
                 top_k=1 if greedy else self._vocab_size,  # the whole vocabulary: no cut
                 top_p=float(params.top_p),
-            ),
-        )
+            )
+            if adding.done():  # its client left while it was being added
+                self._manager.cancel_request(request_id)
+            return added
+
+        try:  # add_request may block briefly when its queue is full: not on the event loop
+            added = await loop.run_in_executor(None, add)
+        except BaseException:  # cancelled (the client left) while adding
+            if adding.abandon():  # already in: cancel it here, else add() will
+                self._manager.cancel_request(request_id)
+            self._forget(request_id)
+            raise
         if added is None:
             raise EngineError("the batching manager refused the request (it is stopping)")
         self.active += 1
