@@ -1,8 +1,9 @@
 """The chat in real Chromium against the local stack with the bundled model."""
 
+import json
 import re
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import screenshot
 from tests.e2e.server import ServerProcess
@@ -109,3 +110,24 @@ def test_controls_are_labelled_and_keyboard_reachable(
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.id"))
     assert {"language-select", "clear-button", "input", "send-button"} <= set(reached)
+
+
+def test_a_message_typed_while_waiting_stays_in_the_box(
+    page: Page, fake_stack: ServerProcess
+) -> None:
+    held: list[Route] = []
+    page.route("**/api/chat", lambda route: held.append(route))  # answered when the test says
+    page.goto(fake_stack.url)
+    send(page, "first")
+    expect(page.locator("#stop-button")).to_be_visible()
+    send(page, "second, typed while waiting")
+    expect(page.locator("#input")).to_have_value("second, typed while waiting")
+    history = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"}]
+    held[0].fulfill(
+        status=200,
+        content_type="application/json",
+        body=json.dumps({"success": True, "response": "ok", "conversationHistory": history}),
+    )
+    expect(page.locator(ASSISTANT)).to_have_text("ok")
+    expect(page.locator("#input")).to_have_value("second, typed while waiting")
+    assert len(held) == 1  # the second was not sent while the first was running

@@ -102,3 +102,26 @@ def test_gateway_refuses_requests_without_a_valid_token(
         urllib.request.urlopen(request)
     assert refused.value.code == 401
     assert json.loads(refused.value.read()) == {"message": "Unauthorized"}
+
+
+def test_a_message_refused_for_an_expired_session_is_kept(
+    page: Page, cognito_stack: ServerProcess
+) -> None:
+    page.goto(cognito_stack.url)
+    sign_in(page, DEMO_USER, DEMO_PASSWORD)
+    expect(page.locator("#chat-view")).to_be_visible()
+    page.route(
+        "**/api/chat",
+        lambda route: route.fulfill(
+            status=401,
+            content_type="application/json",
+            body=json.dumps({"success": False, "error": "The token has expired."}),
+        ),
+    )
+    page.fill("#input", "a long message I do not want to type again")
+    page.press("#input", "Enter")
+    expect(page.locator("#login-view")).to_be_visible()
+    page.unroute("**/api/chat")
+    sign_in(page, DEMO_USER, DEMO_PASSWORD)
+    expect(page.locator("#chat-view")).to_be_visible()
+    expect(page.locator("#input")).to_have_value("a long message I do not want to type again")

@@ -69,6 +69,7 @@ async function send(message) {
     const idToken = auth ? await auth.idToken() : null;
     if (auth && !idToken) {
       pending.remove();
+      $("input").value = message; // kept for after signing in again
       startLogin(t("sessionExpired"));
       return;
     }
@@ -88,6 +89,7 @@ async function send(message) {
       $("input").value = message; // nothing was lost: the text is back in the box
       showError(t("stopped"), null);
     } else if (error instanceof ChatError && error.status === 401 && auth) {
+      $("input").value = message; // kept for after signing in again
       auth.signOut();
       startLogin(t("sessionExpired"));
     } else {
@@ -136,7 +138,8 @@ function wire() {
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();
     const message = $("input").value;
-    if (!message.trim()) return;
+    // While an answer is coming, the next message stays in the box until it can be sent.
+    if (!message.trim() || inFlight) return;
     $("input").value = "";
     send(message);
   });
