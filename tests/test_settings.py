@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from simplechat.cli import build_parser, explain, load_settings, main
 from simplechat.settings import Settings
+from tests.e2e.server import free_port
 
 
 def test_defaults_serve_the_bundled_model_on_localhost(bundled_model: Path) -> None:
@@ -57,6 +58,10 @@ def test_keys_never_show_in_the_settings_repr() -> None:
         (["serve", "--api-key", "short"], "at least 8 characters"),
         (["serve", "--engine", "llamacpp", "--model", "owner/some-model"], "needs a .gguf file"),
         (["serve", "--context-length", "10"], "--context-length / SIMPLECHAT_CONTEXT_LENGTH"),
+        # a setting named apart from its flag: the message names the flag that exists
+        (["serve", "--open-path", "metrics"], "--open-path / SIMPLECHAT_OPEN_PATHS"),
+        (["serve", "--upstream", "ftp://x"], "--upstream / SIMPLECHAT_UPSTREAMS"),
+        (["stack", "--engine", "openai"], "--engine openai is for `simplechat serve`"),
     ],
 )
 def test_invalid_settings_fail_at_start_with_a_clear_message(
@@ -128,3 +133,13 @@ def test_serving_flags_for_batching_and_limits() -> None:
     assert (settings.max_batch, settings.max_queue, settings.prompt_cache) == (8, 0, False)
     assert settings.max_body_bytes == 4096
     assert load_settings(build_parser().parse_args(["serve"])).prompt_cache is True
+
+
+def test_a_demo_password_the_pool_refuses_is_a_clear_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["stack", "--engine", "fake", "--auth", "cognito", "--demo-password", "weak"]
+    assert main([*argv, "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "--demo-password needs 8+ characters" in err
+    assert "Traceback" not in err

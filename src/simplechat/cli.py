@@ -186,7 +186,16 @@ def load_settings(args: argparse.Namespace) -> Settings:
     return Settings(**given)
 
 
-def explain(error: ValidationError) -> str:
+def _flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """Setting name -> the flag that sets it, as the command's parser spells it."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = subparsers.choices[command]
+    return {a.dest: max(a.option_strings, key=len) for a in sub._actions if a.option_strings}
+
+
+def explain(error: ValidationError, flags: dict[str, str] | None = None) -> str:
+    """One line per problem, naming the flag (`flags` maps setting names to flags where they
+    differ, e.g. upstreams -> --upstream) and the environment variable."""
     lines = ["simplechat: invalid settings:"]
     for problem in error.errors():
         field = ".".join(str(part) for part in problem["loc"])
@@ -194,7 +203,7 @@ def explain(error: ValidationError) -> str:
         if not field:  # a rule across several settings names its flags itself
             lines.append(f"  {message}")
             continue
-        flag = "--" + field.replace("_", "-")
+        flag = (flags or {}).get(field) or "--" + field.replace("_", "-")
         env = "SIMPLECHAT_" + field.upper()
         lines.append(f"  {flag} / {env}: {message}")
     return "\n".join(lines)
@@ -310,13 +319,22 @@ def register(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "register":
         return register(args)
+    if args.command == "stack" and getattr(args, "engine", None) == "openai":
+        print(
+            "simplechat stack: the stack fronts a model server elsewhere with --upstream URL "
+            "(--upstream-protocol openai for a plain OpenAI-compatible one); --engine openai "
+            "is for `simplechat serve`.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         settings = load_settings(args)
     except ValidationError as error:
-        print(explain(error), file=sys.stderr)
+        print(explain(error, _flag_names(parser, args.command)), file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -49,9 +49,20 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         cognito = LocalCognito()
         pool = cognito.pool
         password = options.demo_password or f"Local-{secrets.token_urlsafe(9)}1a"
-        cognito.add_user(options.demo_user, password)
+        try:
+            cognito.add_user(options.demo_user, password)
+        except Exception as exc:  # botocore's ClientError: the pool's policy refused it
+            cognito.stop()
+            print(
+                f"simplechat stack: the local user pool refused the demo user ({exc}). "
+                "--demo-password needs 8+ characters with upper and lower case and a digit.",
+                file=sys.stderr,
+            )
+            return 2
         log.info("local Cognito (moto) at %s, user pool %s", cognito.endpoint, pool.user_pool_id)
-        log.info("sign in as %s with password %s", options.demo_user, password)
+        # A password made up here is printed, so that it can be used; one you chose is not logged.
+        shown = "(the one given with --demo-password)" if options.demo_password else password
+        log.info("sign in as %s with password %s", options.demo_user, shown)
     keys = [key.get_secret_value() for key in settings.api_key]
     lambda_handler = load_lambda_handler(
         gateway,
