@@ -54,11 +54,11 @@ async def _guarded(events: AsyncIterator[dict[str, Any]], drain: Drain) -> Async
         yield event(error_body(400, str(exc), param="messages", code="context_length_exceeded"))
     except UpstreamRejected as exc:
         yield event(error_body(400, str(exc)))
-    except EngineError as exc:
-        log.error("engine failure mid-stream: %s", exc)
-        yield event(error_body(500, "The model failed while answering. Try again."))
-    except Exception:  # a bug, not a client's fault: still end the stream as clients expect
-        log.exception("unexpected failure mid-stream")
+    except Exception as exc:  # an engine failure, or a bug: still end as clients expect
+        if isinstance(exc, EngineError):
+            log.error("engine failure mid-stream: %s", exc)
+        else:
+            log.exception("unexpected failure mid-stream")
         yield event(error_body(500, "The model failed while answering. Try again."))
     finally:
         close = getattr(events, "aclose", None)

@@ -43,27 +43,27 @@ def render_separating_user_text(
     otherwise (rare) gets its own output, whole and trusted, with a warning.
     """
     direct = render(list(messages))
-    trimmed = [Message(m.role, m.content.strip()) for m in messages]
-    for contents in (messages, trimmed):
-        prompt = _with_placeholders(render, contents)
+    marked = [Message(m.role, f"\ue000{i}\ue001") for i, m in enumerate(messages)]
+    pieces = _MARK.split(render(marked))
+    as_sent = [m.content for m in messages]
+    for contents in (as_sent, [text.strip() for text in as_sent]):
+        prompt = _filled(pieces, contents)
         if prompt.text == direct:
             return prompt
     log.warning("chat template transforms message text; special tokens in it are not escaped")
     return Prompt.trusted(direct)
 
 
-def _with_placeholders(
-    render: Callable[[list[Message]], str], messages: Sequence[Message]
-) -> Prompt:
-    marked = [Message(m.role, f"\ue000{i}\ue001") for i, m in enumerate(messages)]
-    pieces = _MARK.split(render(marked))
+def _filled(pieces: list[str], contents: list[str]) -> Prompt:
+    """Template text (even pieces) trusted, each placeholder (odd pieces) replaced by its
+    message's content, untrusted."""
     parts: list[tuple[str, bool]] = []
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
             if piece:
                 parts.append((piece, True))
-        elif messages[int(piece)].content:
-            parts.append((messages[int(piece)].content, False))
+        elif contents[int(piece)]:
+            parts.append((contents[int(piece)], False))
     return Prompt(tuple(parts))
 
 
