@@ -170,13 +170,13 @@ class BatchScheduler:
             except Exception as exc:  # the model failed: fail the requests, keep serving
                 log.exception("llama.cpp decode failed")
                 for sequence in list(self._active):
-                    sequence.emit(EngineError(f"decoding failed: {exc}"))
                     sequence.prefilled = sequence.fed = 0  # its cells are in doubt
                     self._release(sequence)
+                    sequence.emit(EngineError(f"decoding failed: {exc}"))
         for sequence in [*self._active, *self._waiting]:
-            sequence.emit(EngineError("the engine shut down"))
             if sequence in self._active:
                 self._release(sequence)
+            sequence.emit(EngineError("the engine shut down"))
 
     def _admit(self) -> None:
         while self._waiting and self._free_ids:
@@ -312,10 +312,12 @@ class BatchScheduler:
         if sequence.cancelled.is_set():
             self._release(sequence)
             return
+        # A finished sequence is released before its last step goes out, so whoever reads that
+        # step finds its slot already free (`running` counts it no more).
         if not sequence.params.ignore_eos and lc.llama_vocab_is_eog(self._vocab, token):
             tail = sequence.utf8.decode(b"", final=True)
-            sequence.emit(Step(tail, sequence.n_prompt, sequence.generated, "stop"))
             self._release(sequence)
+            sequence.emit(Step(tail, sequence.n_prompt, sequence.generated, "stop"))
             return
         sequence.generated += 1
         sequence.last_token = token
@@ -323,8 +325,8 @@ class BatchScheduler:
         text = sequence.utf8.decode(token_bytes(self._vocab, token))
         if sequence.generated >= sequence.params.max_tokens:
             # Cut mid-character: the partial bytes are dropped (never shown as U+FFFD).
-            sequence.emit(Step(text, sequence.n_prompt, sequence.generated, "length"))
             self._release(sequence)
+            sequence.emit(Step(text, sequence.n_prompt, sequence.generated, "length"))
             return
         sequence.emit(Step(text, sequence.n_prompt, sequence.generated))
 
