@@ -2,8 +2,13 @@
 
 import base64
 import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from simplechat.stack.app import config_js
+from fastapi.testclient import TestClient
+
+from simplechat.stack.app import MAX_EVENT_BYTES, config_js, create_stack_app
 from simplechat.stack.cognito import UserPool
 from simplechat.stack.local_gateway import LocalLambdaContext, rest_event
 
@@ -57,3 +62,27 @@ def test_config_js_without_and_with_cognito() -> None:
             "clientId": "client-1",
         },
     }
+
+
+def test_a_body_over_api_gateways_limit_is_a_413_even_when_sent_chunked(tmp_path: Path) -> None:
+    events: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        events.append(event)
+        return {"statusCode": 200, "body": event["body"]}
+
+    client = TestClient(create_stack_app(llm_app=None, lambda_handler=handler, web_dir=tmp_path))
+
+    def chunks(total: int) -> Iterator[bytes]:  # no Content-Length: sent chunked
+        for _ in range(total // 65536):
+            yield b"x" * 65536
+
+    too_long = client.post("/api/chat", content=chunks(MAX_EVENT_BYTES + 65536))
+    assert too_long.status_code == 413
+    assert too_long.json() == {"message": "Request Too Long"}
+    declared = client.post("/api/chat", content=b"x" * (MAX_EVENT_BYTES + 1))
+    assert declared.status_code == 413
+    assert events == []  # the Lambda never saw either
+    fits = client.post("/api/chat", content=iter([b'{"message": ', b'"hi"}']))
+    assert fits.status_code == 200
+    assert fits.text == '{"message": "hi"}'

@@ -37,6 +37,21 @@ def config_js(pool: UserPool | None, language: str) -> str:
     return f"window.SIMPLECHAT_CONFIG = {json.dumps(settings, indent=2)};\n"
 
 
+async def body_within(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it passes `limit` bytes (declared or, if chunked, counted)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_stack_app(
     *,
     llm_app: FastAPI | None,
@@ -58,9 +73,9 @@ def create_stack_app(
         f"{API_PREFIX}/chat", methods=["POST", "OPTIONS", "GET"], include_in_schema=False
     )
     async def local_api_gateway(request: Request) -> Response:
-        if int(request.headers.get("content-length") or 0) > MAX_EVENT_BYTES:
+        body = await body_within(request, MAX_EVENT_BYTES)
+        if body is None:
             return JSONResponse({"message": "Request Too Long"}, 413)
-        body = await request.body()
         claims = None
         if verifier is not None and request.method != "OPTIONS":
             # As API Gateway's Cognito authorizer: no valid ID token, no Lambda call.
