@@ -4,6 +4,7 @@ text as data (shared by the transformers and vLLM engines)."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,11 @@ class HfChatPrompts:
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
+        # A fast tokenizer takes `split_special_tokens` as a flag set on the one shared Rust
+        # tokenizer before each encode (which runs without the GIL): two prompts tokenized at
+        # once on two threads could each encode under the other's flag, turning control tokens
+        # a user typed into real ones. One prompt at a time, all of its parts together.
+        self._encoding = threading.Lock()
         if not tokenizer.chat_template:
             log.warning("model has no chat template; using a plain User:/Assistant: prompt")
 
@@ -49,9 +55,10 @@ class HfChatPrompts:
         # A rendered template already starts with BOS where the model wants one.
         bos = tokenizer.bos_token
         ids: list[int] = []
-        if not (bos and prompt.text.startswith(bos)):
-            ids += tokenizer("", add_special_tokens=True)["input_ids"]
-        for text, trusted in prompt.parts:
-            part = tokenizer(text, add_special_tokens=False, split_special_tokens=not trusted)
-            ids += list(part["input_ids"])
+        with self._encoding:
+            if not (bos and prompt.text.startswith(bos)):
+                ids += tokenizer("", add_special_tokens=True)["input_ids"]
+            for text, trusted in prompt.parts:
+                part = tokenizer(text, add_special_tokens=False, split_special_tokens=not trusted)
+                ids += list(part["input_ids"])
         return ids
