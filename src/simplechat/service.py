@@ -79,7 +79,8 @@ class ChatService:
         max_tokens = options.max_tokens
         if not self.engine.counts_tokens:
             return self._generation_request(prompt, options, max_tokens or self.default_max_tokens)
-        prompt_tokens = self.engine.count_tokens(prompt)
+        prompt_ids = tuple(self.engine.tokenize(prompt))  # the engine reuses them
+        prompt_tokens = len(prompt_ids)
         if max_tokens is None:
             # Unstated: the server default, shrunk to what the context has left.
             room = self.engine.context_length - prompt_tokens
@@ -91,11 +92,14 @@ class ChatService:
                 )
             max_tokens = min(self.default_max_tokens, room)
         self.engine.check_fits(prompt_tokens, max_tokens)
-        return self._generation_request(prompt, options, max_tokens)
+        return self._generation_request(prompt, options, max_tokens, prompt_ids)
 
     @staticmethod
     def _generation_request(
-        prompt: Prompt, options: SamplingOptions, max_tokens: int
+        prompt: Prompt,
+        options: SamplingOptions,
+        max_tokens: int,
+        prompt_ids: tuple[int, ...] | None = None,
     ) -> GenerationRequest:
         params = SamplingParams(
             max_tokens=max_tokens,
@@ -105,7 +109,7 @@ class ChatService:
             seed=options.seed,
             ignore_eos=options.ignore_eos,
         )
-        return GenerationRequest(prompt=prompt, params=params)
+        return GenerationRequest(prompt=prompt, params=params, prompt_ids=prompt_ids)
 
     async def complete(self, request: GenerationRequest) -> Completion:
         """The whole answer; raises Overloaded at once when the server is full."""

@@ -206,7 +206,7 @@ def test_the_engine_drives_vllm_as_documented(fake_vllm: None, transformers_engi
     # The same token ids the transformers engine builds: user text stays data.
     assert isinstance(transformers_engine, TransformersEngine)
     prompt = transformers_engine.render_chat([Message("user", typed)])
-    assert ids == transformers_engine._tokenize(prompt)
+    assert ids == transformers_engine.tokenize(prompt)
     tokenizer: Any = transformers_engine._tokenizer
     im_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
     assert ids.count(im_start) == 3  # the template's system, user and assistant turns only

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from simplechat.api.course_protocol import (
     ChatRequest,
@@ -34,7 +35,10 @@ async def chat(body: ChatRequest, service: ServiceDep, http: Request) -> ChatRes
     options = SamplingOptions(
         max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p
     )
-    request = service.chat_request([*history, Message("user", body.message)], options)
+    # Rendering and tokenizing a long conversation takes milliseconds: off the event loop.
+    request = await run_in_threadpool(
+        service.chat_request, [*history, Message("user", body.message)], options
+    )
     result = await unless_disconnected(http, service.complete(request))
     return ChatResponse(
         response=result.text.strip(),
@@ -58,7 +62,7 @@ async def generate(body: GenerateRequest, service: ServiceDep, http: Request) ->
         temperature=body.temperature if body.do_sample else 0.0,
         top_p=body.top_p,
     )
-    request = service.chat_request([Message("user", body.prompt)], options)
+    request = await run_in_threadpool(service.chat_request, [Message("user", body.prompt)], options)
     result = await unless_disconnected(http, service.complete(request))
     return GenerateResponse(
         generated_text=result.text.strip(),

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from simplechat.api.deps import ServiceDep
 from simplechat.api.disconnect import unless_disconnected
@@ -84,8 +85,9 @@ async def chat_completions(
         seed=body.seed,
         ignore_eos=body.ignore_eos,
     )
-    # Rendering and the context check happen here, before any byte is sent.
-    request = service.chat_request(_messages(body.messages), options)
+    # Rendering and the context check happen here, before any byte is sent, and off the event
+    # loop: tokenizing a long conversation takes milliseconds.
+    request = await run_in_threadpool(service.chat_request, _messages(body.messages), options)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
@@ -163,7 +165,7 @@ async def completions(
         seed=body.seed,
         ignore_eos=body.ignore_eos,
     )
-    request = service.completion_request(body.prompt_text(), options)
+    request = await run_in_threadpool(service.completion_request, body.prompt_text(), options)
     completion_id = f"cmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class GenerationRequest:
 
     prompt: Prompt
     params: SamplingParams
+    #: the prompt's token ids, when the service has already tokenized it to count them
+    prompt_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,19 @@ class Engine(abc.ABC):
         """Apply the model's chat template and open the assistant's turn."""
 
     @abc.abstractmethod
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        """The token ids the model sees for this prompt (user text as data, never markup)."""
+
     def count_tokens(self, prompt: Prompt) -> int:
         """How many tokens the model sees for this prompt."""
+        return len(self.tokenize(prompt))
+
+    async def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """The request's prompt tokens: as the service counted them, else tokenized now, off the
+        event loop (a long prompt takes milliseconds, and other streams go on meanwhile)."""
+        if request.prompt_ids is not None:
+            return list(request.prompt_ids)
+        return await asyncio.to_thread(self.tokenize, request.prompt)
 
     @abc.abstractmethod
     def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:

@@ -45,8 +45,8 @@ class FakeEngine(Engine):
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return render_plain(messages)
 
-    def count_tokens(self, prompt: Prompt) -> int:
-        return len(prompt.text.split())
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        return [len(word) for word in prompt.text.split()]  # a "token" per word
 
     def answer_for(self, prompt: str) -> list[str]:
         """The words this engine will generate for `prompt`."""
@@ -54,7 +54,7 @@ class FakeEngine(Engine):
         return ["You", "said:", *last_user.split()]
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
-        prompt_tokens = self.count_tokens(request.prompt)
+        prompt_tokens = len(await self.prompt_ids(request))
         self.check_fits(prompt_tokens, request.params.max_tokens)
         words = self.answer_for(request.prompt.text)
         finished = False

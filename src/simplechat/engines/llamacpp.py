@@ -100,7 +100,7 @@ class LlamaCppEngine(Engine):
             return render_plain(messages)
         return self._template.render(messages)
 
-    def _tokenize(self, prompt: Prompt) -> list[int]:
+    def tokenize(self, prompt: Prompt) -> list[int]:
         """Part by part: special tokens are parsed in template text only, never in user text."""
         tokens: list[int] = []
         for text, trusted in prompt.parts:
@@ -108,9 +108,6 @@ class LlamaCppEngine(Engine):
                 text.encode("utf-8"), add_bos=not tokens, special=trusted
             )
         return tokens
-
-    def count_tokens(self, prompt: Prompt) -> int:
-        return len(self._tokenize(prompt))
 
     @property
     def running(self) -> int:  # decoding now; the rest of the admitted requests are queued
@@ -131,7 +128,7 @@ class LlamaCppEngine(Engine):
         return self._scheduler.copied_prefixes
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
-        prompt = self._tokenize(request.prompt)
+        prompt = await self.prompt_ids(request)
         self.check_fits(len(prompt), request.params.max_tokens)
         loop = asyncio.get_running_loop()
         steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()

@@ -129,8 +129,8 @@ class OpenAIUpstreamEngine(Engine):
         # The upstream applies its model's chat template; we only keep the conversation.
         return Prompt(render_plain(messages).parts, messages=tuple(messages))
 
-    def count_tokens(self, prompt: Prompt) -> int:
-        return 0  # unknown here: the upstream counts (and reports usage at the end)
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        return []  # unknown here: the upstream tokenizes (and reports usage at the end)
 
     def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
         params = request.params

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import AsyncGenerator, Iterator, Sequence
@@ -113,19 +112,15 @@ class TransformersEngine(Engine):
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return self._prompts.render_chat(messages)
 
-    def _tokenize(self, prompt: Prompt) -> list[int]:
+    def tokenize(self, prompt: Prompt) -> list[int]:
         return self._prompts.token_ids(prompt)
-
-    def count_tokens(self, prompt: Prompt) -> int:
-        return len(self._tokenize(prompt))
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         # transformers' batching shares one random generator across the batch, so a request
         # that names a seed (to be reproducible) runs on our own one-at-a-time decode loop.
         batcher = self._live_batcher() if request.params.seed is None else None
         if batcher is not None:
-            loop = asyncio.get_running_loop()
-            prompt_ids = await loop.run_in_executor(None, self._tokenize, request.prompt)
+            prompt_ids = await self.prompt_ids(request)
             self.check_fits(len(prompt_ids), request.params.max_tokens)
             batched = batcher.generate(prompt_ids, request.params)
             try:
@@ -150,7 +145,8 @@ class TransformersEngine(Engine):
         import torch
 
         params = request.params
-        prompt_ids = self._tokenize(request.prompt)
+        given = request.prompt_ids
+        prompt_ids = self.tokenize(request.prompt) if given is None else list(given)
         n_prompt = len(prompt_ids)
         self.check_fits(n_prompt, params.max_tokens)
         generator = torch.Generator(device=self.device)

@@ -3,7 +3,6 @@ paged attention, tensor parallelism). Needs `pip install 'simplechat[vllm]'`."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -67,13 +66,11 @@ class VllmEngine(Engine):
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return self._prompts.render_chat(messages)
 
-    def count_tokens(self, prompt: Prompt) -> int:
-        return len(self._prompts.token_ids(prompt))
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        return self._prompts.token_ids(prompt)
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
-        # A long prompt takes a while to tokenize: off the event loop, as other streams go on.
-        loop = asyncio.get_running_loop()
-        ids = await loop.run_in_executor(None, self._prompts.token_ids, request.prompt)
+        ids = await self.prompt_ids(request)
         self.check_fits(len(ids), request.params.max_tokens)
         try:  # vLLM validates its sampling parameters as they are made
             params = self._sampling_params(**sampling_args(request.params))
