@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from jinja2 import TemplateError
@@ -29,8 +30,11 @@ def as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
 
-# Private-use characters: placeholders that neither a template nor a user will produce.
-_MARK = re.compile("\ue000(\\d+)\ue001")
+def _placeholders() -> tuple[Callable[[int], str], re.Pattern[str]]:
+    """Placeholders for contents, and the pattern that finds them: private-use characters
+    around a fresh random key, so no template and no user text can produce one."""
+    key = secrets.token_hex(8)
+    return (lambda i: f"\ue000{key}:{i}\ue001"), re.compile(f"\ue000{key}:(\\d+)\ue001")
 
 
 def render_separating_user_text(
@@ -39,22 +43,59 @@ def render_separating_user_text(
     """Render with placeholders for the contents, then put the contents back as untrusted parts.
 
     The result is checked against a plain render. Many templates trim each content (Gemma's,
-    Llama 3's `| trim`), so the contents are tried trimmed too. A template that rewrites contents
-    otherwise (rare) gets its own output, whole and trusted, with a warning.
+    Llama 3's `| trim`), so the contents are tried trimmed too. A template that rewrites some
+    contents otherwise (Qwen3 drops the thinking from earlier answers) gets those contents as
+    it wrote them, trusted, with a warning; every content it keeps as sent or trimmed stays data.
     """
     direct = render(list(messages))
-    marked = [Message(m.role, f"\ue000{i}\ue001") for i, m in enumerate(messages)]
-    pieces = _MARK.split(render(marked))
     as_sent = [m.content for m in messages]
+    everyone = _pieces(render, messages, range(len(messages)))
     for contents in (as_sent, [text.strip() for text in as_sent]):
-        prompt = _filled(pieces, contents)
-        if prompt.text == direct:
+        prompt = _filled_as(direct, everyone, dict(enumerate(contents)))
+        if prompt is not None:
             return prompt
-    log.warning("chat template transforms message text; special tokens in it are not escaped")
-    return Prompt.trusted(direct)
+    # Some contents are rewritten: find, one message at a time, the contents kept as they were.
+    kept: dict[int, str] = {}
+    for i, text in enumerate(as_sent):
+        alone = _pieces(render, messages, [i])
+        for candidate in (text, text.strip()):
+            if _filled_as(direct, alone, {i: candidate}) is not None:
+                kept[i] = candidate
+                break
+    prompt = _filled_as(direct, _pieces(render, messages, kept), kept)
+    if prompt is None:
+        kept, prompt = {}, Prompt.trusted(direct)
+    rewritten = sorted({m.role for i, m in enumerate(messages) if i not in kept})
+    log.warning(
+        "the chat template rewrites %s message text: special tokens in %d of %d messages are "
+        "not escaped",
+        "/".join(rewritten),
+        len(messages) - len(kept),
+        len(messages),
+    )
+    return prompt
 
 
-def _filled(pieces: list[str], contents: list[str]) -> Prompt:
+def _pieces(
+    render: Callable[[list[Message]], str], messages: Sequence[Message], marked: Iterable[int]
+) -> list[str]:
+    """The render with placeholders for the contents of the `marked` messages, split into
+    template text (even pieces) and placeholder numbers (odd pieces)."""
+    placeholder, pattern = _placeholders()
+    chosen = set(marked)
+    text = render(
+        [Message(m.role, placeholder(i)) if i in chosen else m for i, m in enumerate(messages)]
+    )
+    return pattern.split(text)
+
+
+def _filled_as(direct: str, pieces: list[str], contents: dict[int, str]) -> Prompt | None:
+    """The pieces filled with these contents, if that gives the plain render `direct`."""
+    prompt = _filled(pieces, contents)
+    return prompt if prompt.text == direct else None
+
+
+def _filled(pieces: list[str], contents: dict[int, str]) -> Prompt:
     """Template text (even pieces) trusted, each placeholder (odd pieces) replaced by its
     message's content, untrusted."""
     parts: list[tuple[str, bool]] = []
