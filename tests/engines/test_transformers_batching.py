@@ -129,9 +129,23 @@ def test_a_dead_batching_thread_is_started_again(bundled_model: Path) -> None:
         with pytest.raises(EngineError):
             asyncio.run(engine.complete(request(engine, "Hi", temperature=1e-38)))
         assert batcher(engine).failure is not None
-        answer = asyncio.run(engine.complete(request(engine, "What is the capital of France?")))
-        assert "Paris" in answer.text
+        starts: list[ContinuousBatcher | None] = []
+        start = engine._start_batcher
+
+        def counted_start() -> ContinuousBatcher | None:
+            starts.append(start())
+            return starts[-1]
+
+        engine._start_batcher = counted_start  # type: ignore[method-assign]
+
+        async def two_at_once() -> list[str]:
+            asks = [request(engine, "What is the capital of France?") for _ in range(2)]
+            return [answer.text for answer in await asyncio.gather(*map(engine.complete, asks))]
+
+        answers = asyncio.run(two_at_once())
+        assert all("Paris" in answer for answer in answers)
         assert batcher(engine).failure is None  # a new manager serves
+        assert len(starts) == 1  # both found it dead; it was started again once
     finally:
         asyncio.run(engine.aclose())
 

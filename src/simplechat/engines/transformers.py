@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncGenerator, Iterator, Sequence
@@ -79,6 +80,7 @@ class TransformersEngine(Engine):
         self._prompts = HfChatPrompts(self._tokenizer)
         self._max_batch = max_batch
         self._batcher: ContinuousBatcher | None = None
+        self._restarting = threading.Lock()
         if max_batch > 1 and batching_supported(self._model):
             self._batcher = self._start_batcher()
         elif max_batch > 1:
@@ -99,15 +101,23 @@ class TransformersEngine(Engine):
             log.warning("continuous batching unavailable (%s): one request at a time", exc)
             return None
 
-    def _live_batcher(self) -> ContinuousBatcher | None:
+    async def _live_batcher(self) -> ContinuousBatcher | None:
         """The batcher, started again if its thread died: transformers then refuses every
         request, and one failure must not stop the server for good."""
         batcher = self._batcher
         if batcher is not None and batcher.failure is not None:
-            log.error("transformers' batching stopped (%s); starting it again", batcher.failure)
-            batcher.stop()
-            self._batcher = batcher = self._start_batcher()
+            # Stopping the old manager and allocating a new KV pool take a while: on a thread,
+            # so that other streams go on meanwhile.
+            batcher = await asyncio.to_thread(self._restart_batcher, batcher)
         return batcher
+
+    def _restart_batcher(self, dead: ContinuousBatcher) -> ContinuousBatcher | None:
+        with self._restarting:  # requests that found it dead together restart it once
+            if self._batcher is dead:
+                log.error("transformers' batching stopped (%s); starting it again", dead.failure)
+                dead.stop()
+                self._batcher = self._start_batcher()
+            return self._batcher
 
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return self._prompts.render_chat(messages)
@@ -118,7 +128,7 @@ class TransformersEngine(Engine):
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         # transformers' batching shares one random generator across the batch, so a request
         # that names a seed (to be reproducible) runs on our own one-at-a-time decode loop.
-        batcher = self._live_batcher() if request.params.seed is None else None
+        batcher = await self._live_batcher() if request.params.seed is None else None
         if batcher is not None:
             prompt_ids = await self.prompt_ids(request)
             self.check_fits(len(prompt_ids), request.params.max_tokens)
@@ -177,8 +187,8 @@ class TransformersEngine(Engine):
 
     async def aclose(self) -> None:
         if self._batcher is not None:
-            self._batcher.stop()
-        self._worker.shutdown(wait=True, cancel_futures=True)
+            await asyncio.to_thread(self._batcher.stop)
+        await asyncio.to_thread(self._worker.shutdown, wait=True, cancel_futures=True)
 
 
 def _from_pretrained_args(model: str) -> tuple[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from simplechat.engines.base import EngineError, SamplingParams, Step
+from simplechat.engines.base import EngineError, EngineUnavailable, SamplingParams, Step
 from simplechat.engines.incremental_text import IncrementalText
 
 log = logging.getLogger(__name__)
@@ -143,8 +143,8 @@ class ContinuousBatcher:
                 self._manager.cancel_request(request_id)
             self._forget(request_id)
             raise
-        if added is None:
-            raise EngineError("the batching manager refused the request (it is stopping)")
+        if added is None:  # it stopped since we looked: the next request starts it again
+            raise EngineUnavailable("the model's batching is starting again after a failure")
         self.active += 1
         finished = False
         text = IncrementalText(self._tokenizer)
@@ -197,10 +197,14 @@ class ContinuousBatcher:
         return Step(piece, n_prompt, len(tokens), "length")
 
     @property
-    def failure(self) -> BaseException | None:
-        """What stopped the manager's thread, if something did: it then serves no one."""
-        error: BaseException | None = self._manager.background_thread_status.fatal_error
-        return error
+    def failure(self) -> str | None:
+        """Why the manager serves no one any more, if it does not: its thread died, or is dying
+        (it refuses requests a moment before it records the error)."""
+        status = self._manager.background_thread_status
+        if status.fatal_error is not None:
+            return str(status.fatal_error)
+        denial: str | None = status.can_accept_new_requests()
+        return denial
 
     @property
     def cache_tokens(self) -> int:
