@@ -1,11 +1,13 @@
 """Settings: flags and SIMPLECHAT_* variables, one typed object, clear failures at start."""
 
+import socket
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from simplechat.cli import build_parser, explain, load_settings, main
+from simplechat.port_check import port_unavailable
 from simplechat.settings import Settings
 from tests.e2e.server import free_port
 
@@ -143,3 +145,28 @@ def test_a_demo_password_the_pool_refuses_is_a_clear_message(
     err = capsys.readouterr().err
     assert "--demo-password needs 8+ characters" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["serve", "stack"])
+def test_a_taken_port_is_a_clear_message_before_the_model_loads(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import simplechat.cli
+
+    loads: list[object] = []
+    monkeypatch.setattr(simplechat.cli, "load_engine_logged", loads.append)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([command, "--engine", "fake", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port}" in err
+    assert "--port" in err and "Traceback" not in err
+    assert loads == []  # refused before loading anything
+
+
+def test_a_free_port_passes_the_check() -> None:
+    port = free_port()
+    assert port_unavailable("127.0.0.1", port) is None
+    assert port_unavailable("127.0.0.1", 0) is None

@@ -248,6 +248,16 @@ def load_engine_logged(settings: Settings) -> Engine | None:
     return engine
 
 
+def port_free(settings: Settings) -> bool:
+    """False, with a clear message, when the port is taken (before a model load, not after)."""
+    from simplechat.port_check import port_advice, port_unavailable
+
+    reason = port_unavailable(settings.host, settings.port)
+    if reason is not None:
+        print(f"simplechat: {port_advice(reason)}", file=sys.stderr)
+    return reason is None
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -256,6 +266,8 @@ def serve(settings: Settings) -> int:
     from simplechat.public_access import PublicAccess
     from simplechat.slow_clients import guarded_protocol
 
+    if not port_free(settings):
+        return 1
     engine = load_engine_logged(settings)
     if engine is None:
         return 1
@@ -290,6 +302,8 @@ def serve(settings: Settings) -> int:
 def stack(settings: Settings, args: argparse.Namespace) -> int:
     from simplechat.stack.runner import StackOptions, run_stack
 
+    if not port_free(settings):
+        return 1
     engine = None
     if not args.upstream:
         engine = load_engine_logged(settings)
