@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jinja2 import TemplateError
@@ -42,70 +42,73 @@ def render_separating_user_text(
 ) -> Prompt:
     """Render with placeholders for the contents, then put the contents back as untrusted parts.
 
-    The result is checked against a plain render. Many templates trim each content (Gemma's,
-    Llama 3's `| trim`), so the contents are tried trimmed too. A template that rewrites some
-    contents otherwise (Qwen3 drops the thinking from earlier answers) gets those contents as
-    it wrote them, trusted, with a warning; every content it keeps as sent or trimmed stays data.
+    The plain render is walked along the placeholder render's template text. Many templates trim
+    each content (Gemma's, Llama 3's `| trim`), so each content is tried trimmed too. A content
+    the template rewrote otherwise stays data when what it wrote is a piece of the content (Qwen3
+    keeps only the answer after an earlier turn's thinking); anything else it wrote is trusted,
+    and when the template text itself depends on what a message says, the whole output is: both
+    with a warning. Two renders, however long the conversation.
     """
     direct = render(list(messages))
-    as_sent = [m.content for m in messages]
-    everyone = _pieces(render, messages, range(len(messages)))
-    for contents in (as_sent, [text.strip() for text in as_sent]):
-        prompt = _filled_as(direct, everyone, dict(enumerate(contents)))
-        if prompt is not None:
-            return prompt
-    # Some contents are rewritten: find, one message at a time, the contents kept as they were.
-    kept: dict[int, str] = {}
-    for i, text in enumerate(as_sent):
-        alone = _pieces(render, messages, [i])
-        for candidate in (text, text.strip()):
-            if _filled_as(direct, alone, {i: candidate}) is not None:
-                kept[i] = candidate
-                break
-    prompt = _filled_as(direct, _pieces(render, messages, kept), kept)
+    placeholder, pattern = _placeholders()
+    marked = [Message(m.role, placeholder(i)) for i, m in enumerate(messages)]
+    prompt = _walked(direct, pattern.split(render(marked)), messages)
     if prompt is None:
-        kept, prompt = {}, Prompt.trusted(direct)
-    rewritten = sorted({m.role for i, m in enumerate(messages) if i not in kept})
-    log.warning(
-        "the chat template rewrites %s message text: special tokens in %d of %d messages are "
-        "not escaped",
-        "/".join(rewritten),
-        len(messages) - len(kept),
-        len(messages),
-    )
+        _warn_once(sorted({m.role for m in messages}))
+        return Prompt.trusted(direct)
     return prompt
 
 
-def _pieces(
-    render: Callable[[list[Message]], str], messages: Sequence[Message], marked: Iterable[int]
-) -> list[str]:
-    """The render with placeholders for the contents of the `marked` messages, split into
-    template text (even pieces) and placeholder numbers (odd pieces)."""
-    placeholder, pattern = _placeholders()
-    chosen = set(marked)
-    text = render(
-        [Message(m.role, placeholder(i)) if i in chosen else m for i, m in enumerate(messages)]
-    )
-    return pattern.split(text)
+def _walked(direct: str, pieces: list[str], messages: Sequence[Message]) -> Prompt | None:
+    """The plain render taken apart along the placeholder render's pieces: template text (even
+    pieces) trusted, each content where a placeholder was (odd pieces) untrusted. A content not
+    followed by the next template text was rewritten: it runs to where that text comes next.
+    None when the template text itself does not line up."""
+    if not direct.startswith(pieces[0]):
+        return None
+    parts: list[tuple[str, bool]] = [(pieces[0], True)]
+    at = len(pieces[0])
+    for j in range(1, len(pieces), 2):
+        message, after = messages[int(pieces[j])], pieces[j + 1]
+        end = _content_end(direct, at, message.content, after, last=j == len(pieces) - 2)
+        if end is None:
+            return None
+        written = direct[at:end]
+        # Kept, trimmed or cut, it is the sender's text: data. Otherwise the template's own.
+        trusted = written not in message.content
+        if trusted:
+            _warn_once([message.role])
+        parts += [(written, trusted), (after, True)]
+        at = end + len(after)
+    if at != len(direct):
+        return None
+    return Prompt(tuple((text, trusted) for text, trusted in parts if text))
 
 
-def _filled_as(direct: str, pieces: list[str], contents: dict[int, str]) -> Prompt | None:
-    """The pieces filled with these contents, if that gives the plain render `direct`."""
-    prompt = _filled(pieces, contents)
-    return prompt if prompt.text == direct else None
+def _content_end(direct: str, at: int, content: str, after: str, *, last: bool) -> int | None:
+    """Where, in the plain render, the content starting at `at` ends: the content as sent or
+    trimmed when the template text `after` follows it, else the next place `after` comes."""
+    for written in dict.fromkeys((content, content.strip())):
+        if direct.startswith(written + after, at):
+            return at + len(written)
+    if last:  # the template's closing text ends the render
+        end = len(direct) - len(after)
+        return end if end >= at and direct.endswith(after) else None
+    found = direct.find(after, at) if after else -1
+    return found if found >= 0 else None
 
 
-def _filled(pieces: list[str], contents: dict[int, str]) -> Prompt:
-    """Template text (even pieces) trusted, each placeholder (odd pieces) replaced by its
-    message's content, untrusted."""
-    parts: list[tuple[str, bool]] = []
-    for index, piece in enumerate(pieces):
-        if index % 2 == 0:
-            if piece:
-                parts.append((piece, True))
-        elif contents[int(piece)]:
-            parts.append((contents[int(piece)], False))
-    return Prompt(tuple(parts))
+_warned: set[tuple[str, ...]] = set()
+
+
+def _warn_once(roles: list[str]) -> None:
+    if tuple(roles) not in _warned:
+        _warned.add(tuple(roles))
+        log.warning(
+            "the chat template rewrites %s message text: special tokens typed in such messages "
+            "are not escaped",
+            "/".join(roles),
+        )
 
 
 def render_plain(messages: Sequence[Message]) -> Prompt:
