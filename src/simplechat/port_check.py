@@ -9,18 +9,15 @@ def port_unavailable(host: str, port: int) -> str | None:
     """Why `host:port` cannot be served, or None when it can (as far as binding it now says)."""
     if port == 0:
         return None  # any free port
+    # As uvicorn binds: IPv6 for a host with a colon, else IPv4; a port left in TIME_WAIT by a
+    # server that just stopped counts as free.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        return f"cannot resolve host {host!r} ({exc.strerror})"
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        # As uvicorn binds: a port left in TIME_WAIT by a server that just stopped is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            return f"cannot serve on {host}:{port}: {exc.strerror or exc}"
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return f"cannot serve on {host}:{port}: {exc.strerror or exc}"
     return None
 
 
