@@ -144,6 +144,7 @@ class ContinuousBatcher:
             self._forget(request_id)
             raise
         if added is None:  # it stopped since we looked: the next request starts it again
+            self._forget(request_id)
             raise EngineUnavailable("the model's batching is starting again after a failure")
         self.active += 1
         finished = False
