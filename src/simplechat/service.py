@@ -12,12 +12,12 @@ from simplechat.engines.base import (
     Completion,
     ContextLengthExceeded,
     Engine,
-    EngineError,
     GenerationRequest,
     Message,
     Prompt,
     SamplingParams,
     clean_text,
+    gathered,
 )
 from simplechat.metrics import Metrics
 
@@ -113,16 +113,7 @@ class ChatService:
 
     async def complete(self, request: GenerationRequest) -> Completion:
         """The whole answer; raises Overloaded at once when the server is full."""
-        parts: list[str] = []
-        last: Chunk | None = None
-        async for chunk in self.stream(request):
-            parts.append(chunk.text)
-            last = chunk
-        if last is None or last.finish_reason is None:
-            raise EngineError("the engine ended the answer without a finish reason")
-        return Completion(
-            "".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason
-        )
+        return await gathered(self.stream(request))
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Admits now (so a full server answers 429 before any byte), streams later."""

@@ -232,16 +232,21 @@ class Engine(abc.ABC):
 
     async def complete(self, request: GenerationRequest) -> Completion:
         """The whole answer at once, built on `stream`."""
-        parts: list[str] = []
-        last: Chunk | None = None
-        async for chunk in self.stream(request):
-            parts.append(chunk.text)
-            last = chunk
-        if last is None or last.finish_reason is None:
-            raise EngineError("the engine ended the stream without a finish reason")
-        return Completion(
-            "".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason
-        )
+        return await gathered(self.stream(request))
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release the model."""
+
+
+async def gathered(chunks: AsyncIterator[Chunk]) -> Completion:
+    """A stream's chunks as one answer; a stream that ends without a finish reason is an error."""
+    parts: list[str] = []
+    last: Chunk | None = None
+    async for chunk in chunks:
+        parts.append(chunk.text)
+        last = chunk
+    if last is None or last.finish_reason is None:
+        raise EngineError("the engine ended the answer without a finish reason")
+    return Completion(
+        "".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason
+    )
