@@ -172,10 +172,13 @@ def test_a_template_is_rendered_twice_however_long_the_conversation() -> None:
 
 def test_a_template_that_reads_a_message_to_shape_others_falls_back_whole() -> None:
     """When the template's own text depends on what a message says, it cannot be taken apart:
-    the output is used as the template wrote it (and a warning says so)."""
+    the output is used as the template wrote it, and the contents go with it for the engine to
+    refuse any that hold control tokens."""
     reads = (
         "{% for m in messages %}{% if m.content.startswith('!') %}<|alert|>{% endif %}"
         "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     )
     prompt = JinjaChatTemplate(reads).render([Message("user", "!hi")])
     assert prompt.parts == (("<|alert|><|im_start|>user\n!hi<|im_end|>\n", True),)
+    assert prompt.unseparated == ("!hi",)
+    assert JinjaChatTemplate(CHATML).render([Message("user", "!hi")]).unseparated == ()

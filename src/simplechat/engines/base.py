@@ -34,6 +34,9 @@ class Prompt:
     parts: tuple[tuple[str, bool], ...]
     #: the conversation itself, for engines that render it elsewhere (an OpenAI upstream)
     messages: tuple[Message, ...] = ()
+    #: contents inside trusted text that could not be told apart from the template's own (its
+    #: markup depends on what they say): engines refuse them if they hold control tokens
+    unseparated: tuple[str, ...] = ()
 
     @classmethod
     def trusted(cls, text: str) -> Prompt:
@@ -132,6 +135,15 @@ class PromptRejected(EngineError):
     def __init__(self, message: str, *, param: str = "messages") -> None:
         super().__init__(message)
         self.param = param
+
+
+def control_tokens_refused() -> PromptRejected:
+    """For a message with control tokens in it that the chat template cannot keep apart."""
+    return PromptRejected(
+        "A message contains the model's control tokens (such as <|im_start|>), and this model's "
+        "chat template changes its markup depending on what that message says, so they cannot "
+        "be kept as plain text. Remove the control tokens from the message."
+    )
 
 
 class EngineUnavailable(EngineError):

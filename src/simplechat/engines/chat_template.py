@@ -53,9 +53,8 @@ def render_separating_user_text(
     placeholder, pattern = _placeholders()
     marked = [Message(m.role, placeholder(i)) for i, m in enumerate(messages)]
     prompt = _walked(direct, pattern.split(render(marked)), messages)
-    if prompt is None:
-        _warn_once(sorted({m.role for m in messages}))
-        return Prompt.trusted(direct)
+    if prompt is None:  # engines refuse it if any content holds control tokens
+        return Prompt(((direct, True),), unseparated=tuple(m.content for m in messages))
     return prompt
 
 

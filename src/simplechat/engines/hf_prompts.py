@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from simplechat.engines.base import Message, Prompt
+from simplechat.engines.base import Message, Prompt, control_tokens_refused
 from simplechat.engines.chat_template import (
     as_dicts,
     render_plain,
@@ -56,6 +56,11 @@ class HfChatPrompts:
         bos = tokenizer.bos_token
         ids: list[int] = []
         with self._encoding:
+            for content in prompt.unseparated:
+                as_markup = tokenizer(content, add_special_tokens=False, split_special_tokens=False)
+                as_text = tokenizer(content, add_special_tokens=False, split_special_tokens=True)
+                if as_markup["input_ids"] != as_text["input_ids"]:
+                    raise control_tokens_refused()
             if not (bos and prompt.text.startswith(bos)):
                 ids += tokenizer("", add_special_tokens=True)["input_ids"]
             for text, trusted in prompt.parts:

@@ -8,7 +8,15 @@ import os
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
-from simplechat.engines.base import Engine, EngineError, GenerationRequest, Message, Prompt, Step
+from simplechat.engines.base import (
+    Engine,
+    EngineError,
+    GenerationRequest,
+    Message,
+    Prompt,
+    Step,
+    control_tokens_refused,
+)
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
 from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
 from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
@@ -102,6 +110,11 @@ class LlamaCppEngine(Engine):
 
     def tokenize(self, prompt: Prompt) -> list[int]:
         """Part by part: special tokens are parsed in template text only, never in user text."""
+        for content in prompt.unseparated:
+            as_markup = self._model.tokenize(content.encode("utf-8"), add_bos=False, special=True)
+            as_text = self._model.tokenize(content.encode("utf-8"), add_bos=False, special=False)
+            if as_markup != as_text:
+                raise control_tokens_refused()
         tokens: list[int] = []
         for text, trusted in prompt.parts:
             tokens += self._model.tokenize(
