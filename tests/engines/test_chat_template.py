@@ -74,6 +74,7 @@ def test_a_template_that_rewrites_contents_still_renders() -> None:
     prompt = upper.render([Message("user", "abc")])
     assert prompt.text == "ABC"
     assert prompt.parts == (("ABC", True),)
+    assert prompt.unseparated == ("abc",)  # for the engine to refuse if it held control tokens
 
 
 def test_lone_surrogates_are_replaced() -> None:

@@ -141,8 +141,8 @@ def control_tokens_refused() -> PromptRejected:
     """For a message with control tokens in it that the chat template cannot keep apart."""
     return PromptRejected(
         "A message contains the model's control tokens (such as <|im_start|>), and this model's "
-        "chat template changes its markup depending on what that message says, so they cannot "
-        "be kept as plain text. Remove the control tokens from the message."
+        "chat template rewrites that message or shapes its markup by what it says, so they "
+        "cannot be kept as plain text. Remove the control tokens from the message."
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -12,8 +11,6 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from simplechat.engines.base import Message, Prompt, PromptRejected
-
-log = logging.getLogger(__name__)
 
 # Sandboxed: a template comes from a model file, and must not reach Python internals.
 _env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
@@ -45,9 +42,10 @@ def render_separating_user_text(
     The plain render is walked along the placeholder render's template text. Many templates trim
     each content (Gemma's, Llama 3's `| trim`), so each content is tried trimmed too. A content
     the template rewrote otherwise stays data when what it wrote is a piece of the content (Qwen3
-    keeps only the answer after an earlier turn's thinking); anything else it wrote is trusted,
-    and when the template text itself depends on what a message says, the whole output is: both
-    with a warning. Two renders, however long the conversation.
+    keeps only the answer after an earlier turn's thinking). Anything else it wrote is trusted,
+    and when the template text itself depends on what a message says, the whole output is: then
+    the contents go along as `unseparated`, for the engine to refuse any holding control tokens.
+    Two renders, however long the conversation.
     """
     direct = render(list(messages))
     placeholder, pattern = _placeholders()
@@ -66,6 +64,7 @@ def _walked(direct: str, pieces: list[str], messages: Sequence[Message]) -> Prom
     if not direct.startswith(pieces[0]):
         return None
     parts: list[tuple[str, bool]] = [(pieces[0], True)]
+    unseparated: list[str] = []
     at = len(pieces[0])
     for j in range(1, len(pieces), 2):
         message, after = messages[int(pieces[j])], pieces[j + 1]
@@ -76,12 +75,13 @@ def _walked(direct: str, pieces: list[str], messages: Sequence[Message]) -> Prom
         # Kept, trimmed or cut, it is the sender's text: data. Otherwise the template's own.
         trusted = written not in message.content
         if trusted:
-            _warn_once([message.role])
+            unseparated.append(message.content)
         parts += [(written, trusted), (after, True)]
         at = end + len(after)
     if at != len(direct):
         return None
-    return Prompt(tuple((text, trusted) for text, trusted in parts if text))
+    kept = tuple((text, trusted) for text, trusted in parts if text)
+    return Prompt(kept, unseparated=tuple(unseparated))
 
 
 def _content_end(direct: str, at: int, content: str, after: str, *, last: bool) -> int | None:
@@ -95,19 +95,6 @@ def _content_end(direct: str, at: int, content: str, after: str, *, last: bool) 
         return end if end >= at and direct.endswith(after) else None
     found = direct.find(after, at) if after else -1
     return found if found >= 0 else None
-
-
-_warned: set[tuple[str, ...]] = set()
-
-
-def _warn_once(roles: list[str]) -> None:
-    if tuple(roles) not in _warned:
-        _warned.add(tuple(roles))
-        log.warning(
-            "the chat template rewrites %s message text: special tokens typed in such messages "
-            "are not escaped",
-            "/".join(roles),
-        )
 
 
 def render_plain(messages: Sequence[Message]) -> Prompt:
