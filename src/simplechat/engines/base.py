@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,8 +34,8 @@ class Prompt:
     parts: tuple[tuple[str, bool], ...]
     #: the conversation itself, for engines that render it elsewhere (an OpenAI upstream)
     messages: tuple[Message, ...] = ()
-    #: contents inside trusted text that could not be told apart from the template's own (its
-    #: markup depends on what they say): engines refuse them if they hold control tokens
+    #: contents inside trusted text that could not be told apart from the template's own (it
+    #: rewrote them, or shapes its markup by what they say): refused if they hold control tokens
     unseparated: tuple[str, ...] = ()
 
     @classmethod
@@ -137,13 +137,19 @@ class PromptRejected(EngineError):
         self.param = param
 
 
-def control_tokens_refused() -> PromptRejected:
-    """For a message with control tokens in it that the chat template cannot keep apart."""
-    return PromptRejected(
-        "A message contains the model's control tokens (such as <|im_start|>), and this model's "
-        "chat template rewrites that message or shapes its markup by what it says, so they "
-        "cannot be kept as plain text. Remove the control tokens from the message."
-    )
+def refuse_unseparated_control_tokens(
+    prompt: Prompt, encode: Callable[[str, bool], list[int]]
+) -> None:
+    """PromptRejected if a content the chat template could not keep apart holds control tokens:
+    its ids differ when `encode(text, special)` parses special tokens and when it does not."""
+    for content in prompt.unseparated:
+        if encode(content, True) != encode(content, False):
+            raise PromptRejected(
+                "A message contains the model's control tokens (such as <|im_start|>), and this "
+                "model's chat template rewrites that message or shapes its markup by what it "
+                "says, so they cannot be kept as plain text. Remove the control tokens from the "
+                "message."
+            )
 
 
 class EngineUnavailable(EngineError):

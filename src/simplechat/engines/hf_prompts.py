@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from simplechat.engines.base import Message, Prompt, control_tokens_refused
+from simplechat.engines.base import Message, Prompt, refuse_unseparated_control_tokens
 from simplechat.engines.chat_template import (
     as_dicts,
     render_plain,
@@ -55,15 +55,15 @@ class HfChatPrompts:
         # A rendered template already starts with BOS where the model wants one.
         bos = tokenizer.bos_token
         ids: list[int] = []
+
+        def encode(text: str, special: bool) -> list[int]:
+            part = tokenizer(text, add_special_tokens=False, split_special_tokens=not special)
+            return list(part["input_ids"])
+
         with self._encoding:
-            for content in prompt.unseparated:
-                as_markup = tokenizer(content, add_special_tokens=False, split_special_tokens=False)
-                as_text = tokenizer(content, add_special_tokens=False, split_special_tokens=True)
-                if as_markup["input_ids"] != as_text["input_ids"]:
-                    raise control_tokens_refused()
+            refuse_unseparated_control_tokens(prompt, encode)
             if not (bos and prompt.text.startswith(bos)):
                 ids += tokenizer("", add_special_tokens=True)["input_ids"]
             for text, trusted in prompt.parts:
-                part = tokenizer(text, add_special_tokens=False, split_special_tokens=not trusted)
-                ids += list(part["input_ids"])
+                ids += encode(text, trusted)
         return ids

@@ -15,7 +15,7 @@ from simplechat.engines.base import (
     Message,
     Prompt,
     Step,
-    control_tokens_refused,
+    refuse_unseparated_control_tokens,
 )
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
 from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
@@ -110,16 +110,15 @@ class LlamaCppEngine(Engine):
 
     def tokenize(self, prompt: Prompt) -> list[int]:
         """Part by part: special tokens are parsed in template text only, never in user text."""
-        for content in prompt.unseparated:
-            as_markup = self._model.tokenize(content.encode("utf-8"), add_bos=False, special=True)
-            as_text = self._model.tokenize(content.encode("utf-8"), add_bos=False, special=False)
-            if as_markup != as_text:
-                raise control_tokens_refused()
+
+        def encode(text: str, special: bool, *, add_bos: bool = False) -> list[int]:
+            data = text.encode("utf-8")
+            return list(self._model.tokenize(data, add_bos=add_bos, special=special))
+
+        refuse_unseparated_control_tokens(prompt, encode)
         tokens: list[int] = []
         for text, trusted in prompt.parts:
-            tokens += self._model.tokenize(
-                text.encode("utf-8"), add_bos=not tokens, special=trusted
-            )
+            tokens += encode(text, trusted, add_bos=not tokens)
         return tokens
 
     @property

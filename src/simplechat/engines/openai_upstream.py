@@ -278,8 +278,9 @@ def _unexpected(data: str) -> EngineError:
 
 def _count(value: object, otherwise: int) -> int:
     """A token count from an upstream's usage; a missing, zero or odd one keeps our own."""
-    usable = isinstance(value, int) and not isinstance(value, bool) and value > 0
-    return value if usable else otherwise  # type: ignore[return-value]
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return otherwise
 
 
 def _with_key_hint(reason: str) -> str:
