@@ -53,6 +53,25 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     return condition()
 
 
+def wait_until_it_stops_growing(
+    read: Callable[[], int], *, deadline_s: float, still_for_s: float = 0.5
+) -> int:
+    """Polls a growing count until it holds still for `still_for_s`; returns where it stopped.
+
+    Fails the test if it is still growing after `deadline_s`: the condition is the halt itself,
+    not a guess at how long a busy machine needs to reach it."""
+    deadline = time.monotonic() + deadline_s
+    last, still_since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = read()
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= still_for_s:
+            return now
+    raise AssertionError(f"still growing after {deadline_s} s (at {last})")
+
+
 def metric(base_url: str, name: str, *, key: str | None = None, **labels: str) -> float:
     """One sample from the server's /metrics (0 when absent), matched by name and labels."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -10,7 +10,13 @@ import pytest
 
 from simplechat.engines.base import EngineError
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, metric, raw_json_post, wait_until
+from tests.api.live import (
+    live_server,
+    metric,
+    raw_json_post,
+    wait_until,
+    wait_until_it_stops_growing,
+)
 
 
 @pytest.mark.parametrize("failure", [EngineError, RuntimeError])
@@ -88,10 +94,9 @@ def test_a_reader_that_stops_reading_pauses_its_generation() -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect((host, int(port)))
             sock.sendall(raw_json_post(url, "/v1/chat/completions", body))
-            time.sleep(1.0)  # read nothing
-            stalled_at = engine.produced
-            time.sleep(1.0)
-            assert engine.produced == stalled_at < words  # waiting on the reader, not racing on
+            # Read nothing: production must come to a halt well before the whole answer.
+            stalled_at = wait_until_it_stops_growing(lambda: engine.produced, deadline_s=60)
+            assert stalled_at < words  # waiting on the reader, not racing on
             received = b""
             sock.settimeout(30)
             while b"data: [DONE]" not in received[-4096:]:  # chunked: its end marker follows
