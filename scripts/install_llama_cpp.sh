@@ -9,9 +9,9 @@ if "$venv/bin/python" -c "import sys, llama_cpp; sys.exit(llama_cpp.__version__ 
 fi
 log=$(mktemp)
 echo "==> Installing llama-cpp-python $version. The first time, pip compiles llama.cpp:"
-echo "    about 4-11 minutes on 2 cores; progress below (full log: $log)."
+echo "    about 10 minutes on 2 cores (then pip's cache makes it seconds); full log: $log"
 if ! "$venv/bin/pip" install -v "llama-cpp-python==$version" 2>&1 | tee "$log" \
-    | { grep --line-buffered -E '^\s*\[ *[0-9]+%\]|Using cached|Successfully installed' || true; }; then
+    | "$venv/bin/python" scripts/build_progress.py "compiling llama.cpp"; then
   echo "llama-cpp-python failed to install; the end of the log:" >&2
   tail -n 40 "$log" >&2
   exit 1

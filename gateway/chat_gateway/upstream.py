@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from chat_gateway.chat_request import ChatInput
 from chat_gateway.config import Config
@@ -26,13 +27,15 @@ class Answer:
 
 
 def endpoint(base_url: str, protocol: str) -> str:
-    """The protocol's URL; a base URL pasted with /chat or /generate on the end still works."""
-    base = base_url.strip().rstrip("/")
+    """The protocol's URL; a base URL pasted with /chat or /generate on the end still works,
+    and a query string (a tunnel's token) stays after the path."""
+    parts = urlsplit(base_url.strip())
+    base = parts.path.rstrip("/")
     for suffix in ("/v1/chat/completions", "/chat", "/generate", "/v1"):
         if base.endswith(suffix):
             base = base[: -len(suffix)]
             break
-    return base + PATHS[protocol]
+    return urlunsplit(parts._replace(path=base + PATHS[protocol], fragment=""))
 
 
 def _with_system(history: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
@@ -120,8 +123,19 @@ def _upstream_message(reply: Reply) -> str:
     return ""
 
 
-def check_status(reply: Reply, protocol: str) -> None:
-    """Map a non-2xx reply to the error a person can act on."""
+def shown_url(url: str) -> str:
+    """The URL as an error may show it: no user, password, query string or fragment (a tunnel
+    URL can carry a token in any of them)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_status(reply: Reply, protocol: str, url: str) -> None:
+    """Map a non-2xx reply to the error a person can act on; `url` is the one asked."""
     status = reply.status
     if 200 <= status < 300:
         return
@@ -134,8 +148,9 @@ def check_status(reply: Reply, protocol: str) -> None:
     if status == 404:
         raise GatewayError(
             502,
-            f"The model server has no {PATHS[protocol]} (HTTP 404). Check the registered URL and "
-            f"that UPSTREAM_PROTOCOL ({protocol}) matches the server.",
+            f"The model server has no {PATHS[protocol]} (HTTP 404 from {shown_url(url)}). "
+            f"Check the registered URL (a tunnel's URL changes when it restarts) and that "
+            f"UPSTREAM_PROTOCOL ({protocol}) matches the server.",
         )
     if status == 429:
         retry = reply.headers.get("retry-after", "")
@@ -200,5 +215,5 @@ class Upstream:
                 raise GatewayError(
                     502, f"The connection to the model server broke before it answered ({exc})."
                 ) from None
-        check_status(reply, config.upstream_protocol)
+        check_status(reply, config.upstream_protocol, target)
         return parse_answer(reply, config.upstream_protocol)

@@ -37,6 +37,9 @@ class SamplingOptions:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False
+    #: The course contract: `max_tokens` is a ceiling. What does not fit beside the prompt is
+    #: not asked for (the answer then says `truncated`); the prompt itself is never cut.
+    fit_to_context: bool = False
 
 
 class ChatService:
@@ -65,33 +68,39 @@ class ChatService:
         return self.engine.model_name
 
     def chat_request(
-        self, messages: Sequence[Message], options: SamplingOptions
+        self, messages: Sequence[Message], options: SamplingOptions, *, field: str = "messages"
     ) -> GenerationRequest:
-        """A conversation, rendered through the model's own chat template (user text as data)."""
+        """A conversation, rendered through the model's own chat template (user text as data);
+        `field` is what a too-long conversation is called in the client's own wire format."""
         cleaned = [Message(m.role, clean_text(m.content)) for m in messages]
-        return self._request(self.engine.render_chat(cleaned), options)
+        return self._request(self.engine.render_chat(cleaned), options, field)
 
     def completion_request(self, text: str, options: SamplingOptions) -> GenerationRequest:
         """Raw text to continue, as `/v1/completions` sends it: its special tokens are meant."""
-        return self._request(Prompt.trusted(clean_text(text)), options)
+        return self._request(Prompt.trusted(clean_text(text)), options, "prompt")
 
-    def _request(self, prompt: Prompt, options: SamplingOptions) -> GenerationRequest:
+    def _request(self, prompt: Prompt, options: SamplingOptions, field: str) -> GenerationRequest:
         max_tokens = options.max_tokens
         if not self.engine.counts_tokens:
             return self._generation_request(prompt, options, max_tokens or self.default_max_tokens)
         prompt_ids = tuple(self.engine.tokenize(prompt))  # the engine reuses them
         prompt_tokens = len(prompt_ids)
-        if max_tokens is None:
-            # Unstated: the server default, shrunk to what the context has left.
+        if max_tokens is None or options.fit_to_context:
+            # Unstated (or a ceiling): shrunk to what the context has left beside the prompt.
             room = self.engine.context_length - prompt_tokens
             if room < 1:
                 raise ContextLengthExceeded(
                     prompt_tokens=prompt_tokens,
                     max_tokens=1,
                     context_length=self.engine.context_length,
+                    param=field,
                 )
-            max_tokens = min(self.default_max_tokens, room)
-        self.engine.check_fits(prompt_tokens, max_tokens)
+            max_tokens = min(max_tokens or self.default_max_tokens, room)
+        try:
+            self.engine.check_fits(prompt_tokens, max_tokens)
+        except ContextLengthExceeded as exc:
+            exc.param = field
+            raise
         return self._generation_request(prompt, options, max_tokens, prompt_ids)
 
     @staticmethod

@@ -1,11 +1,100 @@
-"""Slow clients: a request whose headers and body do not arrive in time loses its connection."""
+"""Slow clients: a request whose headers and body do not arrive in time loses its connection;
+an early answer (413, 401, 429) to a request still being sent reaches the client intact."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+#: The client states in which a request is still being read. Once the request is whole, h11
+#: moves the client to DONE (keep-alive) or MUST_CLOSE (`Connection: close`, HTTP/1.0): from
+#: then on only the response is under way, and no read deadline may cut it.
+_READING = (h11.IDLE, h11.SEND_BODY)
+
+#: How long an early answer waits for the rest of a body it will not read, at most, before it
+#: closes: long enough for a client sending megabytes on a LAN, short enough to bound the cost.
+LINGER_SECONDS = 10.0
+
+
+class _LingeringTransport:
+    """The connection's transport, closed the way robust servers close one whose request body is
+    still coming: stop writing (the client gets the answer and a FIN), read and discard what it
+    still sends, then close. Closing at once with unread bytes makes the kernel send a reset,
+    and a client still sending its body never reads the 413 that was already on its way."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedProtocolBase) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the real transport's
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        if self._protocol.lingering or self._transport.is_closing():
+            return
+        if self._protocol.conn.their_state is h11.SEND_BODY and self._transport.can_write_eof():
+            self._protocol.start_lingering()
+            return
+        self._transport.close()
+
+
+class GuardedProtocolBase(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol: a deadline for reading each request, and a lingering close."""
+
+    read_timeout: float = 15.0
+    _read_deadline: asyncio.TimerHandle | None = None
+    lingering = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._raw_transport = transport
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._read_deadline = self.loop.call_later(self.read_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # the rest of a body already answered: read, and dropped
+        super().data_received(data)
+        if self.conn.their_state not in _READING:  # the whole request is in: no deadline
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.lingering:
+            self._arm()  # the next request on this connection gets its own deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self.lingering:  # the answer is out; the server is stopping: no more waiting
+            self._raw_transport.close()
+            return
+        super().shutdown()
+
+    def start_lingering(self) -> None:
+        self.lingering = True
+        self._disarm()
+        self._raw_transport.write_eof()  # sent once what is buffered (the answer) is out
+        self._raw_transport.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self._raw_transport.close)
+
+    def _too_slow(self) -> None:
+        if self.conn.their_state in _READING and not self._raw_transport.is_closing():
+            self.logger.info("closing a connection whose request took over %s s", self.read_timeout)
+            self._raw_transport.close()
 
 
 def guarded_protocol(read_timeout: float) -> type[H11Protocol]:
@@ -13,40 +102,6 @@ def guarded_protocol(read_timeout: float) -> type[H11Protocol]:
 
     uvicorn times out idle keep-alive connections, but not a client that sends a request a
     byte at a time (slowloris): such connections would pile up until the server runs out.
+    The deadline covers reading the request only, never the response, however the request ends.
     """
-
-    class GuardedH11Protocol(H11Protocol):
-        _read_deadline: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._read_deadline = self.loop.call_later(read_timeout, self._too_slow)
-
-        def _disarm(self) -> None:
-            if self._read_deadline is not None:
-                self._read_deadline.cancel()
-                self._read_deadline = None
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.conn.their_state is h11.DONE:  # the whole request is in: no deadline
-                self._disarm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm()  # the next request on this connection gets its own deadline
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _too_slow(self) -> None:
-            if self.conn.their_state is not h11.DONE and not self.transport.is_closing():
-                self.logger.info("closing a connection whose request took over %s s", read_timeout)
-                self.transport.close()
-
-    return GuardedH11Protocol
+    return type("GuardedH11Protocol", (GuardedProtocolBase,), {"read_timeout": read_timeout})

@@ -14,16 +14,22 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from simplechat.api.app import create_app
 from simplechat.engines.base import Engine
+from simplechat.slow_clients import guarded_protocol
 from tests.conftest import make_settings
 from tests.e2e.server import free_port
 
 
 @contextmanager
 def live_server(engine: Engine, **settings: Any) -> Iterator[str]:
-    """Yields the base URL; the server stops when the block ends."""
+    """Yields the base URL; the server stops when the block ends. It speaks HTTP as
+    `simplechat serve` does (the read deadline, the lingering close)."""
     port = free_port()
-    app = create_app(make_settings(**settings), engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = make_settings(**settings)
+    app = create_app(config, engine)
+    http = guarded_protocol(config.request_read_timeout)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -115,10 +115,27 @@ def test_invalid_json_is_a_400(client: TestClient) -> None:
     assert "not valid JSON" in reply.json()["error"]["message"]
 
 
-def test_form_encoded_body_is_a_400(client: TestClient) -> None:
-    reply = client.post("/chat", data={"message": "hi"})
+def test_a_form_encoded_body_is_a_400_that_says_to_send_json(client: TestClient) -> None:
+    reply = client.post("/chat", data={"message": "hi"})  # message=hi
     assert reply.status_code == 400
-    assert "JSON object" in reply.json()["error"]["message"]
+    assert "Content-Type: application/json" in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,  # a hand-written request without the header
+        "application/x-www-form-urlencoded",  # urllib's data= without headers; curl -d
+        "text/plain;charset=UTF-8",  # fetch() with a string body and no headers
+    ],
+)
+def test_a_json_body_is_read_as_json_whatever_its_label(
+    client: TestClient, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    reply = client.post("/chat", content=b'{"message": "hi"}', headers=headers)
+    assert reply.status_code == 200
+    assert reply.json()["response"] == "You said: hi"
 
 
 @pytest.mark.parametrize(
@@ -136,13 +153,50 @@ def test_bad_generate_bodies_get_a_400(client: TestClient, body: Any, param: str
     assert reply.json()["error"]["param"] == param
 
 
-def test_prompt_beyond_the_context_is_a_400_with_the_numbers(client: TestClient) -> None:
-    reply = client.post("/chat", json={"message": "word " * 2100, "max_tokens": 10})
+@pytest.mark.parametrize(("route", "field"), [("/chat", "message"), ("/generate", "prompt")])
+def test_a_prompt_beyond_the_context_is_a_400_naming_the_routes_own_field(
+    client: TestClient, route: str, field: str
+) -> None:
+    reply = client.post(route, json={field: "word " * 2100, "max_tokens": 10})
     assert reply.status_code == 400
     error = reply.json()["error"]
     assert error["code"] == "context_length_exceeded"
-    assert "2048 tokens" in error["message"]
-    assert "+ 10 to generate" in error["message"]
+    assert error["param"] == field  # not the OpenAI API's "messages"
+    assert "The prompt alone is 2102 tokens" in error["message"]
+    assert "context is 2048 tokens" in error["message"]
+
+
+def test_the_course_max_new_tokens_is_a_ceiling_that_fits_the_context(
+    client: TestClient,
+) -> None:
+    # As a student's Lambda sends it: max_new_tokens 512 beside a prompt that leaves 40 tokens.
+    words = " ".join(f"w{i}" for i in range(2006))  # 2006 words + the role label = 2008 tokens
+    reply = client.post("/generate", json={"prompt": words, "max_new_tokens": 512})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["max_tokens"] == 2048 - body["usage"]["prompt_tokens"] == 40
+    assert body["usage"]["completion_tokens"] == 40
+    assert body["truncated"] is True and body["finish_reason"] == "length"
+    assert body["generated_text"].startswith("You said: w0 w1")  # the prompt was not cut
+
+
+def test_an_answer_that_ends_by_itself_is_not_truncated(client: TestClient) -> None:
+    body = client.post("/generate", json={"prompt": "a b", "max_new_tokens": 512}).json()
+    assert body["truncated"] is False and body["max_tokens"] == 512
+
+
+def test_chat_says_success_as_the_course_web_ui_checks(client: TestClient) -> None:
+    # Students pass this JSON straight back to the course's UI, which reads data.success.
+    body = client.post("/chat", json={"message": "hi"}).json()
+    assert body["success"] is True
+    assert body["response"] == "You said: hi"
+
+
+def test_generate_also_answers_in_response_as_chat_does(client: TestClient) -> None:
+    # Lambdas written against the seed's /chat read `response`, also from /generate.
+    body = client.post("/generate", json={"prompt": "tell me"}).json()
+    assert body["response"] == body["generated_text"] == "You said: tell me"
+    assert body["success"] is True
 
 
 def test_default_max_tokens_shrinks_to_fit_the_context(client: TestClient) -> None:

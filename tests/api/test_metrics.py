@@ -36,17 +36,24 @@ def test_requests_tokens_and_first_token_time_are_counted(client: TestClient) ->
 
 
 def test_rejections_and_cut_short_generations_are_counted() -> None:
+    # Two servers, so that no answer's fate hangs on how fast a busy machine runs: one only
+    # rejects, the other only cuts an answer at its time limit.
     engine = FakeEngine(token_delay=0.05)
-    client = TestClient(
-        create_app(make_settings(max_batch=1, max_queue=0, request_time_limit=0.3), engine)
-    )
+    client = TestClient(create_app(make_settings(max_batch=1, max_queue=0), engine))
     body = {"messages": [{"role": "user", "content": "a b c"}], "stream": True}
     with client.stream("POST", "/v1/chat/completions", json=body) as held:
         assert client.post("/chat", json={"message": "hi"}).status_code == 429
         "".join(held.iter_text())
-    client.post("/chat", json={"message": " ".join(["w"] * 100)})  # ended by the time limit
     samples = scrape(client)
     assert samples[("simplechat_rejected_requests_total", (("reason", "overloaded"),))] == 1
+    assert samples[("simplechat_cancelled_requests_total", ())] == 0  # the held one finished
+
+    limited = TestClient(
+        create_app(make_settings(request_time_limit=0.3), FakeEngine(token_delay=1))
+    )
+    reply = limited.post("/chat", json={"message": " ".join(["w"] * 100)})  # 100 s of words
+    assert reply.json()["finish_reason"] == "length"  # ended by the time limit
+    samples = scrape(limited)
     assert samples[("simplechat_cancelled_requests_total", ())] == 1
 
 

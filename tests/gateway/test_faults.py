@@ -26,7 +26,7 @@ HI = {"message": "hi"}
         ("notjson", 502, "reply was not understood (expected JSON with 'response')"),
         ("wrongshape", 502, "reply was not understood"),
         ("reset", 502, "connection to the model server broke"),
-        ("nowhere", 502, "has no /chat (HTTP 404)"),
+        ("nowhere", 502, "has no /chat (HTTP 404 from http://127.0.0.1:"),
         ("rejects", 400, "The model server rejected the request: This request needs 9000 tokens"),
         ("busy", 429, "busy"),
     ],
@@ -41,6 +41,16 @@ def test_upstream_faults_map_to_clear_errors(
     assert message in body["error"]
     assert "Traceback" not in body["error"]
     assert headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_404_shows_the_url_tried_without_its_secrets(faulty: FaultyServer) -> None:
+    # A stale tunnel or a missing /chat: the student sees which URL, never a token in it.
+    host_port = faulty.url.removeprefix("http://")
+    url = f"http://student:hunter2@{host_port}/nowhere/chat?token=s3cret"
+    _, body, _ = call(make_gateway(UPSTREAM_URL=url), with_body(HI))
+    assert f"HTTP 404 from http://{host_port}/nowhere/chat)" in body["error"]
+    for secret in ("student", "hunter2", "s3cret", "token"):
+        assert secret not in body["error"]
 
 
 def test_busy_upstream_passes_retry_after_on(faulty: FaultyServer) -> None:

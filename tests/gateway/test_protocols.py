@@ -61,6 +61,8 @@ def test_history_reaches_the_models_prompt(
         ("https://x.ngrok.app/chat", "generate", "https://x.ngrok.app/generate"),
         ("http://10.0.0.5:8000/v1", "openai", "http://10.0.0.5:8000/v1/chat/completions"),
         ("http://h:1/prefix", "chat", "http://h:1/prefix/chat"),
+        ("https://x.app/chat?token=t", "chat", "https://x.app/chat?token=t"),
+        ("https://x.app/?token=t", "generate", "https://x.app/generate?token=t"),
     ],
 )
 def test_base_urls_pasted_with_a_path_still_work(base: str, protocol: str, url: str) -> None:

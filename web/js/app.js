@@ -102,11 +102,25 @@ async function send(message) {
   }
 }
 
+// The bundled demo model gets a note, once per browser until dismissed (config.js says which
+// model the stack runs; a deployment without that says nothing).
+const DEMO_NOTE_KEY = "simplechat.demoNoteDismissed";
+
+function showDemoNote() {
+  const model = config.model;
+  const note = $("demo-note");
+  note.hidden = !(model && model.demo) || localStorage.getItem(DEMO_NOTE_KEY) === "1";
+  if (note.hidden) return;
+  const language = document.documentElement.lang === "ja" ? "ja" : "en";
+  $("demo-note-link").href = (model.guide && model.guide[language]) || "guide.html";
+}
+
 function startChat() {
   const owner = auth && auth.user ? auth.user.sub : "local";
   history = new History(owner);
   renderHistory();
   show("chat");
+  showDemoNote();
   $("input").focus();
 }
 
@@ -133,6 +147,12 @@ function wire() {
   $("language-select").addEventListener("change", (e) => {
     applyLanguage(e.target.value, true);
     if (history) renderHistory();
+    if (history) showDemoNote();
+  });
+  $("demo-note-close").addEventListener("click", () => {
+    localStorage.setItem(DEMO_NOTE_KEY, "1");
+    $("demo-note").hidden = true;
+    $("input").focus();
   });
 
   $("composer").addEventListener("submit", (e) => {

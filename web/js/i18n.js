@@ -10,6 +10,8 @@ const STRINGS = {
     sessionExpired: "Your session has expired. Please sign in again.",
     wrongPassword: "Incorrect email or password.", loginFailed: "Sign-in failed: ",
     passwordRules: "The new password does not meet the rules: ",
+    demoNote: "You are talking to the bundled demo model (SmolLM2-135M): tiny and English-only, for trying the app. Expect short, often wrong answers, and English even to Japanese questions. For real answers, run a bigger model (e.g. gemma-2-2b-jpn-it on Colab or a GPU):",
+    demoNoteLink: "Run another model", dismiss: "Dismiss",
   },
   ja: {
     language: "言語", clear: "会話を消去", logout: "サインアウト", signIn: "サインイン",
@@ -21,6 +23,8 @@ const STRINGS = {
     sessionExpired: "セッションの有効期限が切れました。もう一度サインインしてください。",
     wrongPassword: "メールアドレスまたはパスワードが正しくありません。", loginFailed: "サインインに失敗しました：",
     passwordRules: "新しいパスワードが条件を満たしていません：",
+    demoNote: "いま応答しているのは同梱のデモ用モデル（SmolLM2-135M）です。アプリを試すための小さな英語専用モデルなので、回答は短く誤りも多く、日本語の質問にも英語で答えます。実用的な回答には、より大きなモデル（例：Colab や GPU 上の gemma-2-2b-jpn-it）を使ってください：",
+    demoNoteLink: "別のモデルを使う", dismiss: "閉じる",
   },
 };
 
@@ -45,5 +49,6 @@ export function applyLanguage(language, remember = false) {
   for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
     el.placeholder = t(el.dataset.i18nPlaceholder);
   }
+  for (const el of document.querySelectorAll("[data-i18n-label]")) el.ariaLabel = t(el.dataset.i18nLabel);
   return current;
 }

@@ -11,6 +11,7 @@ from simplechat.api.auth import ALWAYS_OPEN, ApiKeyMiddleware, KeyChecker
 from simplechat.api.body_limit import BodyLimitMiddleware
 from simplechat.api.draining import DrainingMiddleware
 from simplechat.api.errors import install_error_handlers
+from simplechat.api.json_body import JsonBodyMiddleware
 from simplechat.api.openapi import build_openapi
 from simplechat.api.request_metrics import RequestMetricsMiddleware
 from simplechat.draining import Drain
@@ -44,6 +45,7 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
     app.include_router(routes_course.router)
     app.include_router(routes_openai.router)
 
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(DrainingMiddleware, drain=drain)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -34,12 +34,27 @@ class ChatRequest(BaseModel):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
 
 
-class ChatResponse(BaseModel):
+class CourseAnswer(BaseModel):
+    """What both course routes answer. `success` is what the course's web UI checks, so a
+    student's Lambda may pass this JSON straight through."""
+
+    success: Literal[True] = True
     response: str = Field(description="the assistant's new text only")
     model: str
     usage: Usage
     finish_reason: Literal["stop", "length"]
+    truncated: bool = Field(
+        description="the answer stopped at `max_tokens`, not where the model would have ended it"
+    )
+    max_tokens: int = Field(
+        description="the answer's length limit: the one asked for, or less when only that much "
+        "fitted in the model's context beside the prompt (the prompt itself is never cut)"
+    )
     response_time: float = Field(description="seconds spent answering")
+
+
+class ChatResponse(CourseAnswer):
+    """The seed's `/chat` answer."""
 
 
 class GenerateRequest(BaseModel):
@@ -54,9 +69,8 @@ class GenerateRequest(BaseModel):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
 
 
-class GenerateResponse(BaseModel):
+class GenerateResponse(CourseAnswer):
+    """The course's `/generate` answer; `response` repeats `generated_text` for Lambdas written
+    against the seed's `/chat`."""
+
     generated_text: str = Field(description="the assistant's new text only")
-    response_time: float
-    model: str
-    usage: Usage
-    finish_reason: Literal["stop", "length"]

@@ -110,7 +110,11 @@ def describe_validation_error(errors: list[Any]) -> tuple[str, str | None]:
     """Turn pydantic's error list into one sentence a person can act on, and the field."""
     first = errors[0]
     if first["type"] == "json_invalid":
-        return "The request body is not valid JSON. Send a JSON object.", None
+        return (
+            "The request body is not valid JSON. Send a JSON object, with the header "
+            "Content-Type: application/json.",
+            None,
+        )
     loc = [str(part) for part in first["loc"] if part != "body" and not _union_branch(part)]
     param = ".".join(loc) or None
     message = str(first["msg"]).removeprefix("Value error, ")
@@ -172,7 +176,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ContextLengthExceeded)
     async def _too_long(_: Request, exc: ContextLengthExceeded) -> JSONResponse:
-        return error_response(400, str(exc), param="messages", code="context_length_exceeded")
+        return error_response(400, str(exc), param=exc.param, code="context_length_exceeded")
 
     @app.exception_handler(PromptRejected)
     async def _rejected(_: Request, exc: PromptRejected) -> JSONResponse:

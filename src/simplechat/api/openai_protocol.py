@@ -106,7 +106,12 @@ class _SamplingFields(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    model: str | None = Field(None, description="the served model id (see /v1/models)")
+    model: str | None = Field(
+        None,
+        description="any name: this server serves one model and answers with it, naming it in "
+        "the answer's `model` (as llama-server and Ollama do), so code written for another "
+        "API's model name works unchanged",
+    )
     temperature: float | None = Field(None, ge=0.0, le=2.0, description="0 means greedy")
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = Field(None, description=f"up to {MAX_STOP_SEQUENCES} strings")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -17,8 +19,8 @@ from simplechat.api.deps import ServiceDep
 from simplechat.api.disconnect import unless_disconnected
 from simplechat.api.errors import ERROR_RESPONSES
 from simplechat.api.openai_protocol import Usage
-from simplechat.engines.base import Message
-from simplechat.service import SamplingOptions
+from simplechat.engines.base import Completion, GenerationRequest, Message
+from simplechat.service import ChatService, SamplingOptions
 
 router = APIRouter(tags=["course"])
 
@@ -33,20 +35,19 @@ async def chat(body: ChatRequest, service: ServiceDep, http: Request) -> ChatRes
     started = time.perf_counter()
     history = [Message(turn.role, turn.content) for turn in body.conversationHistory or []]
     options = SamplingOptions(
-        max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        fit_to_context=True,
     )
     # Rendering and tokenizing a long conversation takes milliseconds: off the event loop.
     request = await run_in_threadpool(
-        service.chat_request, [*history, Message("user", body.message)], options
+        partial(service.chat_request, field="message"),
+        [*history, Message("user", body.message)],
+        options,
     )
     result = await unless_disconnected(http, service.complete(request))
-    return ChatResponse(
-        response=result.text.strip(),
-        model=service.model_name,
-        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
-        finish_reason=result.finish_reason,
-        response_time=round(time.perf_counter() - started, 4),
-    )
+    return ChatResponse(**_answer(result, request, service, started))
 
 
 @router.post(
@@ -61,13 +62,26 @@ async def generate(body: GenerateRequest, service: ServiceDep, http: Request) ->
         max_tokens=body.max_new_tokens,
         temperature=body.temperature if body.do_sample else 0.0,
         top_p=body.top_p,
+        fit_to_context=True,  # the course's server never refused max_new_tokens: 512
     )
-    request = await run_in_threadpool(service.chat_request, [Message("user", body.prompt)], options)
+    request = await run_in_threadpool(
+        partial(service.chat_request, field="prompt"), [Message("user", body.prompt)], options
+    )
     result = await unless_disconnected(http, service.complete(request))
-    return GenerateResponse(
-        generated_text=result.text.strip(),
-        response_time=round(time.perf_counter() - started, 4),
-        model=service.model_name,
-        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
-        finish_reason=result.finish_reason,
-    )
+    answer = _answer(result, request, service, started)
+    return GenerateResponse(generated_text=answer["response"], **answer)
+
+
+def _answer(
+    result: Completion, request: GenerationRequest, service: ChatService, started: float
+) -> dict[str, Any]:
+    """The fields both course answers share."""
+    return {
+        "response": result.text.strip(),
+        "model": service.model_name,
+        "usage": Usage.of(result.prompt_tokens, result.completion_tokens),
+        "finish_reason": result.finish_reason,
+        "truncated": result.finish_reason == "length",
+        "max_tokens": request.params.max_tokens,
+        "response_time": round(time.perf_counter() - started, 4),
+    }

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from simplechat.api.deps import ServiceDep
 from simplechat.api.disconnect import unless_disconnected
-from simplechat.api.errors import ERROR_RESPONSES, ApiError
+from simplechat.api.errors import ERROR_RESPONSES
 from simplechat.api.openai_protocol import (
     AssistantMessage,
     ChatChoice,
@@ -29,7 +29,7 @@ from simplechat.api.openai_protocol import (
 )
 from simplechat.api.sse import once_started, sse_response
 from simplechat.engines.base import Chunk, Message
-from simplechat.service import ChatService, SamplingOptions
+from simplechat.service import SamplingOptions
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 _STARTED = int(time.time())
@@ -45,17 +45,6 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {}},
     }
 }
-
-
-def _check_model(requested: str | None, service: ChatService) -> None:
-    if requested is not None and requested != service.model_name:
-        raise ApiError(
-            404,
-            f"The model '{requested}' does not exist here. This server serves "
-            f"'{service.model_name}' (see GET /v1/models).",
-            param="model",
-            code="model_not_found",
-        )
 
 
 def _messages(wire: list[ChatMessage]) -> list[Message]:
@@ -76,7 +65,6 @@ async def list_models(service: ServiceDep) -> ModelList:
 async def chat_completions(
     body: ChatCompletionRequest, service: ServiceDep, http: Request
 ) -> ChatCompletion | StreamingResponse:
-    _check_model(body.model, service)
     options = SamplingOptions(
         max_tokens=body.token_limit(),
         temperature=DEFAULT_TEMPERATURE if body.temperature is None else body.temperature,
@@ -156,7 +144,6 @@ async def _chat_events(
 async def completions(
     body: CompletionRequest, service: ServiceDep, http: Request
 ) -> TextCompletion | StreamingResponse:
-    _check_model(body.model, service)
     options = SamplingOptions(
         max_tokens=body.max_tokens,
         temperature=DEFAULT_TEMPERATURE if body.temperature is None else body.temperature,

@@ -51,7 +51,7 @@ async def _guarded(events: AsyncIterator[dict[str, Any]], drain: Drain) -> Async
                 break
             yield event(payload)
     except ContextLengthExceeded as exc:
-        yield event(error_body(400, str(exc), param="messages", code="context_length_exceeded"))
+        yield event(error_body(400, str(exc), param=exc.param, code="context_length_exceeded"))
     except UpstreamRejected as exc:
         yield event(error_body(400, str(exc)))
     except Exception as exc:  # an engine failure, or a bug: still end as clients expect

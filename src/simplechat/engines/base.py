@@ -117,15 +117,25 @@ class EngineError(Exception):
 class ContextLengthExceeded(EngineError):
     """The prompt plus the tokens asked for do not fit in the model's context."""
 
-    def __init__(self, *, prompt_tokens: int, max_tokens: int, context_length: int) -> None:
+    def __init__(
+        self, *, prompt_tokens: int, max_tokens: int, context_length: int, param: str = "messages"
+    ) -> None:
         self.prompt_tokens = prompt_tokens
         self.max_tokens = max_tokens
         self.context_length = context_length
-        super().__init__(
-            f"This request needs {prompt_tokens + max_tokens} tokens "
-            f"({prompt_tokens} in the prompt + {max_tokens} to generate), but the model's "
-            f"context is {context_length} tokens. Shorten the conversation or ask for fewer tokens."
-        )
+        self.param = param  # the request field that is too long, as the client's API names it
+        if prompt_tokens >= context_length:  # no answer length would help
+            message = (
+                f"The prompt alone is {prompt_tokens} tokens, and the model's context is "
+                f"{context_length} tokens, answer included. Shorten the conversation."
+            )
+        else:
+            message = (
+                f"This request needs {prompt_tokens + max_tokens} tokens ({prompt_tokens} in the "
+                f"prompt + {max_tokens} to generate), but the model's context is {context_length} "
+                "tokens. Shorten the conversation or ask for fewer tokens."
+            )
+        super().__init__(message)
 
 
 class PromptRejected(EngineError):

@@ -13,17 +13,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from simplechat.stack.cognito import TokenVerifier, Unauthorized, UserPool
+from simplechat.stack.first_run import ModelInfo
 from simplechat.stack.local_gateway import LambdaHandler, LocalLambdaContext, rest_event
+from simplechat.stack.paths import ROOT
 
 #: Where the inference API is mounted; the gateway calls it over HTTP like any upstream.
 LLM_PREFIX = "/llm"
 #: The UI's apiEndpoint: it posts to {apiEndpoint}/chat, as on AWS.
 API_PREFIX = "/api"
+#: The READMEs the guide page may show.
+GUIDE_FILES = frozenset({"README.md", "README.ja.md"})
 #: API Gateway's own limit on a request body.
 MAX_EVENT_BYTES = 10 * 1024 * 1024
 
 
-def config_js(pool: UserPool | None, language: str) -> str:
+def config_js(pool: UserPool | None, language: str, model: ModelInfo | None = None) -> str:
     auth: dict[str, Any] = {"type": "none"}
     if pool is not None:
         auth = {
@@ -33,7 +37,9 @@ def config_js(pool: UserPool | None, language: str) -> str:
             "userPoolId": pool.user_pool_id,
             "clientId": pool.client_id,
         }
-    settings = {"apiEndpoint": API_PREFIX, "language": language, "auth": auth}
+    settings: dict[str, Any] = {"apiEndpoint": API_PREFIX, "language": language, "auth": auth}
+    if model is not None:
+        settings["model"] = model.as_config()
     return f"window.SIMPLECHAT_CONFIG = {json.dumps(settings, indent=2)};\n"
 
 
@@ -60,10 +66,19 @@ def create_stack_app(
     pool: UserPool | None = None,
     language: str = "auto",
     lambda_timeout_seconds: float = 30.0,
+    model: ModelInfo | None = None,
 ) -> FastAPI:
     app = FastAPI(title="simplechat local stack", docs_url=None, redoc_url=None, openapi_url=None)
     verifier = TokenVerifier(pool) if pool is not None else None
-    script = config_js(pool, language)
+    script = config_js(pool, language, model)
+
+    @app.get("/guide/{name}", include_in_schema=False)
+    async def guide(name: str) -> Response:
+        # The README, for the UI's guide page (web/guide.html renders it).
+        if name not in GUIDE_FILES:
+            return JSONResponse({"message": "Not Found"}, 404)
+        text = (ROOT / name).read_text(encoding="utf-8")
+        return Response(text, media_type="text/markdown; charset=utf-8")
 
     @app.get("/config.js", include_in_schema=False)
     async def runtime_config() -> Response:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import sys
 from dataclasses import dataclass
 
+import uvicorn
+
 from simplechat.engines.base import Engine
 from simplechat.settings import Settings
+from simplechat.stack.first_run import describe_model, summary
 
 log = logging.getLogger("simplechat")
 
@@ -24,9 +28,20 @@ class StackOptions:
     upstream_protocol: str = "chat"
 
 
-def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) -> int:
-    import uvicorn
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server, saying once that the stack is ready (after the port answers)."""
 
+    def __init__(self, config: uvicorn.Config, ready_text: str) -> None:
+        super().__init__(config)
+        self.ready_text = ready_text
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.ready_text, flush=True)
+
+
+def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) -> int:
     from simplechat.api.app import create_app
     from simplechat.slow_clients import guarded_protocol
     from simplechat.stack.app import LLM_PREFIX, create_stack_app
@@ -74,16 +89,20 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
             "ALLOWED_ORIGINS": "*",
         },
     )
+    model = describe_model(
+        settings.model, engine.model_name if engine is not None else "", options.upstream
+    )
     app = create_stack_app(
         llm_app=create_app(settings, engine) if engine is not None else None,
         lambda_handler=lambda_handler,
         web_dir=web,
         pool=pool,
         language=options.language,
+        model=model,
     )
     url = f"http://{settings.host}:{settings.port}"
     model_at = options.upstream or f"{url}{LLM_PREFIX} (docs: {url}{LLM_PREFIX}/docs)"
-    log.info("open %s to chat; the model answers from %s; Ctrl-C stops", url, model_at)
+    log.info("the model answers from %s", model_at)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -92,7 +111,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         http=guarded_protocol(settings.request_read_timeout),
     )
     try:
-        uvicorn.Server(config).run()
+        ReadyServer(config, summary(url, model)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown
     finally:

@@ -1,0 +1,213 @@
+"""Our server against llama-server, with the clients users have, in alternating rounds.
+
+Both servers run at once (an idle one costs nothing) on the same model and threads, each with
+the settings a user gets: ours with no batching flags at all, llama-server with `-np` set to the
+most clients measured. Each round measures every level (1..16 clients) and both client kinds —
+`close` (a new connection per request with `Connection: close`, as Python's urllib sends it, so
+the seed's Lambda) and `keep-alive` — on one server and then the other, the order swapped every
+round, so that whatever drifts on the machine hits both. The report gives, per level and kind,
+the median ratio over the rounds and its spread (min..max).
+
+The client is a plain asyncio socket reader that parses chunked SSE itself: httpx costs more
+CPU per token than the servers do, and on two shared cores the client must not set the pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadgen import PROMPTS, percentile
+
+KINDS = ("close", "keep-alive")
+
+
+@dataclass
+class Stream:
+    ttft: float = 0.0
+    tokens: int = 0
+    error: str = ""
+
+
+@dataclass
+class Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class Client:
+    """One user: requests one after another, on one connection (keep-alive) or a new one each."""
+
+    host: str
+    port: int
+    kind: str
+    connection: Connection | None = None
+    streams: list[Stream] = field(default_factory=list)
+
+    async def ask(self, prompt: str, max_tokens: int, model: str) -> Stream:
+        body = json.dumps(
+            {
+                "model": model,
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_tokens,
+                "temperature": 0,
+                "stream": True,
+                "ignore_eos": True,  # fixed lengths: both servers do the same work
+            }
+        ).encode()
+        close = self.kind == "close"
+        head = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            + ("Connection: close\r\n" if close else "")
+            + "\r\n"
+        ).encode()
+        if self.connection is None:
+            self.connection = await Connection.open(self.host, self.port)
+        stream = Stream()
+        started = time.perf_counter()
+        try:
+            self.connection.writer.write(head + body)
+            await read_sse(self.connection.reader, stream, started)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            stream.error = type(exc).__name__
+            close = True
+        if close:
+            self.connection.close()
+            self.connection = None
+        self.streams.append(stream)
+        return stream
+
+
+async def read_sse(reader: asyncio.StreamReader, stream: Stream, started: float) -> None:
+    """Reads one chunked SSE response, counting content deltas; TTFT at the first one."""
+    status = await reader.readuntil(b"\r\n\r\n")
+    if not status.startswith(b"HTTP/1.1 200"):
+        raise ValueError(status.split(b"\r\n", 1)[0].decode())
+    buffer = b""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")
+            return
+        buffer += (await reader.readexactly(size + 2))[:-2]  # the chunk, less its CRLF
+        *events, buffer = buffer.split(b"\n\n")
+        for raw in events:
+            data = raw.removeprefix(b"data: ")
+            if data == b"[DONE]":
+                continue
+            choices = json.loads(data).get("choices") or []
+            if choices and (choices[0].get("delta") or {}).get("content"):
+                if stream.tokens == 0:
+                    stream.ttft = time.perf_counter() - started
+                stream.tokens += 1
+
+
+async def served_model(host: str, port: int) -> str:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET /v1/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    reply = await reader.read()
+    writer.close()
+    body = reply.split(b"\r\n\r\n", 1)[1]
+    if b"\r\n" in body.split(b"{", 1)[0]:  # chunked: the JSON is between the size lines
+        body = b"{" + body.split(b"{", 1)[1].rsplit(b"}", 1)[0] + b"}"
+    return str(json.loads(body)["data"][0]["id"])
+
+
+async def level(url: str, clients: int, kind: str, max_tokens: int) -> dict[str, Any]:
+    """`clients` users at once, each asking once; aggregate tokens/s and TTFT."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    model = await served_model(host, port)
+    users = [Client(host, port, kind) for _ in range(clients)]
+    started = time.perf_counter()
+    streams = await asyncio.gather(
+        *(u.ask(PROMPTS[i % len(PROMPTS)], max_tokens, model) for i, u in enumerate(users))
+    )
+    wall = time.perf_counter() - started
+    for user in users:
+        if user.connection is not None:
+            user.connection.close()
+    ok = [s for s in streams if not s.error]
+    return {
+        "tokens_per_s": round(sum(s.tokens for s in ok) / wall, 1),
+        "ttft_p50_ms": round(percentile([s.ttft for s in ok], 50) * 1000, 1),
+        "ttft_p99_ms": round(percentile([s.ttft for s in ok], 99) * 1000, 1),
+        "errors": len(streams) - len(ok),
+    }
+
+
+def compare(
+    urls: dict[str, str], *, levels: list[int], rounds: int, max_tokens: int, baseline: str
+) -> dict[str, Any]:
+    """Alternating rounds over every level and kind; raw figures and the ratios to `baseline`."""
+    names = list(urls)
+    runs: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {
+        n: {k: {c: [] for c in levels} for k in KINDS} for n in names
+    }
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for clients in levels:
+            for kind in KINDS:
+                for name in order:
+                    result = asyncio.run(level(urls[name], clients, kind, max_tokens))
+                    runs[name][kind][clients].append(result)
+        print(f"    round {r + 1}/{rounds} done", flush=True)
+    summary: dict[str, Any] = {}
+    for name in names:
+        if name == baseline:
+            continue
+        for kind in KINDS:
+            for clients in levels:
+                ours, theirs = runs[name][kind][clients], runs[baseline][kind][clients]
+                ratios = [
+                    a["tokens_per_s"] / b["tokens_per_s"]
+                    for a, b in zip(ours, theirs, strict=True)
+                    if b["tokens_per_s"]
+                ]
+                ttft = [
+                    a["ttft_p99_ms"] / b["ttft_p99_ms"]
+                    for a, b in zip(ours, theirs, strict=True)
+                    if b["ttft_p99_ms"]
+                ]
+                summary[f"{name}/{kind}/{clients}"] = {
+                    "tokens_per_s": statistics.median(a["tokens_per_s"] for a in ours),
+                    "baseline_tokens_per_s": statistics.median(b["tokens_per_s"] for b in theirs),
+                    "ratio_median": round(statistics.median(ratios), 3),
+                    "ratio_min": round(min(ratios), 3),
+                    "ratio_max": round(max(ratios), 3),
+                    "ttft_p99_ratio_median": round(statistics.median(ttft), 3),
+                    "errors": sum(a["errors"] for a in ours) + sum(b["errors"] for b in theirs),
+                }
+    return {"runs": runs, "summary": summary, "baseline": baseline}
+
+
+def versus_table(results: dict[str, Any]) -> str:
+    baseline = results["baseline"]
+    lines = [
+        f"| server / clients | kind | tok/s | {baseline} tok/s | ratio median (min..max) "
+        f"| TTFT p99 ratio |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, s in results["summary"].items():
+        name, kind, clients = key.split("/")
+        lines.append(
+            f"| {name} / {clients} | {kind} | {s['tokens_per_s']} | {s['baseline_tokens_per_s']} "
+            f"| {s['ratio_median']:.2f}× ({s['ratio_min']:.2f}..{s['ratio_max']:.2f}) "
+            f"| {s['ttft_p99_ratio_median']:.2f}× |"
+        )
+    return "\n".join(lines)
