@@ -143,7 +143,9 @@ class ChatService:
         try:
             while True:
                 try:
-                    chunk = await asyncio.wait_for(anext(chunks), deadline - loop.time())
+                    # A timer per chunk, not wait_for's task per chunk (3.11): per-token cost.
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks)
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
