@@ -21,6 +21,25 @@ class Drain:
         self.grace_seconds = grace_seconds
         self.draining = False
         self.expired = False  # streams still open at the end of the grace period stop now
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def expire(self) -> None:
+        """The grace period is over: whatever still runs ends now (called on the event loop)."""
+        self.expired = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_expired(self) -> None:
+        """Returns when the grace period is over (never, unless the server drains)."""
+        if self.expired:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            self._waiters.discard(waiter)
 
 
 class DrainingServer(uvicorn.Server):
@@ -70,6 +89,6 @@ class DrainingServer(uvicorn.Server):
         while self.in_flight() > 0 and loop.time() < end:
             await asyncio.sleep(0.05)
         if self.in_flight() > 0:
-            self.drain.expired = True  # open streams send a final error event and end
+            self.drain.expire()  # open streams send a final error event, the others a 503
             await asyncio.sleep(0.5)
         self.should_exit = True

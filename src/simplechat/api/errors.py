@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simplechat.admission import Overloaded
-from simplechat.api.disconnect import ClientGone
+from simplechat.api.disconnect import ClientGone, CutOffByShutdown
 from simplechat.engines.base import (
     ContextLengthExceeded,
     EngineBusy,
@@ -167,6 +167,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClientGone)
     async def _gone(_: Request, exc: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening; for the access log only
+
+    @app.exception_handler(CutOffByShutdown)
+    async def _cut_off(_: Request, exc: CutOffByShutdown) -> JSONResponse:
+        return error_response(
+            503,
+            "The server is shutting down; the answer was cut off. Try again in a moment.",
+            code="shutting_down",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Overloaded)
     async def _busy(_: Request, exc: Overloaded) -> JSONResponse:
