@@ -25,6 +25,7 @@ from front import front_overhead, front_table
 from loadgen import PROMPTS, chat_overhead, run_level
 from servers import Server, free_port
 from transformers_batching import transformers_batching, transformers_table
+from versus import compare, versus_table
 
 from simplechat.model_source import bundled_model_path
 
@@ -149,11 +150,14 @@ def main() -> None:
     parser.add_argument("--no-llama-server", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["all", "engines", "front", "transformers"],
+        choices=["all", "engines", "versus", "front", "transformers"],
         default="all",
-        help="engines: the side-by-side comparison; front: the openai engine's overhead; "
-        "transformers: its continuous batching against one request at a time",
+        help="engines: the side-by-side comparison; versus: ours with its defaults against "
+        "llama-server in alternating rounds, both client kinds; front: the openai engine's "
+        "overhead; transformers: its continuous batching against one request at a time",
     )
+    parser.add_argument("--versus-rounds", type=int, default=3, help="rounds of --only versus")
+    parser.add_argument("--versus-max-tokens", type=int, default=128)
     parser.add_argument(
         "--no-prompt-cache",
         dest="prompt_cache",
@@ -178,6 +182,10 @@ def main() -> None:
     if args.only in ("all", "engines"):
         compare_engines(args, model, results)
         report.append(table(results))
+    if args.only in ("all", "versus"):
+        results["versus"] = versus_defaults(args, model)
+        if results["versus"]:
+            report.append(versus_table(results["versus"]))
     if args.only in ("all", "front"):
         results["openai_front"] = front_overhead(
             threads=args.threads,
@@ -201,6 +209,40 @@ def main() -> None:
     path.write_text(json.dumps(results, indent=2) + "\n")
     print("\n\n".join(report))
     print(f"\nwritten: {path.relative_to(HERE.parent)}")
+
+
+def versus_defaults(args: argparse.Namespace, model: Path) -> dict[str, Any] | None:
+    """Ours as `simplechat serve` starts without flags, against llama-server with enough slots
+    (`-np`) for the most clients and the same context per slot, in alternating rounds."""
+    llama_server = build_llama_server()
+    if llama_server is None:
+        return None
+    top, context = max(args.levels), 4096  # 4096: our default context per request
+    ours_port, theirs_port = free_port(), free_port()
+    ours = Server("simplechat", [sys.executable, "-m", "simplechat", "serve", "--port",
+                                 str(ours_port), "--log-level", "warning"], ours_port)  # fmt: skip
+    rss: dict[str, float] = {}
+    try:
+        theirs = Server("llama-server", [llama_server, "-m", str(model), "--port",
+                                         str(theirs_port), "--host", "127.0.0.1",
+                                         "-t", str(args.threads), "-tb", str(args.threads),
+                                         "-np", str(top), "-c", str(context * top),
+                                         "--log-disable"], theirs_port)  # fmt: skip
+        try:
+            print("==> versus: simplechat (defaults) and llama-server, alternating", flush=True)
+            versus = compare(
+                {"simplechat": ours.url, "llama-server": theirs.url},
+                levels=args.levels,
+                rounds=args.versus_rounds,
+                max_tokens=args.versus_max_tokens,
+                baseline="llama-server",
+            )
+        finally:
+            rss["llama-server"] = theirs.stop()
+    finally:
+        rss["simplechat"] = ours.stop()
+    versus["peak_rss_mib"] = rss
+    return versus
 
 
 def compare_engines(args: argparse.Namespace, model: Path, results: dict[str, Any]) -> None:

@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     model_name: str | None = Field(None, description="model id shown to clients")
     context_length: int | None = Field(None, ge=64, description="default: the model's own")
     threads: int | None = Field(None, ge=1, le=512)
-    max_batch: int = Field(4, ge=1, le=256, description="requests decoded together (llama.cpp)")
+    max_batch: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="requests decoded together; default: llama.cpp picks from the model's KV "
+        "size and the machine's memory (up to 16), the other engines 4",
+    )
     kv_cache_type: Literal["f16", "q8_0"] = Field(
         "f16", description="llama.cpp KV cache precision; q8_0 halves its memory"
     )

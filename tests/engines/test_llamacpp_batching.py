@@ -1,13 +1,14 @@
 """Continuous batching in llama.cpp: requests share decode steps, leave early, keep sampling."""
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simplechat.engines.base import Chunk, Engine, GenerationRequest, Message
-from simplechat.engines.llamacpp import LlamaCppEngine
+from simplechat.engines.llamacpp import LlamaCppEngine, auto_max_batch
 from simplechat.service import ChatService, SamplingOptions
 
 pytestmark = pytest.mark.real_model
@@ -209,3 +210,31 @@ def test_without_the_cache_nothing_is_reused(llama_engine: LlamaCppEngine) -> No
     before = llama_engine.reused_tokens
     asyncio.run(twice())
     assert llama_engine.reused_tokens == before == 0
+
+
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize(
+    ("kv_bytes_per_token", "memory", "expected"),
+    [
+        (23_040, 24 * GIB, 16),  # the bundled SmolLM2 on this machine: capped at 16
+        (23_040, 8 * GIB, 8),  # a laptop: 1 GiB of KV holds 11 full contexts, so 8
+        (131_072, 24 * GIB, 4),  # an 8B model with grouped KV: 512 MiB a context
+        (524_288, 16 * GIB, 1),  # a 7B model without: one context is all that fits
+    ],
+)
+def test_max_batch_unset_fits_the_kv_cache_in_an_eighth_of_memory(
+    kv_bytes_per_token: int, memory: int, expected: int
+) -> None:
+    assert auto_max_batch(kv_bytes_per_token, 4096, memory) == expected
+
+
+def test_the_default_engine_sizes_its_batch_from_the_model_and_memory(bundled_model: Path) -> None:
+    engine = LlamaCppEngine(bundled_model, model_name="smollm2", context_length=1024)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        # SmolLM2-135M: K and V, 30 layers, 3 KV heads of 64, f16: 23,040 bytes a token.
+        assert engine.max_batch == auto_max_batch(23_040, 1024, memory)
+    finally:
+        asyncio.run(engine.aclose())

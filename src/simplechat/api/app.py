@@ -36,7 +36,7 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
     app.state.service = ChatService(
         engine,
         default_max_tokens=settings.default_max_tokens,
-        capacity=settings.max_batch + settings.max_queue,
+        capacity=(settings.max_batch or engine.max_batch) + settings.max_queue,
         time_limit=settings.request_time_limit,
         metrics=metrics,
     )

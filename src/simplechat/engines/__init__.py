@@ -10,6 +10,9 @@ from simplechat.model_source import default_model_name
 if TYPE_CHECKING:
     from simplechat.settings import Settings
 
+#: `--max-batch` unset, for the engines that do not choose their own (llama.cpp does).
+OTHER_ENGINES_MAX_BATCH = 4
+
 
 def load_engine(settings: Settings) -> Engine:
     """Load the model with the engine the settings pick (imports heavy libraries lazily)."""
@@ -42,7 +45,7 @@ def load_engine(settings: Settings) -> Engine:
             context_length=settings.context_length,
             tensor_parallel_size=settings.tensor_parallel_size,
             gpu_memory_utilization=settings.gpu_memory_utilization,
-            max_batch=settings.max_batch,
+            max_batch=settings.max_batch or OTHER_ENGINES_MAX_BATCH,
         )
     if engine == "llamacpp":
         from simplechat.engines.llamacpp import LlamaCppEngine
@@ -65,7 +68,7 @@ def load_engine(settings: Settings) -> Engine:
         context_length=settings.context_length,
         device=settings.device,
         threads=settings.threads,
-        max_batch=settings.max_batch,
+        max_batch=settings.max_batch or OTHER_ENGINES_MAX_BATCH,
     )
 
 

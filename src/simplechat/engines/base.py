@@ -186,6 +186,8 @@ class Engine(abc.ABC):
     #: False for engines that only forward requests: the server behind them counts tokens
     #: and checks its own context, so we neither count nor check before sending
     counts_tokens: bool = True
+    #: requests decoded together; admission lets in this many plus the queue
+    max_batch: int = 4
 
     @abc.abstractmethod
     def render_chat(self, messages: Sequence[Message]) -> Prompt:

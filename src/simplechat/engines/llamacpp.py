@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 
 #: Context per request unless told otherwise (the KV cache holds this times max_batch tokens).
 DEFAULT_MAX_CONTEXT = 4096
-DEFAULT_MAX_BATCH = 4
+#: The most requests decoded together when `max_batch` is not given. On CPUs a decode step is
+#: compute-bound: measured on 2 cores, 16 still gained over 8 at 16 clients (bench/versus.py).
+AUTO_MAX_BATCH = 16
+#: The share of the machine's memory the KV cache may take when `max_batch` is chosen for you.
+AUTO_KV_SHARE = 1 / 8
 #: Tokens per llama_decode call: prompt chunks plus one token per generating sequence.
 BATCH_TOKENS = 512
 
@@ -43,7 +47,7 @@ class LlamaCppEngine(Engine):
         context_length: int | None = None,
         threads: int | None = None,
         use_gpu: bool = True,
-        max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch: int | None = None,
         prompt_cache: bool = True,
         kv_cache_type: str = "f16",
     ) -> None:
@@ -64,6 +68,9 @@ class LlamaCppEngine(Engine):
         # llama-cpp-python defaults to half the CPUs (guessing hyperthreads); on the 2-core
         # machines we measured, using every core decodes 22% faster (bench/single_request.py).
         threads = threads or len(os.sched_getaffinity(0))
+        if max_batch is None:
+            max_batch = auto_max_batch(self._kv_bytes_per_token(kv_cache_type), self.context_length)
+            log.info("--max-batch %d (chosen from the model's KV size and memory)", max_batch)
         params = lc.llama_context_default_params()
         params.n_ctx = self.context_length * max_batch
         params.n_seq_max = max_batch
@@ -86,6 +93,16 @@ class LlamaCppEngine(Engine):
             batch_tokens=BATCH_TOKENS,
             prompt_cache=prompt_cache,
         )
+
+    def _kv_bytes_per_token(self, kv_cache_type: str) -> int:
+        """K and V of one token over every layer, in the cache's precision."""
+        import llama_cpp as lc
+
+        model = self._model.model
+        n_head = max(1, lc.llama_model_n_head(model))
+        kv_width = lc.llama_model_n_embd(model) // n_head * lc.llama_model_n_head_kv(model)
+        per_value = 1.0625 if kv_cache_type == "q8_0" else 2  # q8_0: 34 bytes a 32-value block
+        return int(2 * lc.llama_model_n_layer(model) * kv_width * per_value)
 
     def _load_template(self) -> JinjaChatTemplate | None:
         source = self._model.metadata().get("tokenizer.chat_template")
@@ -142,16 +159,13 @@ class LlamaCppEngine(Engine):
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         prompt = await self.prompt_ids(request)
         self.check_fits(len(prompt), request.params.max_tokens)
-        loop = asyncio.get_running_loop()
         steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
-
-        def emit(item: Step | BaseException) -> None:  # called on the batch thread
-            try:
-                loop.call_soon_threadsafe(steps.put_nowait, item)
-            except RuntimeError:  # the loop is gone: nobody is listening
-                sequence.cancelled.set()
-
-        sequence = BatchSequence(prompt=prompt, params=request.params, emit=emit)
+        sequence = BatchSequence(
+            prompt=prompt,
+            params=request.params,
+            deliver=steps.put_nowait,  # the scheduler calls it on this loop, once per step
+            loop=asyncio.get_running_loop(),
+        )
         self._scheduler.submit(sequence)
         try:
             while True:
@@ -169,3 +183,19 @@ class LlamaCppEngine(Engine):
         await asyncio.to_thread(self._scheduler.close)
         self._context.close()
         self._model.close()
+
+
+def auto_max_batch(
+    kv_bytes_per_token: int, context_length: int, memory_bytes: int | None = None
+) -> int:
+    """What `--max-batch` is when not given: as many sequences as a full context each takes in
+    an eighth of the machine's memory, a power of two from 1 to AUTO_MAX_BATCH (16).
+
+    llama-server's `-np` auto gives 4 slots sharing one context; ours each hold a whole context,
+    so a long conversation never crowds out the others."""
+    memory = memory_bytes or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    fits = int(memory * AUTO_KV_SHARE) // max(1, kv_bytes_per_token * context_length)
+    batch = 1
+    while batch * 2 <= min(fits, AUTO_MAX_BATCH):
+        batch *= 2
+    return batch

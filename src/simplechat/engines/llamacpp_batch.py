@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import logging
 import threading
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from simplechat.engines.base import EngineError, SamplingParams, Step
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[Step | BaseException], None]
+Deliver = Callable[[Step | BaseException], None]
 
 #: Copy another slot's KV stream only when it saves at least this many prompt tokens (a copy
 #: moves the whole stream, context_length cells, so a few tokens are cheaper to decode).
@@ -31,7 +32,8 @@ class Sequence:
 
     prompt: list[int]
     params: SamplingParams
-    emit: Emit
+    deliver: Deliver  # runs on `loop`, the event loop of the request's reader
+    loop: asyncio.AbstractEventLoop
     cancelled: threading.Event = field(default_factory=threading.Event)
     seq_id: int = -1
     sampler: Any = None
@@ -119,6 +121,9 @@ class BatchScheduler:
         self._releases = 0
         self._waiting: deque[Sequence] = deque()
         self._active: list[Sequence] = []
+        #: what this step produced, handed to the event loop at once when the step ends: one
+        #: wake-up of the loop per step, not one per token of every sequence
+        self._outbox: list[tuple[Sequence, Step | BaseException]] = []
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="llamacpp-batch", daemon=True)
@@ -172,11 +177,33 @@ class BatchScheduler:
                 for sequence in list(self._active):
                     sequence.prefilled = sequence.fed = 0  # its cells are in doubt
                     self._release(sequence)
-                    sequence.emit(EngineError(f"decoding failed: {exc}"))
+                    self._emit(sequence, EngineError(f"decoding failed: {exc}"))
+            self._flush()
         for sequence in [*self._active, *self._waiting]:
             if sequence in self._active:
                 self._release(sequence)
-            sequence.emit(EngineError("the engine shut down"))
+            self._emit(sequence, EngineError("the engine shut down"))
+        self._flush()
+
+    def _emit(self, sequence: Sequence, item: Step | BaseException) -> None:
+        self._outbox.append((sequence, item))
+
+    def _flush(self) -> None:
+        """Hands the step's output to each reader's event loop, in one call per loop."""
+        if not self._outbox:
+            return
+        by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[Sequence, Any]]] = defaultdict(
+            list
+        )
+        for sequence, item in self._outbox:
+            by_loop[sequence.loop].append((sequence, item))
+        self._outbox = []
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver_all, items)
+            except RuntimeError:  # the loop is gone: nobody is listening
+                for sequence, _ in items:
+                    sequence.cancelled.set()
 
     def _admit(self) -> None:
         while self._waiting and self._free_ids:
@@ -317,7 +344,7 @@ class BatchScheduler:
         if not sequence.params.ignore_eos and lc.llama_vocab_is_eog(self._vocab, token):
             tail = sequence.utf8.decode(b"", final=True)
             self._release(sequence)
-            sequence.emit(Step(tail, sequence.n_prompt, sequence.generated, "stop"))
+            self._emit(sequence, Step(tail, sequence.n_prompt, sequence.generated, "stop"))
             return
         sequence.generated += 1
         sequence.last_token = token
@@ -326,9 +353,15 @@ class BatchScheduler:
         if sequence.generated >= sequence.params.max_tokens:
             # Cut mid-character: the partial bytes are dropped (never shown as U+FFFD).
             self._release(sequence)
-            sequence.emit(Step(text, sequence.n_prompt, sequence.generated, "length"))
+            self._emit(sequence, Step(text, sequence.n_prompt, sequence.generated, "length"))
             return
-        sequence.emit(Step(text, sequence.n_prompt, sequence.generated))
+        self._emit(sequence, Step(text, sequence.n_prompt, sequence.generated))
+
+
+def _deliver_all(items: list[tuple[Sequence, Step | BaseException]]) -> None:
+    """On the event loop: each sequence's items, in order."""
+    for sequence, item in items:
+        sequence.deliver(item)
 
 
 def _shared(cached: list[int], prompt: list[int]) -> int:
