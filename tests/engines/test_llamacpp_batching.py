@@ -173,6 +173,30 @@ def test_a_shared_prompt_prefix_is_reused_not_decoded_again(
     assert reused_follow_up > n_first
 
 
+def test_a_question_asked_again_after_a_long_answer_reuses_its_slot(bundled_model: Path) -> None:
+    # What the slot holds beyond the prompt is the old answer (here 5x longer than the prompt):
+    # the prompt is still all there, so it is taken as it is, neither decoded nor copied again.
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=1024, max_batch=2, prompt_cache=True
+    )
+    ask = request(engine, "Explain why the sky is blue.", max_tokens=150, ignore_eos=True)
+    n_prompt = engine.count_tokens(ask.prompt)
+
+    async def run() -> int:
+        await collect(engine.stream(ask))
+        before = engine.reused_tokens
+        await collect(engine.stream(ask))
+        return engine.reused_tokens - before
+
+    try:
+        reused = asyncio.run(run())
+    finally:
+        asyncio.run(engine.aclose())
+    assert 150 > 2 * n_prompt  # the old answer outweighs the prompt in the slot's cache
+    assert reused == n_prompt - 1
+    assert engine.copied_prefixes == 0
+
+
 def test_a_prefix_held_by_a_busy_slot_is_copied_not_decoded_again(bundled_model: Path) -> None:
     # Its own engine: what each slot holds must be known exactly.
     engine = LlamaCppEngine(

@@ -91,6 +91,7 @@ class LlamaCppEngine(Engine):
             self._context,
             max_sequences=max_batch,
             batch_tokens=BATCH_TOKENS,
+            context_length=self.context_length,
             prompt_cache=prompt_cache,
         )
 

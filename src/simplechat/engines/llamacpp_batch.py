@@ -17,9 +17,11 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[Step | BaseException], None]
 
-#: Copy another slot's KV stream only when it saves at least this many prompt tokens (a copy
-#: moves the whole stream, context_length cells, so a few tokens are cheaper to decode).
+#: Copy another slot's KV stream only when it saves at least this many prompt tokens, and one
+#: per COPY_CELLS_PER_TOKEN cells of the stream: a copy moves the whole stream (context_length
+#: cells, 94 MB for the bundled model at 4096), so a few tokens are cheaper to decode.
 COPY_MIN_GAIN = 16
+COPY_CELLS_PER_TOKEN = 64
 
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
 TOP_K = 40
@@ -102,6 +104,7 @@ class BatchScheduler:
         *,
         max_sequences: int,
         batch_tokens: int,
+        context_length: int,
         prompt_cache: bool = True,
     ) -> None:
         import llama_cpp as lc
@@ -113,6 +116,7 @@ class BatchScheduler:
         self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
         self._free_ids = list(range(max_sequences))
         self._prompt_cache = prompt_cache
+        self._copy_min_gain = max(COPY_MIN_GAIN, context_length // COPY_CELLS_PER_TOKEN)
         #: what each free slot's KV cells hold, for the next request with the same prefix
         self._cached: dict[int, list[int]] = {}
         self.reused_tokens = 0  # prompt tokens served from the cache instead of decoded
@@ -218,7 +222,9 @@ class BatchScheduler:
         """A free slot, holding as much of this prompt's prefix as any slot has computed.
 
         A free slot whose cached tokens are mostly this prompt's prefix (the same conversation,
-        one turn on) is taken as it is. Otherwise the request takes the slot whose cache is worth
+        one turn on), or that holds all of this prompt (the same question again: what the slot
+        has beyond it is an old answer), is taken as it is. Otherwise the request takes the slot
+        whose cache is worth
         least (an empty one, else the one released longest ago), so that other conversations'
         caches survive; and when some slot, free or busy, holds a clearly longer prefix (say the
         same long system prompt), its KV stream is copied over: copying a stream costs far less
@@ -230,12 +236,13 @@ class BatchScheduler:
             seq_id, keep = self._free_ids[-1], 0
         else:
             best = max(self._free_ids, key=lambda i: self._shared(i, sequence.prompt))
-            cached = len(self._cached.get(best, []))
-            mostly_ours = cached > 0 and 2 * self._shared(best, sequence.prompt) >= cached
-            seq_id = best if mostly_ours else self._least_valuable_free_slot()
+            cached, shared = len(self._cached.get(best, [])), self._shared(best, sequence.prompt)
+            mostly_ours = cached > 0 and 2 * shared >= cached
+            all_of_it = shared >= sequence.n_prompt - 1  # one token is always decoded again
+            seq_id = best if mostly_ours or all_of_it else self._least_valuable_free_slot()
             keep = self._shared(seq_id, sequence.prompt)
             donor, donated = self._best_donor(sequence.prompt)
-            if donated >= keep + COPY_MIN_GAIN:
+            if donated >= keep + self._copy_min_gain:
                 lc.llama_memory_seq_cp(self._context.memory, donor, seq_id, -1, -1)
                 keep = donated
                 self.copied_prefixes += 1
