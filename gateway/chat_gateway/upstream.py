@@ -124,12 +124,18 @@ def _upstream_message(reply: Reply) -> str:
 
 
 def shown_url(url: str) -> str:
-    """The URL as an error may show it: no user, password, query string or fragment (a tunnel
-    URL can carry a token in any of them)."""
+    """The URL as an error may show it to every chat user: no user, password, query string or
+    fragment (a tunnel URL can carry a token in any of them), and a long first label of the host
+    cut to its first 4 characters (a tunnel's random name lets anyone who has it skip the
+    sign-in when the server has no API key; its start and the path are enough to spot a stale
+    tunnel or a missing /chat)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
+    label, dot, rest = host.partition(".")
+    if len(label) > 8 and not host.replace(".", "").isdigit():
+        host = label[:4] + "…" + dot + rest
     netloc = host + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 

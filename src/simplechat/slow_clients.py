@@ -35,6 +35,9 @@ class _LingeringTransport:
     def close(self) -> None:
         if self._protocol.lingering or self._transport.is_closing():
             return
+        if self._protocol.stopping:  # the server is going away: no waiting for anyone
+            self._transport.close()
+            return
         if self._protocol.conn.their_state is h11.SEND_BODY and self._transport.can_write_eof():
             self._protocol.start_lingering()
             return
@@ -46,7 +49,9 @@ class GuardedProtocolBase(H11Protocol):
 
     read_timeout: float = 15.0
     _read_deadline: asyncio.TimerHandle | None = None
+    _linger_end: asyncio.TimerHandle | None = None
     lingering = False
+    stopping = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw_transport = transport
@@ -76,9 +81,12 @@ class GuardedProtocolBase(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._linger_end is not None:
+            self._linger_end.cancel()
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
+        self.stopping = True
         if self.lingering:  # the answer is out; the server is stopping: no more waiting
             self._raw_transport.close()
             return
@@ -89,12 +97,18 @@ class GuardedProtocolBase(H11Protocol):
         self._disarm()
         self._raw_transport.write_eof()  # sent once what is buffered (the answer) is out
         self._raw_transport.resume_reading()
-        self.loop.call_later(LINGER_SECONDS, self._raw_transport.close)
+        self._linger_end = self.loop.call_later(LINGER_SECONDS, self._raw_transport.close)
 
     def _too_slow(self) -> None:
-        if self.conn.their_state in _READING and not self._raw_transport.is_closing():
-            self.logger.info("closing a connection whose request took over %s s", self.read_timeout)
-            self._raw_transport.close()
+        if self.conn.their_state not in _READING or self._raw_transport.is_closing():
+            return
+        if self.conn.our_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED):
+            # Answered early (a 413 on a keep-alive connection) while the body still comes:
+            # close as for any early answer, so that the client reads it.
+            self.transport.close()
+            return
+        self.logger.info("closing a connection whose request took over %s s", self.read_timeout)
+        self._raw_transport.close()
 
 
 def guarded_protocol(read_timeout: float) -> type[H11Protocol]:

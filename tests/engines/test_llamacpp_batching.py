@@ -1,14 +1,13 @@
 """Continuous batching in llama.cpp: requests share decode steps, leave early, keep sampling."""
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simplechat.engines.base import Chunk, Engine, GenerationRequest, Message
-from simplechat.engines.llamacpp import LlamaCppEngine, auto_max_batch
+from simplechat.engines.llamacpp import LlamaCppEngine, auto_max_batch, machine_memory
 from simplechat.service import ChatService, SamplingOptions
 
 pytestmark = pytest.mark.real_model
@@ -192,7 +191,7 @@ def test_a_question_asked_again_after_a_long_answer_reuses_its_slot(bundled_mode
         reused = asyncio.run(run())
     finally:
         asyncio.run(engine.aclose())
-    assert 150 > 2 * n_prompt  # the old answer outweighs the prompt in the slot's cache
+    assert 2 * n_prompt < 150  # the old answer outweighs the prompt in the slot's cache
     assert reused == n_prompt - 1
     assert engine.copied_prefixes == 0
 
@@ -257,7 +256,7 @@ def test_max_batch_unset_fits_the_kv_cache_in_an_eighth_of_memory(
 def test_the_default_engine_sizes_its_batch_from_the_model_and_memory(bundled_model: Path) -> None:
     engine = LlamaCppEngine(bundled_model, model_name="smollm2", context_length=1024)
     try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        memory = machine_memory()
         # SmolLM2-135M: K and V, 30 layers, 3 KV heads of 64, f16: 23,040 bytes a token.
         assert engine.max_batch == auto_max_batch(23_040, 1024, memory)
     finally:

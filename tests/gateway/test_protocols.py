@@ -4,7 +4,7 @@ import json
 
 import pytest
 from chat_gateway.chat_request import ChatInput
-from chat_gateway.upstream import endpoint, render_prompt
+from chat_gateway.upstream import endpoint, render_prompt, shown_url
 
 from tests.e2e.server import ServerProcess
 from tests.gateway.conftest import call, make_gateway, with_body
@@ -121,3 +121,22 @@ def test_openai_protocol_sends_messages_model_and_key(faulty: FaultyServer) -> N
     assert sent["body"]["messages"] == [{"role": "user", "content": "hi"}]
     assert sent["body"]["stream"] is False
     assert sent["authorization"] == "Bearer k-123456789"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://u:p@a1b2c3d4e5f6.ngrok-free.app/chat?token=t#x",
+            "https://a1b2….ngrok-free.app/chat",
+        ),
+        ("http://127.0.0.1:8000/llm/chat", "http://127.0.0.1:8000/llm/chat"),
+        ("http://[::1]:8000/chat", "http://[::1]:8000/chat"),
+        (
+            "https://my-box.example.org/v1/chat/completions",
+            "https://my-box.example.org/v1/chat/completions",
+        ),
+    ],
+)
+def test_a_url_in_an_error_keeps_no_secret(url: str, shown: str) -> None:
+    assert shown_url(url) == shown

@@ -49,6 +49,8 @@ export function applyLanguage(language, remember = false) {
   for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
     el.placeholder = t(el.dataset.i18nPlaceholder);
   }
-  for (const el of document.querySelectorAll("[data-i18n-label]")) el.ariaLabel = t(el.dataset.i18nLabel);
+  for (const el of document.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  }
   return current;
 }

@@ -16,8 +16,9 @@ marked.use({
   },
 });
 
-export function renderMarkdown(text) {
-  const html = marked.parse(text, { async: false });
+// `breaks: false` for hard-wrapped documents (the README); answers keep their line breaks.
+export function renderMarkdown(text, { breaks = true } = {}) {
+  const html = marked.parse(text, { async: false, breaks });
   return DOMPurify.sanitize(html, {
     FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "iframe"],
     FORBID_ATTR: ["style"],

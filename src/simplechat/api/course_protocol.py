@@ -44,7 +44,8 @@ class CourseAnswer(BaseModel):
     usage: Usage
     finish_reason: Literal["stop", "length"]
     truncated: bool = Field(
-        description="the answer stopped at `max_tokens`, not where the model would have ended it"
+        description="the answer was cut (at `max_tokens`, or by the server's time limit), not "
+        "ended where the model would have ended it"
     )
     max_tokens: int = Field(
         description="the answer's length limit: the one asked for, or less when only that much "

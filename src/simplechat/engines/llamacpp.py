@@ -30,6 +30,8 @@ DEFAULT_MAX_CONTEXT = 4096
 AUTO_MAX_BATCH = 16
 #: The share of the machine's memory the KV cache may take when `max_batch` is chosen for you.
 AUTO_KV_SHARE = 1 / 8
+#: `max_batch` unset with the model offloaded to a GPU (its KV cache in GPU memory).
+GPU_MAX_BATCH = 4
 #: Tokens per llama_decode call: prompt chunks plus one token per generating sequence.
 BATCH_TOKENS = 512
 
@@ -68,7 +70,9 @@ class LlamaCppEngine(Engine):
         # llama-cpp-python defaults to half the CPUs (guessing hyperthreads); on the 2-core
         # machines we measured, using every core decodes 22% faster (bench/single_request.py).
         threads = threads or len(os.sched_getaffinity(0))
-        if max_batch is None:
+        if max_batch is None and use_gpu and lc.llama_supports_gpu_offload():
+            max_batch = GPU_MAX_BATCH  # the KV cache is in GPU memory, which we do not size
+        elif max_batch is None:
             max_batch = auto_max_batch(self._kv_bytes_per_token(kv_cache_type), self.context_length)
             log.info("--max-batch %d (chosen from the model's KV size and memory)", max_batch)
         params = lc.llama_context_default_params()
@@ -96,14 +100,20 @@ class LlamaCppEngine(Engine):
         )
 
     def _kv_bytes_per_token(self, kv_cache_type: str) -> int:
-        """K and V of one token over every layer, in the cache's precision."""
+        """K and V of one token over every layer, in the cache's precision. The head sizes come
+        from the GGUF's metadata where it has them (Qwen3, Gemma: not n_embd / n_head)."""
         import llama_cpp as lc
 
         model = self._model.model
+        metadata = self._model.metadata()
+        arch = metadata.get("general.architecture", "")
         n_head = max(1, lc.llama_model_n_head(model))
-        kv_width = lc.llama_model_n_embd(model) // n_head * lc.llama_model_n_head_kv(model)
+        guess = lc.llama_model_n_embd(model) // n_head
+        key = int(metadata.get(f"{arch}.attention.key_length", guess))
+        value = int(metadata.get(f"{arch}.attention.value_length", key))
         per_value = 1.0625 if kv_cache_type == "q8_0" else 2  # q8_0: 34 bytes a 32-value block
-        return int(2 * lc.llama_model_n_layer(model) * kv_width * per_value)
+        width = (key + value) * lc.llama_model_n_head_kv(model)
+        return int(lc.llama_model_n_layer(model) * width * per_value)
 
     def _load_template(self) -> JinjaChatTemplate | None:
         source = self._model.metadata().get("tokenizer.chat_template")
@@ -194,9 +204,19 @@ def auto_max_batch(
 
     llama-server's `-np` auto gives 4 slots sharing one context; ours each hold a whole context,
     so a long conversation never crowds out the others."""
-    memory = memory_bytes or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    memory = memory_bytes or machine_memory()
     fits = int(memory * AUTO_KV_SHARE) // max(1, kv_bytes_per_token * context_length)
     batch = 1
     while batch * 2 <= min(fits, AUTO_MAX_BATCH):
         batch *= 2
     return batch
+
+
+def machine_memory() -> int:
+    """Physical memory, or the container's limit (cgroup v2) when that is lower."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return memory
+    return min(memory, int(limit)) if limit.isdigit() else memory

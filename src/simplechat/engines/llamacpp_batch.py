@@ -238,7 +238,7 @@ class BatchScheduler:
             best = max(self._free_ids, key=lambda i: self._shared(i, sequence.prompt))
             cached, shared = len(self._cached.get(best, [])), self._shared(best, sequence.prompt)
             mostly_ours = cached > 0 and 2 * shared >= cached
-            all_of_it = shared >= sequence.n_prompt - 1  # one token is always decoded again
+            all_of_it = shared > 0 and shared >= sequence.n_prompt - 1  # (one is decoded again)
             seq_id = best if mostly_ours or all_of_it else self._least_valuable_free_slot()
             keep = self._shared(seq_id, sequence.prompt)
             donor, donated = self._best_donor(sequence.prompt)

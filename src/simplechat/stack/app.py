@@ -75,7 +75,7 @@ def create_stack_app(
     @app.get("/guide/{name}", include_in_schema=False)
     async def guide(name: str) -> Response:
         # The README, for the UI's guide page (web/guide.html renders it).
-        if name not in GUIDE_FILES:
+        if name not in GUIDE_FILES or not (ROOT / name).is_file():
             return JSONResponse({"message": "Not Found"}, 404)
         text = (ROOT / name).read_text(encoding="utf-8")
         return Response(text, media_type="text/markdown; charset=utf-8")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from simplechat.model_source import bundled_model_path
 
 #: Where the README says how to run another model (the UI's guide page renders the README).
-GUIDE = {"en": "guide.html#run-another-model", "ja": "guide.html#別のモデルを使う"}
+GUIDE = {"en": "guide.html?lang=en#run-another-model", "ja": "guide.html?lang=ja#別のモデルを使う"}
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,8 @@ class ModelInfo:
 
 def describe_model(model: str, model_name: str, upstream: str) -> ModelInfo:
     """`model` is the resolved setting (a path for the bundled model); `upstream` a URL or ''."""
-    if upstream:
-        return ModelInfo(name=f"the model server at {upstream}", demo=False)
+    if upstream:  # its URL may carry a token, and config.js is served to anyone: not named
+        return ModelInfo(name="the model server given with --upstream", demo=False)
     try:
         demo = model == str(bundled_model_path())
     except ValueError:  # the bundled package is not installed: whatever runs is not the demo
