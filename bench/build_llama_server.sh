@@ -18,7 +18,7 @@ if [ ! -d "$cache/src" ]; then
   mkdir -p "$cache/src"
   tar -xzf "$cache"/sdist/llama_cpp_python-*.tar.gz -C "$cache/src" --strip-components=1
 fi
-echo "==> Building llama.cpp's llama-server, once per machine (about 8 minutes on 2 cores;"
+echo "==> Building llama.cpp's llama-server, once per machine (12-15 minutes on 2 cores;"
 echo "    the openai engine's tests and make bench run against it). Cached in $cache"
 cmake -S "$cache/src/vendor/llama.cpp" -B "$cache/build" -DCMAKE_BUILD_TYPE=Release \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
