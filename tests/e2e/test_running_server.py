@@ -105,8 +105,12 @@ def test_openai_sdk_text_completion(server: ServerProcess) -> None:
 
 def test_openai_sdk_sees_errors_as_exceptions(server: ServerProcess) -> None:
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
-    with pytest.raises(openai.NotFoundError, match="does not exist"):
-        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.NotFoundError, match="no /v1/nothing here"):
+        client.get("/nothing", cast_to=object)
+    with pytest.raises(openai.BadRequestError, match="only n=1"):
+        client.chat.completions.create(
+            model="gpt-4o", n=2, messages=[{"role": "user", "content": "x"}]
+        )
     with pytest.raises(openai.BadRequestError, match="context"):
         client.chat.completions.create(
             model="SmolLM2-135M-Instruct.Q4_1",
