@@ -36,6 +36,9 @@ class Config:
     allowed_origins: tuple[str, ...] = ("*",)
     time_budget_seconds: float = 29.0
     connect_timeout_seconds: float = 3.0
+    #: A stream with no byte from the model server for this long is given up (our server
+    #: sends a keep-alive every 10 s, so only a dead one, or a slow first token elsewhere).
+    stream_idle_seconds: float = 120.0
     system_prompt: str = ""
     max_tokens: int = 512
     max_body_bytes: int = 256 * 1024
@@ -70,6 +73,7 @@ class Config:
             allowed_origins=origins or ("*",),
             time_budget_seconds=number("TIME_BUDGET_SECONDS", 27.0),
             connect_timeout_seconds=number("CONNECT_TIMEOUT_SECONDS", 3.0),
+            stream_idle_seconds=number("STREAM_IDLE_SECONDS", 120.0),
             system_prompt=env.get("SYSTEM_PROMPT", "").strip(),
             max_tokens=int(number("MAX_TOKENS", 512)),
             max_body_bytes=int(number("MAX_BODY_BYTES", 256 * 1024)),

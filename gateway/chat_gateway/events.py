@@ -17,13 +17,14 @@ class HttpRequest:
     body: bytes
     request_id: str
     user_sub: str
+    path: str = "/chat"
 
     @property
     def origin(self) -> str:
         return self.headers.get("origin", "")
 
 
-def _claims(context: dict[str, Any]) -> dict[str, Any]:
+def claims_of(context: dict[str, Any]) -> dict[str, Any]:
     authorizer = context.get("authorizer") or {}
     # REST + Cognito authorizer: authorizer.claims; HTTP API JWT authorizer: authorizer.jwt.claims
     claims = authorizer.get("claims") or (authorizer.get("jwt") or {}).get("claims") or {}
@@ -61,5 +62,6 @@ def parse_event(event: Any) -> HttpRequest:
         headers=headers,
         body=body,
         request_id=str(context.get("requestId", "")),
-        user_sub=str(_claims(context).get("sub", "")),
+        user_sub=str(claims_of(context).get("sub", "")),
+        path=str(event.get("path") or event.get("rawPath") or "/chat"),
     )

@@ -4,19 +4,64 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Generator, Iterator
 from typing import Any
 
-from chat_gateway.chat_request import parse_chat_body
+from chat_gateway.cancel import cancel_outcome, parse_cancel_body
+from chat_gateway.chat_request import ChatInput, parse_chat_body
 from chat_gateway.config import Config
 from chat_gateway.errors import GatewayError
-from chat_gateway.events import parse_event
+from chat_gateway.events import HttpRequest, parse_event
 from chat_gateway.remote_config import UpstreamSettings
 from chat_gateway.request_log import log_line
 from chat_gateway.responses import json_response, preflight_response
+from chat_gateway.stream_client import StreamReply
+from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
 from chat_gateway.upstream import Answer, Upstream
+from chat_gateway.upstream_events import Event
 
 #: Seconds kept back from the budget to build and return the response.
 RESPONSE_MARGIN = 0.3
+UNEXPECTED = GatewayError(500, "The chat gateway failed unexpectedly. Try again.")
+
+
+def is_cancel(path: str) -> bool:
+    return path.rstrip("/").endswith("/chat/cancel")
+
+
+class AnswerStream:
+    """A streamed answer under way: `events()` for the browser, `close()` to drop the model
+    server's connection (a browser that left), logged once when it ends."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        request: HttpRequest,
+        chat: ChatInput,
+        reply: StreamReply,
+        events: Iterator[Event],
+        started: float,
+    ) -> None:
+        self.gateway, self.request, self.chat = gateway, request, chat
+        self.started = started
+        self.outcome = Outcome()
+        self._reply, self._events = reply, events
+
+    def events(self) -> Generator[dict[str, Any] | None, None, None]:
+        try:
+            yield from browser_events(self._events, self.chat, self.outcome)
+        except GatewayError as exc:  # e.g. a reply that was not understood
+            self.outcome.status, self.outcome.error = exc.status, exc.message
+            yield failed(exc.status, exc.message)
+        except Exception:  # a bug of ours: logged, never shown
+            self.outcome.status, self.outcome.error = 500, traceback.format_exc()
+            yield failed(500, UNEXPECTED.message)
+        finally:
+            self.close()
+            self.gateway.log_stream(self)
+
+    def close(self) -> None:
+        self._reply.close()
 
 
 class Gateway:
@@ -41,23 +86,33 @@ class Gateway:
         return started + budget - RESPONSE_MARGIN
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
+        """The Lambda entry of a buffered deployment: a proxy event in, a JSON response out."""
         started = time.monotonic()
-        origin, request_id, user, answer = "", "", "", None
         try:
             request = parse_event(event)
-            origin, request_id, user = request.origin, request.request_id, request.user_sub
+        except GatewayError as exc:
+            self._log("", "", exc.status, started, None, None, error=exc.message)
+            return self.error_response(exc, "")
+        return self.respond(request, self._deadline(started, context), started)
+
+    def respond(self, request: HttpRequest, deadline: float, started: float) -> dict[str, Any]:
+        """Every answer that is one JSON body: /chat without streaming, /chat/cancel, errors."""
+        origin, request_id, user, answer = (
+            request.origin,
+            request.request_id,
+            request.user_sub,
+            None,
+        )
+        try:
+            self._check(request)
             if request.method == "OPTIONS":
                 return preflight_response(self.config, origin)
-            if request.method != "POST":
-                raise GatewayError(
-                    405, "Send chat messages with POST.", headers={"Allow": "OPTIONS, POST"}
-                )
-            if self.config.problems:
-                raise GatewayError(
-                    503, "The chat gateway is misconfigured: " + "; ".join(self.config.problems)
-                )
+            if is_cancel(request.path):
+                payload = self._cancel(request)
+                self._log(request_id, user, 200, started, None, None)
+                return json_response(200, payload, self.config, origin)
             chat = parse_chat_body(request.body, self.config)
-            answer = self._ask(chat, self._deadline(started, context))
+            answer = self._ask(chat, deadline)
             history = [
                 *chat.history,
                 {"role": "user", "content": chat.message},
@@ -73,21 +128,48 @@ class Gateway:
             return response
         except GatewayError as exc:
             self._log(request_id, user, exc.status, started, answer, None, error=exc.message)
-            return json_response(
-                exc.status,
-                {"success": False, "error": exc.message},
-                self.config,
-                origin,
-                exc.headers,
-            )
+            return self.error_response(exc, origin)
         except Exception:  # a bug of ours: log it, never show it
             self._log(request_id, user, 500, started, answer, None, error=traceback.format_exc())
-            return json_response(
-                500,
-                {"success": False, "error": "The chat gateway failed unexpectedly. Try again."},
-                self.config,
-                origin,
+            return self.error_response(UNEXPECTED, origin)
+
+    def open_stream(self, request: HttpRequest, started: float) -> AnswerStream:
+        """Asks the model server for a streamed answer; raises GatewayError for whatever fails
+        before the answer starts (bad input, misconfiguration, the server refusing)."""
+        self._check(request)
+        chat = parse_chat_body(request.body, self.config)
+        deadline = started + self.config.time_budget_seconds
+        url, key = self.settings.url(), self.settings.api_key()
+        try:
+            reply, target = self.upstream.open(chat, url, key, request.user_sub, deadline)
+            events = upstream_events(reply, self.config, target)
+        except GatewayError as exc:
+            if exc.status in (502, 504):
+                self.settings.forget_url()
+            raise
+        return AnswerStream(self, request, chat, reply, events, started)
+
+    def _check(self, request: HttpRequest) -> None:
+        if request.method not in ("POST", "OPTIONS"):
+            raise GatewayError(
+                405, "Send chat messages with POST.", headers={"Allow": "OPTIONS, POST"}
             )
+        if request.method == "POST" and self.config.problems:
+            raise GatewayError(
+                503, "The chat gateway is misconfigured: " + "; ".join(self.config.problems)
+            )
+
+    def _cancel(self, request: HttpRequest) -> dict[str, Any]:
+        generation_id = parse_cancel_body(request.body)
+        reply = self.upstream.cancel(
+            self.settings.url(), self.settings.api_key(), generation_id, request.user_sub
+        )
+        return cancel_outcome(reply, generation_id)
+
+    def error_response(self, exc: GatewayError, origin: str) -> dict[str, Any]:
+        return json_response(
+            exc.status, {"success": False, "error": exc.message}, self.config, origin, exc.headers
+        )
 
     def _ask(self, chat: Any, deadline: float) -> Answer:
         url = self.settings.url()
@@ -98,6 +180,28 @@ class Gateway:
             if exc.status in (502, 504):
                 self.settings.forget_url()  # a moved tunnel is picked up on the next request
             raise
+
+    def log_refusal(self, request: HttpRequest, exc: GatewayError, started: float) -> None:
+        self._log(
+            request.request_id, request.user_sub, exc.status, started, None, None, error=exc.message
+        )
+
+    def log_stream(self, stream: AnswerStream) -> None:
+        outcome = stream.outcome
+        log_line(
+            requestId=stream.request.request_id,
+            user=stream.request.user_sub,
+            status=outcome.status,
+            protocol=self.config.upstream_protocol,
+            streamed=True,
+            stopped=outcome.stopped,
+            latencyMs=round((time.monotonic() - stream.started) * 1000),
+            promptTokens=outcome.usage.get("prompt_tokens"),
+            completionTokens=outcome.usage.get("completion_tokens"),
+            error=outcome.error,
+            message=stream.chat.message if self.config.log_content else None,
+            response=outcome.text if self.config.log_content else None,
+        )
 
     def _log(
         self,

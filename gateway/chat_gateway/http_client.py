@@ -60,7 +60,7 @@ def _abort(conn: http.client.HTTPConnection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _read_body(sock: socket.socket, response: http.client.HTTPResponse, deadline: float) -> bytes:
+def read_body(sock: socket.socket, response: http.client.HTTPResponse, deadline: float) -> bytes:
     """Read what has arrived, chunk by chunk, checking the deadline between chunks.
 
     A server that trickles bytes would otherwise keep a plain read() alive for ever.
@@ -84,6 +84,32 @@ def _read_body(sock: socket.socket, response: http.client.HTTPResponse, deadline
     return bytes(data)
 
 
+def connect(
+    url: str, connect_timeout: float, deadline: float
+) -> tuple[http.client.HTTPConnection, socket.socket, str]:
+    """The connection, its socket and the path to ask; raises Unreachable (the request never
+    left: safe to retry) or TimedOut (no time left)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimedOut()
+    conn, path = _connection(url, min(connect_timeout, remaining))
+    try:
+        conn.connect()
+    except socket.gaierror:
+        raise Unreachable("its host name could not be resolved") from None
+    except ConnectionRefusedError:
+        raise Unreachable("connection refused") from None
+    except TimeoutError:
+        raise Unreachable("connecting timed out") from None
+    except ssl.SSLError as exc:
+        raise Unreachable(f"the TLS handshake failed: {exc.reason}") from None
+    except OSError as exc:
+        raise Unreachable(exc.strerror or type(exc).__name__) from None
+    sock = conn.sock  # kept: http.client drops conn.sock once the reply says "close"
+    assert sock is not None
+    return conn, sock, path
+
+
 def post_json(
     url: str,
     payload: dict[str, Any],
@@ -93,30 +119,13 @@ def post_json(
     deadline: float,
 ) -> Reply:
     """POST `payload`; raise Unreachable, TimedOut or Broken; never wait past `deadline`."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimedOut()
-    conn, path = _connection(url, min(connect_timeout, remaining))
+    conn, sock, path = connect(url, connect_timeout, deadline)
     try:
-        try:
-            conn.connect()
-        except socket.gaierror:
-            raise Unreachable("its host name could not be resolved") from None
-        except ConnectionRefusedError:
-            raise Unreachable("connection refused") from None
-        except TimeoutError:
-            raise Unreachable("connecting timed out") from None
-        except ssl.SSLError as exc:
-            raise Unreachable(f"the TLS handshake failed: {exc.reason}") from None
-        except OSError as exc:
-            raise Unreachable(exc.strerror or type(exc).__name__) from None
         # From here the request may reach the server: the caller must not retry.
         watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _abort, (conn,))
         watchdog.daemon = True
         watchdog.start()
         try:
-            sock = conn.sock  # kept: http.client drops conn.sock once the reply says "close"
-            assert sock is not None
             sock.settimeout(max(0.001, deadline - time.monotonic()))
             body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             conn.request(
@@ -130,7 +139,7 @@ def post_json(
                 },
             )
             response = conn.getresponse()
-            data = _read_body(sock, response, deadline)
+            data = read_body(sock, response, deadline)
         except TimeoutError:
             raise TimedOut() from None
         except (OSError, http.client.HTTPException) as exc:

@@ -6,16 +6,20 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from chat_gateway.chat_request import ChatInput
 from chat_gateway.config import Config
 from chat_gateway.errors import GatewayError
 from chat_gateway.http_client import Broken, Reply, TimedOut, Unreachable, post_json
+from chat_gateway.stream_client import StreamReply, open_stream
 
 PATHS = {"chat": "/chat", "generate": "/generate", "openai": "/v1/chat/completions"}
 ATTEMPTS = 2  # one retry, and only when the request never reached the server
+#: A stop is quick or pointless: the answer it would stop goes on meanwhile.
+CANCEL_SECONDS = 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,13 @@ def endpoint(base_url: str, protocol: str) -> str:
             base = base[: -len(suffix)]
             break
     return urlunsplit(parts._replace(path=base + PATHS[protocol], fragment=""))
+
+
+def cancel_endpoint(base_url: str) -> str:
+    """Our server's stop route, beside whichever protocol's path the URL was given with."""
+    chat = endpoint(base_url, "chat")
+    parts = urlsplit(chat)
+    return urlunsplit(parts._replace(path=parts.path + "/cancel"))
 
 
 def _with_system(history: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
@@ -79,6 +90,20 @@ def build_payload(chat: ChatInput, config: Config) -> dict[str, Any]:
     }
     if config.upstream_model:
         payload["model"] = config.upstream_model
+    return payload
+
+
+def stream_payload(chat: ChatInput, config: Config, user: str) -> dict[str, Any]:
+    """The payload asking for a stream; `user` names the end user, so that only they can stop
+    it (servers that do not know the field ignore it)."""
+    payload = build_payload(chat, config)
+    if config.upstream_protocol == "chat":
+        payload["stream"] = True
+    elif config.upstream_protocol == "openai":
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+    if user and config.upstream_protocol != "generate":
+        payload["user"] = user
     return payload
 
 
@@ -182,26 +207,72 @@ class Upstream:
         *,
         sleep: Callable[[float], None] = time.sleep,
         post: Callable[..., Reply] = post_json,
+        open_reply: Callable[..., StreamReply] = open_stream,
     ) -> None:
         self._config = config
         self._sleep = sleep
         self._post = post
+        self._open = open_reply
 
     def ask(self, chat: ChatInput, url: str, api_key: str, deadline: float) -> Answer:
         config = self._config
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         target = endpoint(url, config.upstream_protocol)
-        payload = build_payload(chat, config)
+
+        def send() -> Reply:
+            return self._post(
+                target,
+                build_payload(chat, config),
+                _auth(api_key),
+                connect_timeout=config.connect_timeout_seconds,
+                deadline=deadline,
+            )
+
+        reply = self._sent(send, deadline)
+        check_status(reply, config.upstream_protocol, target)
+        return parse_answer(reply, config.upstream_protocol)
+
+    def open(
+        self, chat: ChatInput, url: str, api_key: str, user: str, deadline: float
+    ) -> tuple[StreamReply, str]:
+        """The reply to a streaming request, once its headers are in, and the URL asked."""
+        config = self._config
+        target = endpoint(url, config.upstream_protocol)
+
+        def send() -> StreamReply:
+            return self._open(
+                target,
+                stream_payload(chat, config, user),
+                _auth(api_key),
+                connect_timeout=config.connect_timeout_seconds,
+                deadline=deadline,
+                idle_limit=config.stream_idle_seconds,
+            )
+
+        return self._sent(send, deadline), target
+
+    def cancel(self, url: str, api_key: str, generation_id: str, user: str) -> Reply:
+        """Asks the model server to stop a generation (our server's POST /chat/cancel)."""
+        config = self._config
+        target = cancel_endpoint(url)
+        deadline = time.monotonic() + CANCEL_SECONDS
+
+        def send() -> Reply:
+            return self._post(
+                target,
+                {"id": generation_id, "user": user},
+                _auth(api_key),
+                connect_timeout=config.connect_timeout_seconds,
+                deadline=deadline,
+            )
+
+        return self._sent(send, deadline)
+
+    def _sent(self, send: Callable[[], T], deadline: float) -> T:
+        """`send()`, retried once when the request never reached the server; failures mapped."""
+        config = self._config
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                reply = self._post(
-                    target,
-                    payload,
-                    headers,
-                    connect_timeout=config.connect_timeout_seconds,
-                    deadline=deadline,
-                )
-                break
+                return send()
             except Unreachable as exc:
                 backoff = random.uniform(0.1, 0.3) * attempt  # jitter spreads retries out
                 if attempt == ATTEMPTS or time.monotonic() + backoff + 1 > deadline:
@@ -221,5 +292,8 @@ class Upstream:
                 raise GatewayError(
                     502, f"The connection to the model server broke before it answered ({exc})."
                 ) from None
-        check_status(reply, config.upstream_protocol, target)
-        return parse_answer(reply, config.upstream_protocol)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}

@@ -69,7 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
             {"path": self.path, "body": request, "authorization": self.headers.get("Authorization")}
         )
         fault = self.path.strip("/").split("/")[0]
-        if fault == "slow":
+        if self.path.endswith("/chat/cancel"):  # as every server but ours: no way to stop
+            self._json(404, {"detail": "Not Found"})
+        elif fault == "slow":
             self.server.stopping.wait(SLOW_SECONDS)
             self._json(200, {"response": "too late"})
         elif fault == "drip":  # headers at once, then a byte now and then: never finishes in time
@@ -117,6 +119,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(401, {"error": {"message": "Invalid API key."}})
             else:
                 self._json(200, {"response": "key accepted"})
+        elif fault == "dies-mid-answer":  # two pieces of an OpenAI stream, then a reset
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for text in ("Half ", "an answer"):
+                chunk = {"id": "chatcmpl-dies", "choices": [{"delta": {"content": text}}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(0.05)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
         elif fault.startswith("says-"):
             self._json(200, {"response": fault.removeprefix("says-")})
         else:

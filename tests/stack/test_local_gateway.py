@@ -1,48 +1,80 @@
-"""The local API Gateway: the events it builds and the config.js it serves."""
+"""The local API Gateway: what it passes to the gateway server, and the config.js it serves."""
 
-import base64
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from simplechat.stack.app import MAX_EVENT_BYTES, config_js, create_stack_app
 from simplechat.stack.cognito import UserPool
-from simplechat.stack.local_gateway import LocalLambdaContext, rest_event
+from simplechat.stack.local_gateway import request_context
 
 
-def test_rest_event_matches_api_gateways_proxy_shape() -> None:
-    event = rest_event(
-        method="POST",
-        path="/chat",
-        headers={"content-type": "application/json", "origin": "http://127.0.0.1:8000"},
-        query={},
-        body='{"message": "こんにちは"}'.encode(),
-        claims={"sub": "abc", "exp": 123},
-    )
-    assert event["httpMethod"] == "POST"
-    assert event["resource"] == event["path"] == "/chat"
-    assert json.loads(event["body"]) == {"message": "こんにちは"}
-    assert event["isBase64Encoded"] is False
-    assert event["queryStringParameters"] is None
-    assert event["requestContext"]["authorizer"]["claims"] == {"sub": "abc", "exp": "123"}
-    assert event["multiValueHeaders"]["origin"] == ["http://127.0.0.1:8000"]
+def test_the_request_context_is_api_gateways_with_cognito_claims_as_strings() -> None:
+    context = request_context("/chat/cancel", "POST", {"sub": "abc", "exp": 123})
+    assert context["resourcePath"] == "/chat/cancel"
+    assert context["httpMethod"] == "POST"
+    assert context["requestId"]
+    assert context["authorizer"]["claims"] == {"sub": "abc", "exp": "123"}
+    assert "authorizer" not in request_context("/chat", "POST", None)
 
 
-def test_binary_bodies_are_base64_like_api_gateway_sends_them() -> None:
-    event = rest_event(
-        method="POST", path="/chat", headers={}, query={}, body=b"\xff\xfe", claims=None
-    )
-    assert event["isBase64Encoded"] is True
-    assert base64.b64decode(event["body"]) == b"\xff\xfe"
-    assert "authorizer" not in event["requestContext"]
+class RecordingGateway(ThreadingHTTPServer):
+    """Stands in for the gateway server: answers every request with what it received."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                recorder.received.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-def test_context_counts_down() -> None:
-    context = LocalLambdaContext(30)
-    assert 29_000 < context.get_remaining_time_in_millis() <= 30_000
+@pytest.fixture
+def recording_gateway() -> Iterator[RecordingGateway]:
+    server = RecordingGateway()
+    yield server
+    server.shutdown()
+
+
+def test_chat_and_cancel_reach_the_gateway_with_the_request_context(
+    tmp_path: Path, recording_gateway: RecordingGateway
+) -> None:
+    app = create_stack_app(llm_app=None, gateway_url=recording_gateway.url, web_dir=tmp_path)
+    with TestClient(app) as client:
+        assert client.post("/api/chat", content=b'{"message": "hi"}').text == '{"message": "hi"}'
+        assert client.post("/api/chat/cancel", content=b'{"id": "x"}').status_code == 200
+        assert client.post("/api/chat/other", content=b"{}").status_code == 403
+    paths = [r["path"] for r in recording_gateway.received]
+    assert paths == ["/chat", "/chat/cancel"]
+    context = json.loads(recording_gateway.received[1]["headers"]["x-amzn-request-context"])
+    assert context["resourcePath"] == "/chat/cancel"
 
 
 def test_config_js_without_and_with_cognito() -> None:
@@ -64,14 +96,11 @@ def test_config_js_without_and_with_cognito() -> None:
     }
 
 
-def test_a_body_over_api_gateways_limit_is_a_413_even_when_sent_chunked(tmp_path: Path) -> None:
-    events: list[dict[str, Any]] = []
-
-    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-        events.append(event)
-        return {"statusCode": 200, "body": event["body"]}
-
-    client = TestClient(create_stack_app(llm_app=None, lambda_handler=handler, web_dir=tmp_path))
+def test_a_body_over_api_gateways_limit_is_a_413_even_when_sent_chunked(
+    tmp_path: Path, recording_gateway: RecordingGateway
+) -> None:
+    app = create_stack_app(llm_app=None, gateway_url=recording_gateway.url, web_dir=tmp_path)
+    client = TestClient(app)
 
     def chunks(total: int) -> Iterator[bytes]:  # no Content-Length: sent chunked
         for _ in range(total // 65536):
@@ -82,7 +111,7 @@ def test_a_body_over_api_gateways_limit_is_a_413_even_when_sent_chunked(tmp_path
     assert too_long.json() == {"message": "Request Too Long"}
     declared = client.post("/api/chat", content=b"x" * (MAX_EVENT_BYTES + 1))
     assert declared.status_code == 413
-    assert events == []  # the Lambda never saw either
+    assert recording_gateway.received == []  # the Lambda never saw either
     fits = client.post("/api/chat", content=iter([b'{"message": ', b'"hi"}']))
     assert fits.status_code == 200
     assert fits.text == '{"message": "hi"}'

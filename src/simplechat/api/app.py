@@ -16,6 +16,7 @@ from simplechat.api.openapi import build_openapi
 from simplechat.api.request_metrics import RequestMetricsMiddleware
 from simplechat.draining import Drain
 from simplechat.engines.base import Engine
+from simplechat.generations import Generations
 from simplechat.metrics import Metrics
 from simplechat.service import ChatService
 from simplechat.settings import Settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
     app.state.settings = settings
     app.state.drain = drain = drain or Drain(settings.shutdown_grace_seconds)
     metrics = Metrics()
+    app.state.generations = Generations()
     app.state.service = ChatService(
         engine,
         default_max_tokens=settings.default_max_tokens,

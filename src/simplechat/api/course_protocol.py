@@ -32,6 +32,32 @@ class ChatRequest(BaseModel):
     max_tokens: Count | None = Field(None, description="default: the server's")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
+    stream: bool = Field(
+        False,
+        description="answer as server-sent events (as does the header Accept: "
+        "text/event-stream): the generation's id, the answer's deltas, then one done event",
+    )
+    user: str | None = Field(
+        None,
+        max_length=256,
+        description="the end user's opaque id: only a cancel naming the same user (and sent "
+        "with the same API key) can stop this generation",
+    )
+
+
+class CancelRequest(BaseModel):
+    """`POST /chat/cancel`: stop a streaming generation by the id its first event gave."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    user: str | None = Field(None, max_length=256)
+
+
+class CancelResponse(BaseModel):
+    success: Literal[True] = True
+    id: str
+    cancelled: Literal[True] = True
 
 
 class CourseAnswer(BaseModel):

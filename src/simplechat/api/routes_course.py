@@ -7,9 +7,14 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from simplechat.api.auth import presented_key
+from simplechat.api.chat_stream import chat_stream_response, wants_events
 from simplechat.api.course_protocol import (
+    CancelRequest,
+    CancelResponse,
     ChatRequest,
     ChatResponse,
     GenerateRequest,
@@ -17,21 +22,32 @@ from simplechat.api.course_protocol import (
 )
 from simplechat.api.deps import ServiceDep
 from simplechat.api.disconnect import unless_disconnected
-from simplechat.api.errors import ERROR_RESPONSES
+from simplechat.api.errors import ERROR_RESPONSES, ApiError
 from simplechat.api.openai_protocol import Usage
 from simplechat.engines.base import Completion, GenerationRequest, Message
+from simplechat.generations import Generations, owner_of
 from simplechat.service import ChatService, SamplingOptions
 
 router = APIRouter(tags=["course"])
+
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON; with `stream: true` or `Accept: text/event-stream`, server-sent "
+        'events: `{"id"}`, then `{"delta"}`s, then one `{"done": true, ...}` (docs/streaming.md)',
+        "content": {"text/event-stream": {}},
+    }
+}
 
 
 @router.post(
     "/chat",
     response_model=ChatResponse,
-    responses=ERROR_RESPONSES,
+    responses={**ERROR_RESPONSES, **STREAM_DOC},
     summary="Answer a message, given the conversation so far (the seed Lambda's contract)",
 )
-async def chat(body: ChatRequest, service: ServiceDep, http: Request) -> ChatResponse:
+async def chat(
+    body: ChatRequest, service: ServiceDep, http: Request
+) -> ChatResponse | StreamingResponse:
     started = time.perf_counter()
     history = [Message(turn.role, turn.content) for turn in body.conversationHistory or []]
     options = SamplingOptions(
@@ -46,8 +62,30 @@ async def chat(body: ChatRequest, service: ServiceDep, http: Request) -> ChatRes
         [*history, Message("user", body.message)],
         options,
     )
+    if body.stream or wants_events(http):
+        return chat_stream_response(http, service, request, user=body.user, started=started)
     result = await unless_disconnected(http, service.complete(request))
     return ChatResponse(**_answer(result, request, service, started))
+
+
+@router.post(
+    "/chat/cancel",
+    response_model=CancelResponse,
+    responses=ERROR_RESPONSES,
+    summary="Stop a streaming generation by its id (only with the API key and user that "
+    "started it)",
+)
+async def cancel(body: CancelRequest, http: Request) -> CancelResponse:
+    generations: Generations = http.app.state.generations
+    if not generations.stop(body.id, owner_of(presented_key(http.headers), body.user)):
+        raise ApiError(
+            404,
+            f"No generation {body.id!r} is running for you: it has finished already, or the "
+            "id is not one of yours.",
+            param="id",
+            code="generation_not_found",
+        )
+    return CancelResponse(id=body.id)
 
 
 @router.post(

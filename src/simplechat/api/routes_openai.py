@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from simplechat.api.auth import presented_key
 from simplechat.api.deps import ServiceDep
 from simplechat.api.disconnect import unless_disconnected
 from simplechat.api.errors import ERROR_RESPONSES
@@ -29,6 +30,7 @@ from simplechat.api.openai_protocol import (
 )
 from simplechat.api.sse import once_started, sse_response
 from simplechat.engines.base import Chunk, Message
+from simplechat.generations import Generations, Running, owner_of, paced
 from simplechat.service import SamplingOptions
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -81,10 +83,18 @@ async def chat_completions(
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = await once_started(http, service.stream(request))
-        return sse_response(
-            _chat_events(chunks, completion_id, created, service.model_name, include_usage),
-            http.app.state.drain,
+        # Registered by its id, so that POST /chat/cancel (with the same key and `user`) stops it.
+        owner = owner_of(presented_key(http.headers), body.user)
+        events = _chat_events(
+            http.app.state.generations,
+            owner,
+            chunks,
+            completion_id,
+            created,
+            service.model_name,
+            include_usage,
         )
+        return sse_response(events, http.app.state.drain)
     result = await unless_disconnected(http, service.complete(request))
     return ChatCompletion(
         id=completion_id,
@@ -100,8 +110,32 @@ async def chat_completions(
 
 
 async def _chat_events(
-    chunks: AsyncIterator[Chunk], completion_id: str, created: int, model: str, include_usage: bool
-) -> AsyncIterator[dict[str, Any]]:
+    generations: Generations,
+    owner: str,
+    chunks: AsyncIterator[Chunk],
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[dict[str, Any] | None]:
+    """The chunks as OpenAI frames, registered by id while they stream (so that a cancel
+    stops them); None is a keep-alive."""
+    with generations.running(completion_id, owner) as entry:
+        frames = _chat_frames(
+            paced(chunks, entry), entry, completion_id, created, model, include_usage
+        )
+        async for payload in frames:
+            yield payload
+
+
+async def _chat_frames(
+    chunks: AsyncIterator[Chunk | None],
+    entry: Running,
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[dict[str, Any] | None]:
     def frame(delta: dict[str, str], finish_reason: str | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "id": completion_id,
@@ -119,13 +153,20 @@ async def _chat_events(
     yield frame({"role": "assistant", "content": ""})
     last: Chunk | None = None
     async for chunk in chunks:
+        if chunk is None:
+            yield None  # a keep-alive comment
+            continue
         last = chunk
         if chunk.text:
             yield frame({"content": chunk.text})
-    if last is None or last.finish_reason is None:
+    if entry.stopped.is_set():
+        # OpenAI has no finish reason for this; "stopped" is our extension (docs/streaming.md).
+        yield {**frame({}, "stop"), "stopped": True}
+    elif last is None or last.finish_reason is None:
         return
-    yield frame({}, last.finish_reason)
-    if include_usage:
+    else:
+        yield frame({}, last.finish_reason)
+    if include_usage and last is not None:
         yield {
             "id": completion_id,
             "object": "chat.completion.chunk",

@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: An SSE comment: carries nothing, keeps proxies from idling a quiet stream out.
+KEEPALIVE = ": keep-alive\n\n"
+#: No cache, and no buffering in a proxy (nginx honours X-Accel-Buffering).
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
 
 async def once_started(request: Request, chunks: AsyncIterator[T]) -> AsyncIterator[T]:
     """Wait for the first chunk before sending any header, so that a failure before the answer
@@ -42,10 +47,16 @@ def event(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-async def _guarded(events: AsyncIterator[dict[str, Any]], drain: Drain) -> AsyncIterator[str]:
-    """Headers are already sent once a stream starts, so a failure becomes an error event."""
+async def _guarded(
+    events: AsyncIterator[dict[str, Any] | None], drain: Drain
+) -> AsyncIterator[str]:
+    """Headers are already sent once a stream starts, so a failure becomes an error event;
+    None from `events` is a keep-alive comment (a quiet stream is not idled out by a proxy)."""
     try:
         async for payload in events:
+            if payload is None:
+                yield KEEPALIVE
+                continue
             if drain.expired:  # shutting down and out of grace: say so instead of vanishing
                 yield event(error_body(503, "The server is shutting down; the answer was cut off."))
                 break
@@ -67,9 +78,9 @@ async def _guarded(events: AsyncIterator[dict[str, Any]], drain: Drain) -> Async
     yield "data: [DONE]\n\n"
 
 
-def sse_response(events: AsyncIterator[dict[str, Any]], drain: Drain) -> StreamingResponse:
+def sse_response(events: AsyncIterator[dict[str, Any] | None], drain: Drain) -> StreamingResponse:
     return StreamingResponse(
         _guarded(events, drain),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=STREAM_HEADERS,
     )

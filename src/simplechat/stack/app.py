@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from simplechat.stack.cognito import TokenVerifier, Unauthorized, UserPool
 from simplechat.stack.first_run import ModelInfo
-from simplechat.stack.local_gateway import LambdaHandler, LocalLambdaContext, rest_event
+from simplechat.stack.local_gateway import request_context
 from simplechat.stack.paths import ROOT
 
 #: Where the inference API is mounted; the gateway calls it over HTTP like any upstream.
@@ -25,6 +28,12 @@ API_PREFIX = "/api"
 GUIDE_FILES = frozenset({"README.md", "README.ja.md"})
 #: API Gateway's own limit on a request body.
 MAX_EVENT_BYTES = 10 * 1024 * 1024
+#: The routes under {apiEndpoint} (as the CDK app deploys them), after "/chat".
+API_ROUTES = frozenset({"", "/cancel"})
+#: Headers about one connection, not the request: never passed on by a proxy.
+HOP_BY_HOP = frozenset(
+    {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te"}
+)
 
 
 def config_js(pool: UserPool | None, language: str, model: ModelInfo | None = None) -> str:
@@ -61,14 +70,28 @@ async def body_within(request: Request, limit: int) -> bytes | None:
 def create_stack_app(
     *,
     llm_app: FastAPI | None,
-    lambda_handler: LambdaHandler,
+    gateway_url: str,
     web_dir: Path,
     pool: UserPool | None = None,
     language: str = "auto",
-    lambda_timeout_seconds: float = 30.0,
     model: ModelInfo | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="simplechat local stack", docs_url=None, redoc_url=None, openapi_url=None)
+    """`gateway_url`: the gateway server (chat_gateway.server), as the adapter reaches it."""
+    # No read timeout: a stream is long, and the gateway sends keep-alives while it is quiet.
+    client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    app = FastAPI(
+        title="simplechat local stack",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     verifier = TokenVerifier(pool) if pool is not None else None
     script = config_js(pool, language, model)
 
@@ -85,9 +108,13 @@ def create_stack_app(
         return Response(script, media_type="text/javascript", headers={"Cache-Control": "no-store"})
 
     @app.api_route(
-        f"{API_PREFIX}/chat", methods=["POST", "OPTIONS", "GET"], include_in_schema=False
+        f"{API_PREFIX}/chat{{rest:path}}",
+        methods=["POST", "OPTIONS", "GET"],
+        include_in_schema=False,
     )
-    async def local_api_gateway(request: Request) -> Response:
+    async def local_api_gateway(request: Request, rest: str) -> Response:
+        if rest not in API_ROUTES:
+            return JSONResponse({"message": "Missing Authentication Token"}, 403)  # as AWS says
         body = await body_within(request, MAX_EVENT_BYTES)
         if body is None:
             return JSONResponse({"message": "Request Too Long"}, 413)
@@ -100,19 +127,27 @@ def create_stack_app(
                 )
             except Unauthorized:
                 return JSONResponse({"message": "Unauthorized"}, 401)
-        event = rest_event(
-            method=request.method,
-            path="/chat",
-            headers=dict(request.headers),
-            query=dict(request.query_params),
-            body=body,
-            claims=claims,
+        path = "/chat" + rest
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers["x-amzn-request-context"] = json.dumps(
+            request_context(path, request.method, claims)
         )
-        context = LocalLambdaContext(lambda_timeout_seconds)
-        result = await run_in_threadpool(lambda_handler, event, context)
-        raw = result.get("body") or ""
-        data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
-        return Response(data, status_code=int(result["statusCode"]), headers=result.get("headers"))
+        upstream = client.build_request(
+            request.method, gateway_url.rstrip("/") + path, headers=headers, content=body
+        )
+        try:
+            reply = await client.send(upstream, stream=True)
+        except httpx.HTTPError:
+            return JSONResponse({"message": "Internal server error"}, 502)  # as AWS says
+        kept = {k: v for k, v in reply.headers.items() if k.lower() not in HOP_BY_HOP}
+        # Passed on as it arrives (a stream's events, or a JSON body); a browser that leaves
+        # closes the gateway's connection, as the adapter does when its invoke ends.
+        return StreamingResponse(
+            reply.aiter_raw(),
+            status_code=reply.status_code,
+            headers=kept,
+            background=BackgroundTask(reply.aclose),
+        )
 
     if llm_app is not None:
         app.mount(LLM_PREFIX, llm_app)

@@ -1,61 +1,42 @@
-"""API Gateway, locally: an HTTP request becomes a REST proxy event for the real Lambda."""
+"""API Gateway and the Lambda Web Adapter, locally: the real gateway server, fed as on AWS."""
 
 from __future__ import annotations
 
-import base64
-import importlib.util
+import importlib
 import os
 import sys
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+from typing import Any, Protocol
 
 
-class LocalLambdaContext:
-    """The Lambda context the handler reads: its request id and remaining time."""
+class RunningGateway(Protocol):
+    """What the stack needs of chat_gateway.server.GatewayServer."""
 
-    def __init__(self, timeout_seconds: float) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self.function_name = "simplechat-local-gateway"
-        self._deadline = time.monotonic() + timeout_seconds
+    @property
+    def port(self) -> int: ...
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    def shutdown(self) -> None: ...
 
 
-def load_lambda_handler(gateway_dir: Path, env: Mapping[str, str]) -> LambdaHandler:
-    """Import the deployed entry point, `index.lambda_handler`, with its environment set first."""
+def start_gateway(gateway_dir: Path, env: Mapping[str, str]) -> RunningGateway:
+    """The deployed gateway code (gateway/chat_gateway), its environment set first, serving
+    HTTP on a free loopback port as it does inside the Lambda behind the adapter."""
     os.environ.update(env)
     if str(gateway_dir) not in sys.path:
         sys.path.insert(0, str(gateway_dir))
-    spec = importlib.util.spec_from_file_location(
-        "simplechat_gateway_index", gateway_dir / "index.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: LambdaHandler = module.lambda_handler
-    return handler
+    config = importlib.import_module("chat_gateway.config")
+    handler = importlib.import_module("chat_gateway.handler")
+    server = importlib.import_module("chat_gateway.server")
+    gateway = handler.Gateway(config.Config.from_env(os.environ))
+    running: RunningGateway = server.start_in_thread(gateway)
+    return running
 
 
-def rest_event(
-    *,
-    method: str,
-    path: str,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-    body: bytes,
-    claims: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """An API Gateway REST API (v1) proxy event, as a Cognito-authorized route sends it."""
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode("ascii"), True
+def request_context(path: str, method: str, claims: Mapping[str, Any] | None) -> dict[str, Any]:
+    """API Gateway's `requestContext` for a REST API, as the adapter passes it on in the
+    `x-amzn-request-context` header; a Cognito authorizer's claims are strings."""
     context: dict[str, Any] = {
         "requestId": str(uuid.uuid4()),
         "stage": "local",
@@ -64,16 +45,5 @@ def rest_event(
         "identity": {"sourceIp": "127.0.0.1"},
     }
     if claims is not None:
-        # API Gateway hands Cognito claims to the Lambda as strings.
         context["authorizer"] = {"claims": {k: str(v) for k, v in claims.items()}}
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": dict(headers),
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": dict(query) or None,
-        "requestContext": context,
-        "body": text if body else None,
-        "isBase64Encoded": encoded,
-    }
+    return context

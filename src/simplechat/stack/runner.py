@@ -17,6 +17,10 @@ from simplechat.stack.first_run import describe_model, summary
 
 log = logging.getLogger("simplechat")
 
+#: The gateway's budget for one answer, as the CDK app sets it (API Gateway's 15-minute stream,
+#: less a margin).
+STREAM_BUDGET_SECONDS = 870
+
 
 @dataclass(frozen=True)
 class StackOptions:
@@ -45,7 +49,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     from simplechat.api.app import create_app
     from simplechat.slow_clients import guarded_protocol
     from simplechat.stack.app import LLM_PREFIX, create_stack_app
-    from simplechat.stack.local_gateway import load_lambda_handler
+    from simplechat.stack.local_gateway import start_gateway
     from simplechat.stack.paths import MissingPart, gateway_dir, web_dir
 
     try:
@@ -79,13 +83,15 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         shown = "(the one given with --demo-password)" if options.demo_password else password
         log.info("sign in as %s with password %s", options.demo_user, shown)
     keys = [key.get_secret_value() for key in settings.api_key]
-    lambda_handler = load_lambda_handler(
+    # The gateway server as the Lambda Web Adapter runs it on AWS, with the CDK app's budget.
+    gateway_server = start_gateway(
         gateway,
         {
             "UPSTREAM_URL": options.upstream or f"http://127.0.0.1:{settings.port}{LLM_PREFIX}",
             "UPSTREAM_PROTOCOL": options.upstream_protocol,
             "UPSTREAM_API_KEY": keys[0] if keys else "",
             "MAX_TOKENS": str(settings.default_max_tokens),
+            "TIME_BUDGET_SECONDS": str(STREAM_BUDGET_SECONDS),
             "ALLOWED_ORIGINS": "*",
         },
     )
@@ -94,7 +100,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     )
     app = create_stack_app(
         llm_app=create_app(settings, engine) if engine is not None else None,
-        lambda_handler=lambda_handler,
+        gateway_url=f"http://127.0.0.1:{gateway_server.port}",
         web_dir=web,
         pool=pool,
         language=options.language,
@@ -115,6 +121,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown
     finally:
+        gateway_server.shutdown()
         if engine is not None:
             asyncio.run(engine.aclose())
         if cognito is not None:

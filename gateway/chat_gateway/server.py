@@ -1,0 +1,183 @@
+"""The gateway as an HTTP server, as the Lambda Web Adapter runs it (`-m chat_gateway.server`).
+
+The adapter turns each API Gateway invoke into a request to this server on 127.0.0.1:$PORT and
+streams the response back (AWS_LWA_INVOKE_MODE=response_stream); the local stack does the same.
+API Gateway's request context, with the Cognito claims, comes in the `x-amzn-request-context`
+header: only the adapter, or the stack after checking the ID token, can reach this port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from chat_gateway.config import Config
+from chat_gateway.errors import GatewayError
+from chat_gateway.events import HttpRequest, claims_of
+from chat_gateway.handler import Gateway, is_cancel
+from chat_gateway.responses import cors_headers
+
+#: What API Gateway itself refuses beyond (10 MB); the gateway's own, smaller limit applies after.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+def request_context(header: str | None) -> dict[str, Any]:
+    try:
+        context = json.loads(header or "{}")
+    except ValueError:
+        return {}
+    return context if isinstance(context, dict) else {}
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    """One request per thread; `server.gateway` does the work."""
+
+    protocol_version = "HTTP/1.1"
+    server: GatewayServer
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/health":  # the adapter's readiness check
+            self._send_json(200, {"status": "ok"}, {})
+        else:
+            self._send_json(404, {"success": False, "error": "Not found."}, {})
+
+    def do_POST(self) -> None:
+        self._chat()
+
+    def do_OPTIONS(self) -> None:
+        self._chat()
+
+    def do_PUT(self) -> None:
+        self._chat()
+
+    def do_DELETE(self) -> None:
+        self._chat()
+
+    def _chat(self) -> None:
+        started = time.monotonic()
+        gateway = self.server.gateway
+        body = self._body()
+        if body is None:
+            return
+        context = request_context(self.headers.get("x-amzn-request-context"))
+        request = HttpRequest(
+            method=self.command.upper(),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            request_id=str(context.get("requestId", "")),
+            user_sub=str(claims_of(context).get("sub", "")),
+            path=self.path.split("?")[0],
+        )
+        streaming = (
+            request.method == "POST"
+            and not is_cancel(request.path)
+            and "text/event-stream" in request.headers.get("accept", "")
+        )
+        if not streaming:
+            deadline = started + gateway.config.time_budget_seconds
+            self._send_proxy_result(gateway.respond(request, deadline, started))
+            return
+        try:
+            stream = gateway.open_stream(request, started)
+        except GatewayError as exc:
+            gateway.log_refusal(request, exc, started)
+            self._send_proxy_result(gateway.error_response(exc, request.origin))
+            return
+        headers = {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **cors_headers(gateway.config, request.origin),
+        }
+        events = stream.events()
+        try:
+            self._send_events(headers, events)
+        except OSError:  # the browser left: dropping the model server's connection stops it
+            stream.outcome.status, stream.outcome.error = 499, "the client went away"
+            self.close_connection = True
+        finally:
+            events.close()  # closes the model server's connection, logs the request
+
+    def _body(self) -> bytes | None:
+        length = self.headers.get("content-length")
+        if length is None or not length.isdigit():
+            return b""
+        if int(length) > MAX_REQUEST_BYTES:
+            self._send_json(413, {"success": False, "error": "The request is too large."}, {})
+            self.close_connection = True
+            return None
+        return self.rfile.read(int(length))
+
+    def _send_proxy_result(self, result: dict[str, Any]) -> None:
+        body = str(result.get("body") or "").encode("utf-8")
+        self.send_response(int(result["statusCode"]))
+        for name, value in (result.get("headers") or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
+        self._send_proxy_result(
+            {
+                "statusCode": status,
+                "headers": {"Content-Type": "application/json; charset=utf-8", **headers},
+                "body": json.dumps(payload),
+            }
+        )
+
+    def _send_events(
+        self, headers: dict[str, str], events: Iterable[dict[str, Any] | None]
+    ) -> None:
+        self.send_response(200)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for item in events:
+            if item is None:
+                data = b": keep-alive\n\n"
+            else:
+                data = f"data: {json.dumps(item, ensure_ascii=False)}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the gateway logs one JSON line per request itself
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+        super().__init__(address, GatewayHandler)
+        self.gateway = gateway
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+def start_in_thread(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> GatewayServer:
+    """For the local stack and tests: the server on its own thread (port 0: any free one)."""
+    server = GatewayServer((host, port), gateway)
+    threading.Thread(target=server.serve_forever, name="chat-gateway", daemon=True).start()
+    return server
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8080"))
+    server = GatewayServer(("127.0.0.1", port), Gateway(Config.from_env(os.environ)))
+    print(f"chat gateway listening on 127.0.0.1:{port}", file=sys.stderr, flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""A chat answer as the browser's events (docs/streaming.md): id, deltas, one done event."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat_gateway.chat_request import ChatInput
+from chat_gateway.config import Config
+from chat_gateway.http_client import Broken, TimedOut
+from chat_gateway.stream_client import Quiet, StreamReply
+from chat_gateway.upstream import check_status, parse_answer
+from chat_gateway.upstream_events import (
+    Delta,
+    Event,
+    Failed,
+    Finished,
+    Started,
+    chat_events,
+    openai_events,
+)
+
+
+class Trimmed:
+    """The answer's text as it may be sent: no leading white space, and trailing white space
+    held back until more text follows, so the deltas add up to the stripped answer."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        if not self.sent:
+            text = text.lstrip()
+        text = self._held + text
+        kept = text.rstrip()
+        self._held = text[len(kept) :]
+        if kept:
+            self.sent.append(kept)
+        return kept
+
+    @property
+    def text(self) -> str:
+        return "".join(self.sent)
+
+
+@dataclass
+class Outcome:
+    """How the stream ended, for the request log."""
+
+    status: int = 200
+    stopped: bool = False
+    usage: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    text: str = ""
+
+
+def upstream_events(reply: StreamReply, config: Config, url: str) -> Iterator[Event]:
+    """The reply as events. A reply that is not a stream (a course server's JSON, /generate) is
+    one delta; a non-2xx reply raises GatewayError before anything is sent downstream."""
+    if not (200 <= reply.status < 300 and reply.is_event_stream):
+        whole = reply.reply()
+        check_status(whole, config.upstream_protocol, url)
+        answer = parse_answer(whole, config.upstream_protocol)
+        usage = {
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+        }
+        return iter([Delta(answer.text), Finished(False, usage)])
+    if config.upstream_protocol == "openai":
+        return openai_events(reply.events())
+    return chat_events(reply.events())
+
+
+def browser_events(
+    events: Iterator[Event], chat: ChatInput, outcome: Outcome
+) -> Iterator[dict[str, Any] | None]:
+    """The events the browser gets; None asks for a keep-alive comment. `outcome` is filled in
+    as the stream ends."""
+    answer = Trimmed()
+    generation_id = ""
+    for item in _guarded(events):
+        if isinstance(item, Quiet):
+            yield None
+            continue
+        if isinstance(item, Started):
+            if not generation_id:
+                generation_id = item.id
+                yield {"id": generation_id}
+            continue
+        if not generation_id:  # a server that names no generation: the gateway names it
+            generation_id = f"gw-{uuid.uuid4().hex}"
+            yield {"id": generation_id}
+        if isinstance(item, Delta):
+            if text := answer.feed(item.text):
+                yield {"delta": text}
+        elif isinstance(item, Finished):
+            outcome.stopped, outcome.usage, outcome.text = item.stopped, item.usage, answer.text
+            history = [
+                *chat.history,
+                {"role": "user", "content": chat.message},
+                {"role": "assistant", "content": answer.text},
+            ]
+            yield {
+                "done": True,
+                "success": True,
+                "response": answer.text,
+                "conversationHistory": history,
+                "stopped": item.stopped,
+                "usage": _usage(item.usage),
+            }
+            return
+        elif isinstance(item, Failed):
+            outcome.status, outcome.error, outcome.text = item.status, item.message, answer.text
+            yield failed(item.status, item.message)
+            return
+
+
+def _guarded(events: Iterator[Event]) -> Iterator[Event]:
+    """A connection that breaks or goes quiet for good mid-answer ends as a failure event."""
+    try:
+        yield from events
+    except TimedOut:
+        yield Failed(504, "The model server stopped sending the answer. Try again.")
+    except Broken as exc:
+        yield Failed(502, f"The connection to the model server broke mid-answer ({exc}).")
+
+
+def failed(status: int, message: str) -> dict[str, Any]:
+    return {"done": True, "success": False, "error": message, "status": status}
+
+
+def _usage(raw: dict[str, Any]) -> dict[str, Any]:
+    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+    counts = [n for n in (prompt, completion) if isinstance(n, int)]
+    return {
+        "prompt_tokens": prompt if isinstance(prompt, int) else None,
+        "completion_tokens": completion if isinstance(completion, int) else None,
+        "total_tokens": sum(counts) if len(counts) == 2 else None,
+    }
