@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,9 @@ from simplechat.stack.cognito import TokenVerifier, Unauthorized, UserPool
 from simplechat.stack.first_run import ModelInfo
 from simplechat.stack.local_gateway import request_context
 from simplechat.stack.paths import ROOT
+
+# One line per proxied request would double the access log (uvicorn logs the browser's).
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 #: Where the inference API is mounted; the gateway calls it over HTTP like any upstream.
 LLM_PREFIX = "/llm"
