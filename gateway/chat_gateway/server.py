@@ -25,6 +25,8 @@ from chat_gateway.responses import cors_headers
 
 #: What API Gateway itself refuses beyond (10 MB); the gateway's own, smaller limit applies after.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+#: The most a JSON (non-streaming) answer may take: under API Gateway's 5-minute idle limit.
+JSON_BUDGET_SECONDS = 290.0
 
 
 def request_context(header: str | None) -> dict[str, Any]:
@@ -80,7 +82,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
             and "text/event-stream" in request.headers.get("accept", "")
         )
         if not streaming:
-            deadline = started + gateway.config.time_budget_seconds
+            # A JSON answer sends nothing until it is whole, and API Gateway ends a stream
+            # (what the adapter's answers are) after 5 quiet minutes: it must end sooner.
+            budget = min(gateway.config.time_budget_seconds, JSON_BUDGET_SECONDS)
+            deadline = started + budget
             self._send_proxy_result(gateway.respond(request, deadline, started))
             return
         try:

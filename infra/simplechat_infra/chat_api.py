@@ -1,6 +1,6 @@
-"""The chat API: REST API Gateway with a Cognito authorizer in front of the gateway Lambda."""
+"""The chat API: REST API Gateway (streaming) with a Cognito authorizer in front of the gateway."""
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
@@ -11,16 +11,41 @@ from constructs import Construct
 from simplechat_infra.paths import ASSET_EXCLUDES, GATEWAY_DIR
 from simplechat_infra.upstream_config import UpstreamConfig
 
-#: API Gateway's integration limit.
-INTEGRATION_TIMEOUT_SECONDS = 29
-#: The gateway's own budget for the model's answer. API Gateway's 29 s start before our handler
-#: does (a cold start, the invoke itself), so 2 s stay in hand for the gateway's own 504 to arrive.
-TIME_BUDGET_SECONDS = 27
+#: The longest one streamed response may last: API Gateway's limit for a STREAM integration and
+#: Lambda's longest timeout, both 15 minutes. POST /chat's integration and the function get it all.
+STREAM_SECONDS = 15 * 60
+#: The gateway's own budget for the whole answer (connect, wait for tokens, stream, `done` event).
+#: 30 s under the stream's 900: API Gateway's and Lambda's clocks start before the gateway's does
+#: (a cold start of the adapter and the server, the invoke itself), and the gateway must still have
+#: time to send its own `done` event with the error rather than be cut off mid-stream.
+TIME_BUDGET_SECONDS = 870
+#: POST /chat/cancel only asks the model server to stop one generation: a short call. (The cancel
+#: reaches a different function instance than the stream it stops; the model server, not the
+#: function, knows the generation.)
+CANCEL_TIMEOUT_SECONDS = 29
 ALLOW_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Api-Key", "X-Amz-Security-Token"]
+
+#: AWS Lambda Web Adapter 1.0.1 (aws/aws-lambda-web-adapter), arm64, as a public layer that AWS
+#: publishes from this account in every commercial region (version 28 is 1.0.1; 27 was 1.0.0).
+#: China regions publish it from other accounts. A newer adapter: change the version here.
+WEB_ADAPTER_ACCOUNT = "753240598075"
+WEB_ADAPTER_LAYER = "LambdaAdapterLayerArm64"
+WEB_ADAPTER_LAYER_VERSION = 28
+#: Where the gateway server listens inside the function (127.0.0.1), and what says it is ready.
+SERVER_PORT = 8080
+READINESS_PATH = "/health"
+
+
+def web_adapter_layer_arn(region: str) -> str:
+    """The adapter layer's ARN in `region` (a token such as Stack.of(x).region is fine)."""
+    return (
+        f"arn:aws:lambda:{region}:{WEB_ADAPTER_ACCOUNT}:layer:"
+        f"{WEB_ADAPTER_LAYER}:{WEB_ADAPTER_LAYER_VERSION}"
+    )
 
 
 class ChatApi(Construct):
-    """`function` (the gateway Lambda), `api` and `chat_url` (what the UI posts to)."""
+    """`function` (the gateway Lambda), `api` and `url` (the stage the UI posts to)."""
 
     def __init__(
         self,
@@ -34,13 +59,53 @@ class ChatApi(Construct):
         upstream_model: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
+        self.function = self._gateway_function(
+            upstream=upstream,
+            site_origin=site_origin,
+            upstream_protocol=upstream_protocol,
+            upstream_model=upstream_model,
+        )
+        self.api = self._rest_api(site_origin=site_origin)
+        authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self, "Authorizer", cognito_user_pools=[user_pool]
+        )
+        # Both routes stream: behind the adapter in response_stream mode the function always
+        # answers through Lambda's streaming invoke, so a BUFFERED integration could not read it.
+        # The browser gets the headers (CORS included) from the gateway server itself: the
+        # adapter writes the server's status and headers into the stream's prelude.
+        chat = self.api.root.add_resource("chat")
+        routes = ((chat, STREAM_SECONDS), (chat.add_resource("cancel"), CANCEL_TIMEOUT_SECONDS))
+        for resource, timeout in routes:
+            resource.add_method(
+                "POST",
+                apigw.LambdaIntegration(
+                    self.function,
+                    response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+                    timeout=Duration.seconds(timeout),
+                ),
+                authorizer=authorizer,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+            )
+        #: the stage URL ("https://.../prod/"); the UI posts to {this}chat and {this}chat/cancel
+        self.url = self.api.url
+
+    def _gateway_function(
+        self,
+        *,
+        upstream: UpstreamConfig,
+        site_origin: str,
+        upstream_protocol: str,
+        upstream_model: str,
+    ) -> lambda_.Function:
+        """The gateway server (gateway/run.sh) behind the Lambda Web Adapter, streaming."""
         log_group = logs.LogGroup(
             self,
             "FunctionLogs",
             retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        # Our own role: logs to this one group, read one parameter and one secret. Nothing else.
+        # Our own role: logs to this one group, read one parameter and one secret. Nothing else
+        # (the adapter is an extension in the same process tree and needs no permission).
         role = iam.Role(
             self, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")
         )
@@ -50,18 +115,33 @@ class ChatApi(Construct):
                 resources=[log_group.log_group_arn],
             )
         )
-        self.function = lambda_.Function(
+        # Python's managed runtime cannot stream a response by itself; the Lambda Web Adapter (an
+        # extension from the layer) can: /opt/bootstrap runs the handler script, which starts the
+        # gateway's stdlib HTTP server on 127.0.0.1:$PORT; the adapter waits for GET /health,
+        # then turns each invoke into an HTTP request to that server and streams its answer back.
+        web_adapter = lambda_.LayerVersion.from_layer_version_arn(
+            self, "WebAdapter", web_adapter_layer_arn(Stack.of(self).region)
+        )
+        function = lambda_.Function(
             self,
             "Gateway",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            handler="index.lambda_handler",
+            handler="run.sh",  # gateway/run.sh, executable: /opt/bootstrap execs it
             code=lambda_.Code.from_asset(str(GATEWAY_DIR), exclude=ASSET_EXCLUDES),
-            timeout=Duration.seconds(INTEGRATION_TIMEOUT_SECONDS + 1),
+            layers=[web_adapter],
+            # A stream lives as long as the function does: give it the stream's whole limit.
+            timeout=Duration.seconds(STREAM_SECONDS),
+            # A small stdlib server and the adapter (a static Rust binary); the work is waiting
+            # on the model server's tokens, not computing.
             memory_size=256,
             role=role,
             log_group=log_group,
             environment={
+                "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+                "AWS_LWA_INVOKE_MODE": "response_stream",
+                "PORT": str(SERVER_PORT),
+                "AWS_LWA_READINESS_CHECK_PATH": READINESS_PATH,
                 "UPSTREAM_URL_PARAMETER": upstream.url_parameter.parameter_name,
                 "UPSTREAM_API_KEY_SECRET": upstream.api_key_secret.secret_name,
                 "UPSTREAM_PROTOCOL": upstream_protocol,
@@ -71,19 +151,25 @@ class ChatApi(Construct):
                 **({"UPSTREAM_MODEL": upstream_model} if upstream_model else {}),
             },
         )
-        upstream.url_parameter.grant_read(self.function)
-        upstream.api_key_secret.grant_read(self.function)
+        upstream.url_parameter.grant_read(function)
+        upstream.api_key_secret.grant_read(function)
+        return function
 
+    def _rest_api(self, *, site_origin: str) -> apigw.RestApi:
         access_logs = logs.LogGroup(
             self,
             "AccessLogs",
             retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.api = apigw.RestApi(
+        api = apigw.RestApi(
             self,
             "Api",
-            description="simplechat: POST /chat for signed-in users",
+            description="simplechat: POST /chat (streamed) and /chat/cancel for signed-in users",
+            # REGIONAL, not CDK's default EDGE: a streamed response that sends nothing for 30 s is
+            # cut on an edge-optimized endpoint, after 5 minutes on a regional one. (The gateway
+            # sends a keep-alive comment at least every 10 s, but a cold model can be quiet.)
+            endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
             deploy_options=apigw.StageOptions(
@@ -104,16 +190,18 @@ class ChatApi(Construct):
                     user=True,
                 ),
             ),
+            # Preflight for every resource under the root: /chat and /chat/cancel.
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=[site_origin],
                 allow_methods=["OPTIONS", "POST"],
                 allow_headers=ALLOW_HEADERS,
             ),
         )
-        # API Gateway's own 4xx/5xx (e.g. 401 from the authorizer) carry CORS headers too,
-        # so the browser can read them and the UI can ask the user to sign in again.
+        # API Gateway's own 4xx/5xx (e.g. 401 from the authorizer, a 500 when the function breaks
+        # before its prelude) carry CORS headers too, so the browser can read them and the UI can
+        # ask the user to sign in again. Everything else gets its CORS headers from the gateway.
         for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
-            self.api.add_gateway_response(
+            api.add_gateway_response(
                 f"Cors{response_type.response_type}",
                 type=response_type,
                 response_headers={
@@ -121,16 +209,4 @@ class ChatApi(Construct):
                     "Access-Control-Allow-Headers": "'" + ",".join(ALLOW_HEADERS) + "'",
                 },
             )
-        authorizer = apigw.CognitoUserPoolsAuthorizer(
-            self, "Authorizer", cognito_user_pools=[user_pool]
-        )
-        self.api.root.add_resource("chat").add_method(
-            "POST",
-            apigw.LambdaIntegration(
-                self.function, timeout=Duration.seconds(INTEGRATION_TIMEOUT_SECONDS)
-            ),
-            authorizer=authorizer,
-            authorization_type=apigw.AuthorizationType.COGNITO,
-        )
-        #: the stage URL ("https://.../prod/"); the UI posts to {this}chat
-        self.url = self.api.url
+        return api

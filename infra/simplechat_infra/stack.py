@@ -72,7 +72,11 @@ class SimplechatStack(Stack):
         secret = self.upstream.api_key_secret.secret_name
         outputs = {
             "SiteUrl": (self.site.url, "Open this to chat"),
-            "ApiUrl": (self.chat_api.url, "The chat API (POST {ApiUrl}chat)"),
+            "ApiUrl": (
+                self.chat_api.url,
+                "The chat API: POST {ApiUrl}chat (streams with Accept: text/event-stream; "
+                "watch it with curl -N) and POST {ApiUrl}chat/cancel",
+            ),
             "UserPoolId": (pool_id, "Cognito user pool"),
             "UserPoolClientId": (self.auth.client.user_pool_client_id, "Web client id"),
             "UpstreamUrlParameterName": (parameter, "SSM parameter holding the model server URL"),
