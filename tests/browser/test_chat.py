@@ -17,6 +17,13 @@ def send(page: Page, text: str) -> None:
     page.press("#input", "Enter")
 
 
+def answered(page: Page) -> None:
+    """Waits until the answer has streamed to its end (its first words come long before)."""
+    expect(page.locator(ASSISTANT)).not_to_have_count(0)
+    expect(page.locator(f'{ASSISTANT}[data-streaming="true"]')).to_have_count(0)
+    expect(page.locator("#stop-button")).to_be_hidden()
+
+
 def test_send_a_message_and_see_the_models_answer(page: Page, model_stack: ServerProcess) -> None:
     page.goto(model_stack.url)
     expect(page.locator("#empty-hint")).to_be_visible()
@@ -35,7 +42,7 @@ def test_history_survives_a_reload_and_clear_empties_it(
 ) -> None:
     page.goto(model_stack.url)
     send(page, "Hello!")
-    expect(page.locator(ASSISTANT)).to_have_count(1)
+    answered(page)
     answer = page.locator(ASSISTANT).inner_text()
     page.reload()
     expect(page.locator(USER)).to_have_text("Hello!")
@@ -50,7 +57,7 @@ def test_history_survives_a_reload_and_clear_empties_it(
 def test_second_turn_sends_the_history(page: Page, model_stack: ServerProcess) -> None:
     page.goto(model_stack.url)
     send(page, "My name is Taro.")
-    expect(page.locator(ASSISTANT)).to_have_count(1)
+    answered(page)
     with page.expect_request("**/api/chat") as request_info:
         send(page, "What is my name?")
     sent = request_info.value.post_data_json
@@ -61,8 +68,9 @@ def test_second_turn_sends_the_history(page: Page, model_stack: ServerProcess) -
     expect(page.locator(ASSISTANT)).to_have_count(2)
 
 
-def test_stop_button_ends_the_request(page: Page, model_stack: ServerProcess) -> None:
+def test_stop_before_any_word_puts_the_message_back(page: Page, model_stack: ServerProcess) -> None:
     page.goto(model_stack.url)
+    page.route("**/api/chat", lambda route: None)  # held: no answer has started yet
     send(page, "Write a very long story about the sea.")
     page.locator("#stop-button").click()
     expect(page.locator("#error-box")).to_contain_text("Stopped")

@@ -89,7 +89,7 @@ def test_only_the_user_who_started_an_answer_can_stop_it(
     reply = post(
         stack,
         "/api/chat",
-        {"message": "Count from 1 to 300, one number per line."},
+        {"message": "Write a very long story about the sea."},
         tokens["first"],
         stream=True,
     )

@@ -12,6 +12,8 @@ const STRINGS = {
     passwordRules: "The new password does not meet the rules: ",
     demoNote: "You are talking to the bundled demo model (SmolLM2-135M): tiny and English-only, for trying the app. Expect short, often wrong answers, and English even to Japanese questions. For real answers, run a bigger model (e.g. gemma-2-2b-jpn-it on Colab or a GPU):",
     demoNoteLink: "Run another model", dismiss: "Dismiss",
+    stoppedLabel: "Stopped", incompleteLabel: "Incomplete answer", stopping: "Stopping…",
+    interrupted: "The connection was lost before the answer was complete. Retry to ask again.",
   },
   ja: {
     language: "言語", clear: "会話を消去", logout: "サインアウト", signIn: "サインイン",
@@ -25,6 +27,8 @@ const STRINGS = {
     passwordRules: "新しいパスワードが条件を満たしていません：",
     demoNote: "いま応答しているのは同梱のデモ用モデル（SmolLM2-135M）です。アプリを試すための小さな英語専用モデルなので、回答は短く誤りも多く、日本語の質問にも英語で答えます。実用的な回答には、より大きなモデル（例：Colab や GPU 上の gemma-2-2b-jpn-it）を使ってください：",
     demoNoteLink: "別のモデルを使う", dismiss: "閉じる",
+    stoppedLabel: "停止しました", incompleteLabel: "回答は途中で途切れました", stopping: "停止中…",
+    interrupted: "回答の途中で接続が切れました。再試行するともう一度質問できます。",
   },
 };
 

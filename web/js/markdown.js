@@ -24,3 +24,16 @@ export function renderMarkdown(text, { breaks = true } = {}) {
     FORBID_ATTR: ["style"],
   });
 }
+
+// Renders `text` into `element` (sanitized as above), touching only what changed: an answer
+// that grows while it streams keeps its finished blocks (and a selection in them) in place.
+export function renderMarkdownInto(element, text) {
+  const template = document.createElement("template"); // inert: nothing in it loads or runs
+  template.innerHTML = renderMarkdown(text);
+  const fresh = [...template.content.childNodes];
+  const old = [...element.childNodes];
+  let same = 0;
+  while (same < fresh.length && same < old.length && old[same].isEqualNode(fresh[same])) same++;
+  for (const node of old.slice(same)) node.remove();
+  element.append(...fresh.slice(same));
+}
