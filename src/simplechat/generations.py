@@ -84,9 +84,22 @@ async def paced(chunks: AsyncIterator[Chunk], entry: Running) -> AsyncIterator[C
                 yield None
     finally:
         stop.cancel()
-        if step is not None and not step.done():
-            step.cancel()  # the engine's stream ends where it waits: its cleanup frees the slot
-            await asyncio.gather(step, return_exceptions=True)
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
+        # Closed on a task of its own: when the response is cancelled (its client left), every
+        # await in this frame is cancelled at once, and the engine's stream would stay open.
+        closing = asyncio.ensure_future(_close(step, chunks))
+        _CLOSING.add(closing)
+        closing.add_done_callback(_CLOSING.discard)
+        await asyncio.shield(closing)
+
+
+#: Closes under way; held so that none is garbage-collected before it ends.
+_CLOSING: set[asyncio.Future[None]] = set()
+
+
+async def _close(step: asyncio.Future[Any] | None, chunks: AsyncIterator[Chunk]) -> None:
+    if step is not None and not step.done():
+        step.cancel()  # the engine's stream ends where it waits: its cleanup frees the slot
+        await asyncio.gather(step, return_exceptions=True)
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
