@@ -21,7 +21,7 @@ LONG_ANSWER = "Write a very long story about the sea."
 
 @pytest.fixture(scope="module")
 def long_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """`make run`'s stack, letting answers run long (300 tokens: seconds on a quiet machine, a minute on a busy one)."""
+    """`make run`'s stack, answers up to 300 tokens: seconds here, a minute on a busy machine."""
     stack = start_stack(tmp_path_factory.mktemp("long-stack"), "--default-max-tokens", "300")
     yield stack
     stack.stop()
