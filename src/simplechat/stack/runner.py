@@ -27,6 +27,7 @@ class StackOptions:
     auth: str = "none"  # or "cognito": a local user pool on moto
     demo_user: str = "demo@example.com"
     demo_password: str | None = None
+    mfa: str = "optional"  # the local pool's MFA: off, optional or required (as -c mfa=)
     language: str = "auto"
     upstream: str = ""  # a model server elsewhere; empty: the engine loaded here, under /llm
     upstream_protocol: str = "chat"
@@ -65,7 +66,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     if options.auth == "cognito":
         from simplechat.stack.cognito import LocalCognito
 
-        cognito = LocalCognito()
+        cognito = LocalCognito(mfa=options.mfa)
         pool = cognito.pool
         password = options.demo_password or f"Local-{secrets.token_urlsafe(9)}1a"
         try:
