@@ -65,6 +65,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     pool = None
     if options.auth == "cognito":
         from simplechat.stack.cognito import LocalCognito
+        from simplechat.stack.cognito_extras import password_problems
 
         cognito = LocalCognito(mfa=options.mfa)
         pool = cognito.pool
@@ -73,9 +74,11 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
             cognito.add_user(options.demo_user, password)
         except Exception as exc:  # botocore's ClientError: the pool's policy refused it
             cognito.stop()
+            # What an empty password lacks is every rule of the pool's policy.
+            rules = "; ".join(password_problems(pool.password_policy, ""))
             print(
                 f"simplechat stack: the local user pool refused the demo user ({exc}). "
-                "--demo-password needs 8+ characters with upper and lower case and a digit.",
+                f"--demo-password must pass the pool's rules ({rules}).",
                 file=sys.stderr,
             )
             return 2
