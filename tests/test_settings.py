@@ -143,7 +143,7 @@ def test_a_demo_password_the_pool_refuses_is_a_clear_message(
     argv = ["stack", "--engine", "fake", "--auth", "cognito", "--demo-password", "weak"]
     assert main([*argv, "--port", str(free_port())]) == 2
     err = capsys.readouterr().err
-    assert "--demo-password needs 8+ characters" in err
+    assert "--demo-password must pass the pool's rules (Password not long enough" in err
     assert "Traceback" not in err
 
 

@@ -7,8 +7,8 @@ PACK = "AwsSolutions::"
 #: Our reviewed findings: construct path under the stack -> {rule id: reason}.
 REVIEWED: dict[str, dict[str, str]] = {
     "Auth/UserPool/Resource": {
-        "AwsSolutions-COG2": "MFA is optional (TOTP) so course students can sign in without a "
-        "second device; a team can make it required.",
+        "AwsSolutions-COG2": "MFA is optional (TOTP) by default so course students can sign in "
+        "without a second device; -c mfa=required makes it required.",
         "AwsSolutions-COG8": "Threat protection needs Cognito's Plus plan, a paid tier this "
         "starter stack does not assume.",
     },

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct, Node
 
-from simplechat_infra.auth import UserAuth
+from simplechat_infra.auth import MFA_CHOICES, UserAuth
 from simplechat_infra.chat_api import ChatApi
 from simplechat_infra.nag import acknowledge_reviewed_findings
 from simplechat_infra.upstream_config import UpstreamConfig
@@ -22,6 +22,8 @@ class StackSettings:
     upstream_protocol: str = "chat"
     upstream_model: str = ""  # the `model` the openai protocol sends (empty: none)
     self_sign_up: bool = False
+    mfa: str = "optional"  # off, optional or required (TOTP)
+    from_email: str = ""  # an SES-verified sender for the codes; empty: Cognito's own
 
     @classmethod
     def from_context(cls, node: Node) -> "StackSettings":
@@ -31,11 +33,16 @@ class StackSettings:
                 f"upstreamProtocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}"
             )
         sign_up = node.try_get_context("selfSignUp")
+        mfa = str(node.try_get_context("mfa") or "optional").lower()
+        if mfa not in MFA_CHOICES:
+            raise ValueError(f"mfa must be one of {', '.join(MFA_CHOICES)}, got {mfa!r}")
         return cls(
             upstream_url=str(node.try_get_context("upstreamUrl") or "not-registered-yet"),
             upstream_protocol=protocol,
             upstream_model=str(node.try_get_context("upstreamModel") or "").strip(),
             self_sign_up=str(sign_up).lower() in ("true", "1", "yes"),
+            mfa=mfa,
+            from_email=str(node.try_get_context("fromEmail") or "").strip(),
         )
 
 
@@ -46,7 +53,13 @@ class SimplechatStack(Stack):
         super().__init__(
             scope, construct_id, description="simplechat: your own LLM behind a chat app"
         )
-        self.auth = UserAuth(self, "Auth", self_sign_up=settings.self_sign_up)
+        self.auth = UserAuth(
+            self,
+            "Auth",
+            self_sign_up=settings.self_sign_up,
+            mfa=settings.mfa,
+            from_email=settings.from_email,
+        )
         self.upstream = UpstreamConfig(self, "Upstream", initial_url=settings.upstream_url)
         self.site = WebSite(self, "Web")
         self.chat_api = ChatApi(
@@ -62,6 +75,7 @@ class SimplechatStack(Stack):
             api_endpoint=self.chat_api.url,
             user_pool_id=self.auth.user_pool.user_pool_id,
             client_id=self.auth.client.user_pool_client_id,
+            auth_settings=self.auth.ui_settings,
         )
         self._outputs()
         acknowledge_reviewed_findings(self)

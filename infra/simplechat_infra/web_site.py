@@ -102,9 +102,17 @@ class WebSite(Construct):
         )
 
     def deploy_ui(
-        self, *, api_endpoint: str, user_pool_id: str, client_id: str
+        self,
+        *,
+        api_endpoint: str,
+        user_pool_id: str,
+        client_id: str,
+        auth_settings: dict[str, Any],
     ) -> s3deploy.BucketDeployment:
-        """The UI files plus a config.js naming this deployment's API and user pool."""
+        """The UI files plus a config.js naming this deployment's API and user pool.
+
+        `auth_settings`: what the sign-in UI must know of the pool (UserAuth.ui_settings).
+        """
         settings = {
             "apiEndpoint": api_endpoint,
             "language": "auto",
@@ -113,6 +121,7 @@ class WebSite(Construct):
                 "region": Stack.of(self).region,
                 "userPoolId": user_pool_id,
                 "clientId": client_id,
+                **auth_settings,
             },
         }
         config_js = f"window.SIMPLECHAT_CONFIG = {json.dumps(settings, indent=2)};\n"

@@ -141,6 +141,11 @@ _STACK_FLAGS: dict[str, dict[str, Any]] = {
     },
     "--demo-user": {"default": "demo@example.com", "help": "the local Cognito user's email"},
     "--demo-password": {"help": "its password (default: generated and printed)"},
+    "--mfa": {
+        "choices": ["off", "optional", "required"],
+        "default": "optional",
+        "help": "the local user pool's TOTP MFA, as the CDK app's -c mfa= (optional)",
+    },
     "--language": {"choices": ["auto", "ja", "en"], "default": "auto", "help": "UI language"},
     "--upstream": {
         "help": "use a model server elsewhere (e.g. your Colab tunnel URL) instead of loading one",
@@ -313,6 +318,7 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
         auth=args.auth,
         demo_user=args.demo_user,
         demo_password=args.demo_password,
+        mfa=args.mfa,
         language=args.language,
         upstream=args.upstream or "",
         upstream_protocol=args.upstream_protocol,

@@ -1,9 +1,11 @@
 // Wires the page together: configuration, language, sign-in, and the chat itself.
+import { wireAccount } from "./account.js";
 import { StreamingAnswer, flagMessage, followIfPinned, messageItem, scrollToBottom } from "./answer_view.js";
-import { AuthError, CognitoAuth } from "./auth.js";
+import { CognitoAuth } from "./auth.js";
 import { ChatError, cancelChat, sendChat } from "./chat_api.js";
 import { History } from "./history.js";
 import { applyLanguage, pickLanguage, t } from "./i18n.js";
+import { startSignIn, wireSignIn } from "./sign_in.js";
 import { StoppedMarks } from "./stopped_marks.js";
 
 const config = window.SIMPLECHAT_CONFIG || {};
@@ -26,6 +28,7 @@ function show(view) {
   $("chat-view").hidden = view !== "chat";
   $("clear-button").hidden = view !== "chat";
   $("logout-button").hidden = !auth || view !== "chat";
+  $("account-button").hidden = $("logout-button").hidden;
 }
 
 function addMessage(role, text, { pending = false } = {}) {
@@ -246,22 +249,10 @@ function startChat() {
   $("input").focus();
 }
 
-function startLogin(errorText = "") {
+// The sign-in steps live in sign_in.js, the account menu in account.js.
+function startLogin(errorText = "", info = "") {
   show("login");
-  $("login-form").hidden = false;
-  $("new-password-form").hidden = true;
-  $("login-error").textContent = errorText;
-  $("login-username").focus();
-}
-
-function loginFailure(error) {
-  if (error instanceof AuthError && ["NotAuthorizedException", "UserNotFoundException"].includes(error.code)) {
-    return t("wrongPassword");
-  }
-  if (error instanceof AuthError && error.code === "InvalidPasswordException") {
-    return t("passwordRules") + error.message;
-  }
-  return t("loginFailed") + (error.message || error);
+  startSignIn(errorText, info);
 }
 
 function wire() {
@@ -306,35 +297,12 @@ function wire() {
     auth.signOut();
     startLogin();
   });
-
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    $("login-error").textContent = "";
-    try {
-      const state = await auth.signIn($("login-username").value.trim(), $("login-password").value);
-      if (state === "new-password-required") {
-        $("login-form").hidden = true;
-        $("new-password-form").hidden = false;
-        $("new-password").focus();
-      } else {
-        startChat();
-      }
-    } catch (error) {
-      $("login-error").textContent = loginFailure(error);
-    }
-  });
-  $("new-password-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    $("login-error").textContent = "";
-    try {
-      await auth.completeNewPassword($("new-password").value);
-      startChat();
-    } catch (error) {
-      $("login-error").textContent = loginFailure(error);
-    }
-  });
 }
 
 wire();
+if (auth) {
+  wireSignIn(auth, config.auth, startChat);
+  wireAccount(auth, config.auth, (info) => startLogin("", info));
+}
 if (auth && !auth.tokens) startLogin();
 else startChat();

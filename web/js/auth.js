@@ -1,5 +1,7 @@
-// Cognito sign-in through Cognito's own HTTP API: USER_PASSWORD_AUTH, NEW_PASSWORD_REQUIRED,
-// refresh before expiry, sign-out. The ID token goes in the Authorization header.
+// Cognito sign-in through Cognito's own HTTP API: USER_PASSWORD_AUTH and its challenges
+// (NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, MFA_SETUP), sign-up and its emailed code, password
+// reset, TOTP on/off, refresh before expiry, sign-out (here or everywhere). The ID token goes in
+// the Authorization header.
 const STORAGE_KEY = "simplechat.tokens";
 const REFRESH_MARGIN_SECONDS = 300;
 
@@ -57,31 +59,119 @@ export class CognitoAuth {
     return this.tokens ? decodePayload(this.tokens.idToken) : null;
   }
 
-  // Returns "signed-in" or "new-password-required".
+  // What the next step is: "signed-in", "new-password-required", "totp-required" (a code from
+  // the user's authenticator app) or "mfa-setup" (the pool requires TOTP: enrol one first).
+  next(reply) {
+    const states = {
+      NEW_PASSWORD_REQUIRED: "new-password-required",
+      SOFTWARE_TOKEN_MFA: "totp-required",
+      MFA_SETUP: "mfa-setup",
+    };
+    if (reply.ChallengeName) {
+      if (!(reply.ChallengeName in states)) throw new AuthError("UnsupportedChallenge", reply.ChallengeName);
+      this.session = reply.Session;
+      return states[reply.ChallengeName];
+    }
+    this.save(reply.AuthenticationResult);
+    this.session = null;
+    return "signed-in";
+  }
+
   async signIn(username, password) {
+    this.username = username;
     const reply = await this.call("InitiateAuth", {
       AuthFlow: "USER_PASSWORD_AUTH",
       ClientId: this.clientId,
       AuthParameters: { USERNAME: username, PASSWORD: password },
     });
-    if (reply.ChallengeName === "NEW_PASSWORD_REQUIRED") {
-      this.session = reply.Session;
-      this.username = username;
-      return "new-password-required";
-    }
-    this.save(reply.AuthenticationResult);
-    return "signed-in";
+    return this.next(reply);
   }
 
-  async completeNewPassword(newPassword) {
+  async answer(challenge, responses) {
     const reply = await this.call("RespondToAuthChallenge", {
-      ChallengeName: "NEW_PASSWORD_REQUIRED",
+      ChallengeName: challenge,
       ClientId: this.clientId,
       Session: this.session,
-      ChallengeResponses: { USERNAME: this.username, NEW_PASSWORD: newPassword },
+      ChallengeResponses: { USERNAME: this.username, ...responses },
     });
-    this.save(reply.AuthenticationResult);
-    this.session = null;
+    return this.next(reply);
+  }
+
+  completeNewPassword(newPassword) {
+    return this.answer("NEW_PASSWORD_REQUIRED", { NEW_PASSWORD: newPassword });
+  }
+
+  answerTotp(code) {
+    return this.answer("SOFTWARE_TOKEN_MFA", { SOFTWARE_TOKEN_MFA_CODE: code });
+  }
+
+  // TOTP enrolment, signed in (access token) or during sign-in (the MFA_SETUP session).
+  // Returns the secret (base32) for the authenticator app.
+  async startTotp() {
+    const who = this.session ? { Session: this.session } : { AccessToken: await this.accessToken() };
+    const reply = await this.call("AssociateSoftwareToken", who);
+    if (reply.Session) this.session = reply.Session;
+    return reply.SecretCode;
+  }
+
+  async finishTotp(code) {
+    const who = this.session ? { Session: this.session } : { AccessToken: await this.accessToken() };
+    const reply = await this.call("VerifySoftwareToken", { ...who, UserCode: code, FriendlyDeviceName: "simplechat" });
+    if (!this.session) return this.setTotp(true);
+    this.session = reply.Session;
+    await this.answer("MFA_SETUP", {});
+    return this.setTotp(true);
+  }
+
+  async setTotp(enabled) {
+    await this.call("SetUserMFAPreference", {
+      AccessToken: await this.accessToken(),
+      SoftwareTokenMfaSettings: { Enabled: enabled, PreferredMfa: enabled },
+    });
+  }
+
+  async totpEnabled() {
+    const reply = await this.call("GetUser", { AccessToken: await this.accessToken() });
+    return (reply.UserMFASettingList || []).includes("SOFTWARE_TOKEN_MFA");
+  }
+
+  // Self sign-up: Cognito emails a code that confirms the address.
+  signUp(email, password) {
+    return this.call("SignUp", {
+      ClientId: this.clientId,
+      Username: email,
+      Password: password,
+      UserAttributes: [{ Name: "email", Value: email }],
+    });
+  }
+
+  confirmSignUp(email, code) {
+    return this.call("ConfirmSignUp", { ClientId: this.clientId, Username: email, ConfirmationCode: code });
+  }
+
+  resendCode(email) {
+    return this.call("ResendConfirmationCode", { ClientId: this.clientId, Username: email });
+  }
+
+  forgotPassword(email) {
+    return this.call("ForgotPassword", { ClientId: this.clientId, Username: email });
+  }
+
+  confirmForgotPassword(email, code, password) {
+    return this.call("ConfirmForgotPassword", {
+      ClientId: this.clientId, Username: email, ConfirmationCode: code, Password: password,
+    });
+  }
+
+  // Ends every session of this user (their refresh tokens stop working), then this one.
+  async signOutEverywhere() {
+    await this.call("GlobalSignOut", { AccessToken: await this.accessToken() });
+    this.signOut();
+  }
+
+  async accessToken() {
+    if (!(await this.idToken())) throw new AuthError("NotAuthorizedException", "signed out");
+    return this.tokens.accessToken;
   }
 
   // A valid ID token, refreshed when it is about to expire; null when signed out.

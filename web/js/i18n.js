@@ -58,3 +58,8 @@ export function applyLanguage(language, remember = false) {
   }
   return current;
 }
+
+// Strings that other modules own (e.g. i18n_auth.js), merged in per language.
+export function addStrings(extra) {
+  for (const [language, strings] of Object.entries(extra)) Object.assign((STRINGS[language] ||= {}), strings);
+}

@@ -49,6 +49,7 @@ def config_js(pool: UserPool | None, language: str, model: ModelInfo | None = No
             "region": pool.region,
             "userPoolId": pool.user_pool_id,
             "clientId": pool.client_id,
+            **pool.ui_settings(),
         }
     settings: dict[str, Any] = {"apiEndpoint": API_PREFIX, "language": language, "auth": auth}
     if model is not None:

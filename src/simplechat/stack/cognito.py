@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 REGION = "ap-northeast-1"
+#: The local pool's password rules, in Cognito's own shape (the UI is told them from here).
+PASSWORD_POLICY: dict[str, Any] = {
+    "MinimumLength": 12,
+    "RequireUppercase": True,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": False,
+}
+#: `--mfa` choices, as the CDK app's `-c mfa=`, and Cognito's name for each.
+MFA_CONFIGURATIONS = {"off": "OFF", "optional": "OPTIONAL", "required": "ON"}
 
 
 class Unauthorized(Exception):
@@ -20,6 +31,16 @@ class UserPool:
     region: str
     user_pool_id: str
     client_id: str
+    mfa: str = "optional"
+    password_policy: dict[str, Any] = field(default_factory=lambda: dict(PASSWORD_POLICY))
+
+    def ui_settings(self) -> dict[str, Any]:
+        """What the web UI's sign-in needs to know about this pool (config.js `auth`)."""
+        return {
+            "signUp": True,  # the local pool lets anyone sign up, as `-c selfSignUp=true`
+            "mfa": self.mfa,
+            "passwordPolicy": password_rules(self.password_policy),
+        }
 
     @property
     def issuer(self) -> str:
@@ -30,14 +51,32 @@ class UserPool:
         return f"{self.endpoint.rstrip('/')}/{self.user_pool_id}/.well-known/jwks.json"
 
 
+def password_rules(policy: dict[str, Any]) -> dict[str, Any]:
+    """Cognito's PasswordPolicy as config.js gives it to the UI (the CDK app writes the same)."""
+    return {
+        "minLength": policy["MinimumLength"],
+        "requireLowercase": policy["RequireLowercase"],
+        "requireUppercase": policy["RequireUppercase"],
+        "requireDigits": policy["RequireNumbers"],
+        "requireSymbols": policy["RequireSymbols"],
+    }
+
+
 class LocalCognito:
-    """Starts moto's Cognito on 127.0.0.1 with a pool, a web client and a first user."""
+    """Starts moto's Cognito on 127.0.0.1 with a pool, a web client and a first user.
 
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
+    moto sends no email and checks no emailed code: `CognitoExtras` in front of it does that
+    (the codes are printed) and asks for TOTP enrolment at sign-in where MFA is required.
+    """
 
+    def __init__(self, mfa: str = "optional") -> None:
+        from simplechat.stack.cognito_extras import CognitoExtras, ExtendedMotoServer
+
+        # moto checks TOTP codes only when asked to (its secret is fixed; the codes are real).
+        os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.extras = CognitoExtras()
+        self._server = ExtendedMotoServer(self.extras)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -46,23 +85,24 @@ class LocalCognito:
             PoolName="simplechat-local",
             UsernameAttributes=["email"],
             AutoVerifiedAttributes=["email"],
-            Policies={
-                "PasswordPolicy": {
-                    "MinimumLength": 12,
-                    "RequireUppercase": True,
-                    "RequireLowercase": True,
-                    "RequireNumbers": True,
-                    "RequireSymbols": False,
-                }
+            Policies={"PasswordPolicy": PASSWORD_POLICY},
+            AccountRecoverySetting={
+                "RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]
             },
         )["UserPool"]
+        self.client.set_user_pool_mfa_config(
+            UserPoolId=pool["Id"],
+            SoftwareTokenMfaConfiguration={"Enabled": mfa != "off"},
+            MfaConfiguration=MFA_CONFIGURATIONS[mfa],
+        )
         app_client = self.client.create_user_pool_client(
             UserPoolId=pool["Id"],
             ClientName="web",
             GenerateSecret=False,
             ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
         )["UserPoolClient"]
-        self.pool = UserPool(self.endpoint, REGION, pool["Id"], app_client["ClientId"])
+        self.pool = UserPool(self.endpoint, REGION, pool["Id"], app_client["ClientId"], mfa)
+        self.extras.attach(self.pool, self.client)
 
     def _admin_client(self) -> Any:
         import boto3

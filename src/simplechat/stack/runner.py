@@ -27,6 +27,7 @@ class StackOptions:
     auth: str = "none"  # or "cognito": a local user pool on moto
     demo_user: str = "demo@example.com"
     demo_password: str | None = None
+    mfa: str = "optional"  # the local pool's MFA: off, optional or required (as -c mfa=)
     language: str = "auto"
     upstream: str = ""  # a model server elsewhere; empty: the engine loaded here, under /llm
     upstream_protocol: str = "chat"
@@ -64,17 +65,20 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     pool = None
     if options.auth == "cognito":
         from simplechat.stack.cognito import LocalCognito
+        from simplechat.stack.cognito_extras import password_problems
 
-        cognito = LocalCognito()
+        cognito = LocalCognito(mfa=options.mfa)
         pool = cognito.pool
         password = options.demo_password or f"Local-{secrets.token_urlsafe(9)}1a"
         try:
             cognito.add_user(options.demo_user, password)
         except Exception as exc:  # botocore's ClientError: the pool's policy refused it
             cognito.stop()
+            # What an empty password lacks is every rule of the pool's policy.
+            rules = "; ".join(password_problems(pool.password_policy, ""))
             print(
                 f"simplechat stack: the local user pool refused the demo user ({exc}). "
-                "--demo-password needs 8+ characters with upper and lower case and a digit.",
+                f"--demo-password must pass the pool's rules ({rules}).",
                 file=sys.stderr,
             )
             return 2

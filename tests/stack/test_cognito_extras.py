@@ -1,0 +1,54 @@
+"""The local Cognito's emailed codes: checked, expiring, and void after too many wrong tries."""
+
+import pytest
+
+from simplechat.stack.cognito import PASSWORD_POLICY
+from simplechat.stack.cognito_extras import (
+    CODE_LIFETIME_SECONDS,
+    MAX_CODE_ATTEMPTS,
+    CodeMail,
+    CognitoError,
+    password_problems,
+)
+
+
+class Clock:
+    now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_code_expires_as_cognitos_do() -> None:
+    clock = Clock()
+    mail = CodeMail(clock)
+    code = mail.issue("reset", "A@example.com")
+    mail.check("reset", "a@example.com", code)  # any case of the address
+    clock.now += CODE_LIFETIME_SECONDS["reset"]
+    with pytest.raises(CognitoError) as expired:
+        mail.check("reset", "a@example.com", code)
+    assert expired.value.code == "ExpiredCodeException"
+
+
+def test_too_many_wrong_codes_void_the_code() -> None:
+    mail = CodeMail(Clock())
+    code = mail.issue("sign-up", "b@example.com")
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(MAX_CODE_ATTEMPTS - 1):
+        with pytest.raises(CognitoError, match="Invalid verification code"):
+            mail.check("sign-up", "b@example.com", wrong)
+    with pytest.raises(CognitoError) as limited:
+        mail.check("sign-up", "b@example.com", wrong)
+    assert limited.value.code == "LimitExceededException"
+    with pytest.raises(CognitoError) as gone:  # even the right code: ask for a new one
+        mail.check("sign-up", "b@example.com", code)
+    assert gone.value.code == "ExpiredCodeException"
+
+
+def test_the_reset_password_is_checked_against_the_pools_policy() -> None:
+    assert password_problems(PASSWORD_POLICY, "Long-enough-pass-1") == []
+    assert password_problems(PASSWORD_POLICY, "short") == [
+        "Password not long enough",
+        "Password must have uppercase characters",
+        "Password must have numeric characters",
+    ]
