@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from front import front_overhead, front_table
 from loadgen import PROMPTS, chat_overhead, run_level
 from servers import Server, free_port
+from stack_streaming import stack_streaming, stack_table
 from transformers_batching import transformers_batching, transformers_table
 from versus import compare, versus_table
 
@@ -150,14 +151,35 @@ def main() -> None:
     parser.add_argument("--no-llama-server", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["all", "engines", "versus", "front", "transformers"],
+        choices=["all", "engines", "versus", "front", "transformers", "stack"],
         default="all",
         help="engines: the side-by-side comparison; versus: ours with its defaults against "
         "llama-server in alternating rounds, both client kinds; front: the openai engine's "
-        "overhead; transformers: its continuous batching against one request at a time",
+        "overhead; transformers: its continuous batching against one request at a time; "
+        "stack: through the whole local stack, streaming time to first token against the "
+        "buffered answer's time, in alternating rounds",
     )
     parser.add_argument("--versus-rounds", type=int, default=3, help="rounds of --only versus")
     parser.add_argument("--versus-max-tokens", type=int, default=128)
+    parser.add_argument("--stack-rounds", type=int, default=3, help="rounds of --only stack")
+    parser.add_argument(
+        "--stack-levels", type=int, nargs="+", default=[1, 8], help="users at once, --only stack"
+    )
+    parser.add_argument(
+        "--stack-max-tokens", type=int, default=128, help="the stack's --default-max-tokens"
+    )
+    parser.add_argument(
+        "--stack-requests",
+        type=int,
+        default=4,
+        help="requests per level, mode and round of --only stack (at least one per user)",
+    )
+    parser.add_argument(
+        "--stack-budget-s",
+        type=float,
+        default=300,
+        help="--only stack: after its first round, no level starts after this many seconds",
+    )
     parser.add_argument(
         "--no-prompt-cache",
         dest="prompt_cache",
@@ -203,6 +225,15 @@ def main() -> None:
             levels=[n for n in args.levels if n <= 8],
         )
         report.append(transformers_table(results["transformers_batching"]))
+    if args.only in ("all", "stack"):
+        results["stack_streaming"] = stack_streaming(
+            levels=args.stack_levels,
+            rounds=args.stack_rounds,
+            max_tokens=args.stack_max_tokens,
+            requests=args.stack_requests,
+            budget_s=args.stack_budget_s,
+        )
+        report.append(stack_table(results["stack_streaming"]))
     RESULTS.mkdir(exist_ok=True)
     suffix = "" if args.only == "all" else f"-{args.only}"
     path = RESULTS / f"{dt.date.today().isoformat()}-{args.name}{suffix}.json"
