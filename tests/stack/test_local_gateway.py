@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from simplechat.stack.app import MAX_EVENT_BYTES, config_js, create_stack_app
-from simplechat.stack.cognito import UserPool
+from simplechat.stack.cognito import PASSWORD_POLICY, UserPool
 from simplechat.stack.local_gateway import request_context
 
 
@@ -92,6 +92,16 @@ def test_config_js_without_and_with_cognito() -> None:
             "region": "ap-northeast-1",
             "userPoolId": "pool_1",
             "clientId": "client-1",
+            "signUp": True,  # the local pool lets anyone sign up
+            "mfa": "optional",
+            # The pool's own policy (cognito.PASSWORD_POLICY), in the names the UI reads.
+            "passwordPolicy": {
+                "minLength": PASSWORD_POLICY["MinimumLength"],
+                "requireLowercase": PASSWORD_POLICY["RequireLowercase"],
+                "requireUppercase": PASSWORD_POLICY["RequireUppercase"],
+                "requireDigits": PASSWORD_POLICY["RequireNumbers"],
+                "requireSymbols": PASSWORD_POLICY["RequireSymbols"],
+            },
         },
     }
 
