@@ -267,7 +267,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from simplechat.api.app import create_app
-    from simplechat.draining import Drain, DrainingServer
+    from simplechat.draining import Drain, DrainingServer, sigterm_ends_like_ctrl_c
     from simplechat.public_access import PublicAccess
     from simplechat.slow_clients import guarded_protocol
 
@@ -294,7 +294,8 @@ def serve(settings: Settings) -> int:
         on_started=public.start_in_background if public.wanted else None,
     )
     try:
-        server.run()
+        with sigterm_ends_like_ctrl_c():
+            server.run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown; it is a normal stop for us
     finally:

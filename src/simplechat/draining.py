@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -92,3 +93,19 @@ class DrainingServer(uvicorn.Server):
             self.drain.expire()  # open streams send a final error event, the others a 503
             await asyncio.sleep(0.5)
         self.should_exit = True
+
+
+@contextmanager
+def sigterm_ends_like_ctrl_c() -> Iterator[None]:
+    """uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills the
+    process before the caller's `finally` (closing the engine, the last log line) can run. While
+    this is entered, that last SIGTERM is a SystemExit(0) instead."""
+
+    def _exit(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

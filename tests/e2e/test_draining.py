@@ -80,3 +80,13 @@ def test_sigterm_drains_then_exits(tmp_path: Path) -> None:
     assert "shutting down" in long_lines[-2]  # the final error event, after the grace period
     assert long_lines[-1] == "data: [DONE]"
     assert server.process.wait(timeout=30) == 0
+
+
+def test_sigterm_stops_the_stack_cleanly(tmp_path: Path) -> None:
+    # uvicorn re-raises SIGTERM after its shutdown: that must not skip the stack's own cleanup.
+    stack = ServerProcess(
+        ["--engine", "fake"], tmp_path / "stack.log", command="stack", health_path="/llm/health"
+    )
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.process.wait(timeout=30) == 0
+    assert stack.log.rstrip().endswith("stopped")

@@ -48,6 +48,7 @@ class ReadyServer(uvicorn.Server):
 
 def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) -> int:
     from simplechat.api.app import create_app
+    from simplechat.draining import sigterm_ends_like_ctrl_c
     from simplechat.slow_clients import guarded_protocol
     from simplechat.stack.app import LLM_PREFIX, create_stack_app
     from simplechat.stack.local_gateway import start_gateway
@@ -121,7 +122,8 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         http=guarded_protocol(settings.request_read_timeout),
     )
     try:
-        ReadyServer(config, summary(url, model)).run()
+        with sigterm_ends_like_ctrl_c():
+            ReadyServer(config, summary(url, model)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown
     finally:
