@@ -110,6 +110,15 @@ def connect(
     return conn, sock, path
 
 
+def send_json(
+    conn: http.client.HTTPConnection, path: str, payload: dict[str, Any], headers: dict[str, str]
+) -> http.client.HTTPResponse:
+    """POST `payload` as JSON on an open connection; the reply once its headers are in."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+    return conn.getresponse()
+
+
 def post_json(
     url: str,
     payload: dict[str, Any],
@@ -127,18 +136,7 @@ def post_json(
         watchdog.start()
         try:
             sock.settimeout(max(0.001, deadline - time.monotonic()))
-            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            conn.request(
-                "POST",
-                path,
-                body=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                    **headers,
-                },
-            )
-            response = conn.getresponse()
+            response = send_json(conn, path, payload, {"Accept": "application/json", **headers})
             data = read_body(sock, response, deadline)
         except TimeoutError:
             raise TimedOut() from None

@@ -19,6 +19,7 @@ from chat_gateway.http_client import (
     TimedOut,
     connect,
     read_body,
+    send_json,
 )
 
 #: How long the reader waits for the upstream's next byte before saying "quiet" (the caller
@@ -146,18 +147,8 @@ def open_stream(
     conn, sock, path = connect(url, connect_timeout, deadline)
     try:
         sock.settimeout(max(0.001, min(idle_limit, deadline - time.monotonic())))
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        conn.request(
-            "POST",
-            path,
-            body=body,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "text/event-stream, application/json",
-                **headers,
-            },
-        )
-        response = conn.getresponse()
+        accept = {"Accept": "text/event-stream, application/json"}
+        response = send_json(conn, path, payload, {**accept, **headers})
     except TimeoutError:
         conn.close()
         raise TimedOut() from None
