@@ -1,4 +1,5 @@
-"""The web UI's request body: `{"message", "conversationHistory"}`, checked against the limits."""
+"""The web UI's request body: `{"message", "conversationHistory"}` or `{"message",
+"conversationId", "editFrom"}` (docs/conversations.md), checked against the limits."""
 
 from __future__ import annotations
 
@@ -16,23 +17,31 @@ ROLES = ("user", "assistant", "system")
 class ChatInput:
     message: str
     history: list[dict[str, str]]
+    #: A stored conversation: its history comes from the store, not the body.
+    conversation_id: str | None = None
+    #: The index of the stored user message this turn replaces (edit, regenerate).
+    edit_from: int | None = None
 
 
-def parse_chat_body(body: bytes, config: Config) -> ChatInput:
-    if len(body) > config.max_body_bytes:
-        raise GatewayError(
-            413, f"The request is {len(body)} bytes; the limit is {config.max_body_bytes}."
-        )
+def load_object(body: bytes, max_bytes: int, example: str) -> dict[str, Any]:
+    """A JSON object body, or a 4xx that says what to send (`example`)."""
+    if len(body) > max_bytes:
+        raise GatewayError(413, f"The request is {len(body)} bytes; the limit is {max_bytes}.")
     if not body.strip():
-        raise bad_request('The request body is empty. Send JSON: {"message": "..."}.')
+        raise bad_request(f"The request body is empty. Send JSON: {example}.")
     try:
         data = json.loads(body)
     except RecursionError:
-        raise bad_request("The request body is nested too deeply to be a chat request.") from None
+        raise bad_request("The request body is nested too deeply to be read.") from None
     except ValueError:  # bad JSON or UTF-8, or a number too long for Python to read
         raise bad_request("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
-        raise bad_request('The request body must be a JSON object: {"message": "..."}.')
+        raise bad_request(f"The request body must be a JSON object: {example}.")
+    return data
+
+
+def parse_chat_body(body: bytes, config: Config) -> ChatInput:
+    data = load_object(body, config.max_body_bytes, '{"message": "..."}')
     message = data.get("message")
     if not isinstance(message, str):
         raise bad_request("'message' is required and must be a string.")
@@ -43,7 +52,27 @@ def parse_chat_body(body: bytes, config: Config) -> ChatInput:
         raise bad_request(
             f"The message is {len(message)} characters; the limit is {config.max_message_chars}."
         )
-    return ChatInput(message=message, history=_history(data.get("conversationHistory"), config))
+    conversation_id = data.get("conversationId")
+    if conversation_id is None:
+        return ChatInput(message, _history(data.get("conversationHistory"), config))
+    if not isinstance(conversation_id, str):
+        raise bad_request("'conversationId' must be a string: the id of one of your conversations.")
+    edit_from = data.get("editFrom")
+    if edit_from is not None and (
+        isinstance(edit_from, bool) or not isinstance(edit_from, int) or edit_from < 0
+    ):
+        raise bad_request("'editFrom' must be the index (0 or more) of a message you sent.")
+    return ChatInput(message, [], conversation_id=conversation_id, edit_from=edit_from)
+
+
+def check_history_message(content: object, where: str, limit: int) -> str:
+    """One stored or imported message's text: a string of valid Unicode within `limit`."""
+    if not isinstance(content, str):
+        raise bad_request(f"{where} must be a string.")
+    _check_unicode(content, where)
+    if len(content) > limit:
+        raise bad_request(f"{where} is {len(content)} characters; the limit is {limit}.")
+    return content
 
 
 def _history(raw: Any, config: Config) -> list[dict[str, str]]:

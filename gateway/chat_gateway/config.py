@@ -47,6 +47,9 @@ class Config:
     max_history_chars: int = 64000
     cache_ttl_seconds: float = 60.0
     log_content: bool = False
+    #: Where conversations are kept: a DynamoDB table (AWS) or an SQLite file (local stack).
+    conversations_table: str = ""
+    conversations_db: str = ""
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -82,5 +85,7 @@ class Config:
             max_history_chars=int(number("MAX_HISTORY_CHARS", 64000)),
             cache_ttl_seconds=number("CACHE_TTL_SECONDS", 60.0),
             log_content=env.get("LOG_CONTENT", "").strip().lower() in ("1", "true", "yes"),
+            conversations_table=env.get("CONVERSATIONS_TABLE", "").strip(),
+            conversations_db=env.get("CONVERSATIONS_DB", "").strip(),
             problems=tuple(problems),
         )

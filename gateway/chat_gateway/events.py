@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chat_gateway.errors import bad_request
+
+LOCAL_USER = "local"
 
 
 @dataclass(frozen=True)
@@ -18,10 +20,17 @@ class HttpRequest:
     request_id: str
     user_sub: str
     path: str = "/chat"
+    query: dict[str, str] = field(default_factory=dict)
 
     @property
     def origin(self) -> str:
         return self.headers.get("origin", "")
+
+    @property
+    def user(self) -> str:
+        """Whose conversations: the authorizer's `sub`, or the one local user of a stack
+        without sign-in (on AWS every route is behind the Cognito authorizer)."""
+        return self.user_sub or LOCAL_USER
 
 
 def claims_of(context: dict[str, Any]) -> dict[str, Any]:
@@ -64,4 +73,11 @@ def parse_event(event: Any) -> HttpRequest:
         request_id=str(context.get("requestId", "")),
         user_sub=str(claims_of(context).get("sub", "")),
         path=str(event.get("path") or event.get("rawPath") or "/chat"),
+        query=_query(event.get("queryStringParameters")),
     )
+
+
+def _query(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): str(v) for k, v in raw.items() if v is not None}

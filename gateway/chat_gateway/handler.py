@@ -10,11 +10,20 @@ from typing import Any
 from chat_gateway.cancel import cancel_outcome, parse_cancel_body
 from chat_gateway.chat_request import ChatInput, parse_chat_body
 from chat_gateway.config import Config
+from chat_gateway.conversation_api import (
+    ConversationApi,
+    check_method,
+    is_conversations,
+    route_name,
+)
+from chat_gateway.conversation_turn import StoredTurn, prepare_turn
 from chat_gateway.errors import GatewayError
 from chat_gateway.events import HttpRequest, parse_event
 from chat_gateway.remote_config import UpstreamSettings
 from chat_gateway.request_log import log_line
-from chat_gateway.responses import json_response, preflight_response
+from chat_gateway.responses import json_response, no_content_response, preflight_response
+from chat_gateway.store import ConversationStore
+from chat_gateway.store_opening import open_store
 from chat_gateway.stream_client import StreamReply
 from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
 from chat_gateway.upstream import Answer, Upstream
@@ -41,15 +50,17 @@ class AnswerStream:
         reply: StreamReply,
         events: Iterator[Event],
         started: float,
+        turn: StoredTurn | None = None,
     ) -> None:
         self.gateway, self.request, self.chat = gateway, request, chat
-        self.started = started
+        self.started, self.turn = started, turn
         self.outcome = Outcome()
         self._reply, self._events = reply, events
 
     def events(self) -> Generator[dict[str, Any] | None, None, None]:
         try:
-            yield from browser_events(self._events, self.chat, self.outcome)
+            save = self.turn.save if self.turn is not None else None
+            yield from browser_events(self._events, self.chat, self.outcome, save)
         except GatewayError as exc:  # e.g. a reply that was not understood
             self.outcome.status, self.outcome.error = exc.status, exc.message
             yield failed(exc.status, exc.message)
@@ -73,10 +84,13 @@ class Gateway:
         *,
         settings: UpstreamSettings | None = None,
         upstream: Upstream | None = None,
+        store: ConversationStore | None = None,
     ) -> None:
         self.config = config
         self.settings = settings or UpstreamSettings(config)
         self.upstream = upstream or Upstream(config)
+        self.store = store if store is not None else open_store(config)
+        self.conversations = ConversationApi(self.store, config)
 
     def _deadline(self, started: float, context: Any) -> float:
         budget = self.config.time_budget_seconds
@@ -96,7 +110,8 @@ class Gateway:
         return self.respond(request, self._deadline(started, context), started)
 
     def respond(self, request: HttpRequest, deadline: float, started: float) -> dict[str, Any]:
-        """Every answer that is one JSON body: /chat without streaming, /chat/cancel, errors."""
+        """Every answer that is one JSON body: /chat without streaming, /chat/cancel, the
+        conversation routes, errors."""
         origin, request_id, user, answer = (
             request.origin,
             request.request_id,
@@ -107,23 +122,31 @@ class Gateway:
             self._check(request)
             if request.method == "OPTIONS":
                 return preflight_response(self.config, origin)
+            if is_conversations(request.path):
+                status, payload = self.conversations.handle(request)
+                self._log(
+                    request_id, user, status, started, None, None, route=route_name(request.path)
+                )
+                if payload is None:
+                    return no_content_response(self.config, origin)
+                return json_response(status, payload, self.config, origin)
             if is_cancel(request.path):
                 payload = self._cancel(request)
                 self._log(request_id, user, 200, started, None, None)
                 return json_response(200, payload, self.config, origin)
-            chat = parse_chat_body(request.body, self.config)
+            chat, turn = prepare_turn(
+                self.store, request.user, parse_chat_body(request.body, self.config), self.config
+            )
             answer = self._ask(chat, deadline)
             history = [
                 *chat.history,
                 {"role": "user", "content": chat.message},
                 {"role": "assistant", "content": answer.text},
             ]
-            response = json_response(
-                200,
-                {"success": True, "response": answer.text, "conversationHistory": history},
-                self.config,
-                origin,
-            )
+            payload = {"success": True, "response": answer.text, "conversationHistory": history}
+            if turn is not None:
+                payload.update(turn.save(answer.text, stopped=False))
+            response = json_response(200, payload, self.config, origin)
             self._log(request_id, user, 200, started, answer, chat.message)
             return response
         except GatewayError as exc:
@@ -137,7 +160,9 @@ class Gateway:
         """Asks the model server for a streamed answer; raises GatewayError for whatever fails
         before the answer starts (bad input, misconfiguration, the server refusing)."""
         self._check(request)
-        chat = parse_chat_body(request.body, self.config)
+        chat, turn = prepare_turn(
+            self.store, request.user, parse_chat_body(request.body, self.config), self.config
+        )
         deadline = started + self.config.time_budget_seconds
         url, key = self.settings.url(), self.settings.api_key()
         try:
@@ -147,9 +172,12 @@ class Gateway:
             if exc.status in (502, 504):
                 self.settings.forget_url()
             raise
-        return AnswerStream(self, request, chat, reply, events, started)
+        return AnswerStream(self, request, chat, reply, events, started, turn)
 
     def _check(self, request: HttpRequest) -> None:
+        if is_conversations(request.path):
+            check_method(request)
+            return
         if request.method not in ("POST", "OPTIONS"):
             raise GatewayError(
                 405, "Send chat messages with POST.", headers={"Allow": "OPTIONS, POST"}
@@ -213,11 +241,13 @@ class Gateway:
         message: str | None,
         *,
         error: str | None = None,
+        route: str | None = None,
     ) -> None:
         log_line(
             requestId=request_id,
             user=user,
             status=status,
+            route=route,
             upstreamStatus=answer.upstream_status if answer else None,
             protocol=self.config.upstream_protocol,
             latencyMs=round((time.monotonic() - started) * 1000),

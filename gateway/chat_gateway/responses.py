@@ -20,7 +20,7 @@ def cors_headers(config: Config, origin: str) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": allowed,
         "Access-Control-Allow-Headers": ALLOW_HEADERS,
-        "Access-Control-Allow-Methods": "OPTIONS,POST",
+        "Access-Control-Allow-Methods": "OPTIONS,GET,POST,PATCH,DELETE",
         "Vary": "Origin",
     }
 
@@ -45,3 +45,13 @@ def json_response(
 def preflight_response(config: Config, origin: str) -> dict[str, Any]:
     headers = {**cors_headers(config, origin), "Access-Control-Max-Age": "600"}
     return {"statusCode": 204, "headers": headers, "body": "", "isBase64Encoded": False}
+
+
+def no_content_response(config: Config, origin: str) -> dict[str, Any]:
+    """204: done, nothing to say (a deleted conversation)."""
+    return {
+        "statusCode": 204,
+        "headers": cors_headers(config, origin),
+        "body": "",
+        "isBase64Encoded": False,
+    }

@@ -16,8 +16,10 @@ import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from chat_gateway.config import Config
+from chat_gateway.conversation_api import is_conversations
 from chat_gateway.errors import GatewayError
 from chat_gateway.events import HttpRequest, claims_of
 from chat_gateway.handler import Gateway, is_cancel
@@ -44,11 +46,15 @@ class GatewayHandler(BaseHTTPRequestHandler):
     server: GatewayServer
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/health":  # the adapter's readiness check
+        path = self.path.split("?")[0]
+        if path == "/health":  # the adapter's readiness check
             self._send_json(200, {"status": "ok"}, {})
+        elif is_conversations(path):
+            self._chat()
         else:
             self._send_json(404, {"success": False, "error": "Not found."}, {})
 
+    # Every other method goes to the gateway, which answers 405 where a route does not take it.
     def do_POST(self) -> None:
         self._chat()
 
@@ -56,6 +62,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
         self._chat()
 
     def do_PUT(self) -> None:
+        self._chat()
+
+    def do_PATCH(self) -> None:
         self._chat()
 
     def do_DELETE(self) -> None:
@@ -74,11 +83,13 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body=body,
             request_id=str(context.get("requestId", "")),
             user_sub=str(claims_of(context).get("sub", "")),
-            path=self.path.split("?")[0],
+            path=urlsplit(self.path).path,
+            query=dict(parse_qsl(urlsplit(self.path).query)),
         )
         streaming = (
             request.method == "POST"
             and not is_cancel(request.path)
+            and not is_conversations(request.path)
             and "text/event-stream" in request.headers.get("accept", "")
         )
         if not streaming:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +74,13 @@ def upstream_events(reply: StreamReply, config: Config, url: str) -> Iterator[Ev
     return chat_events(reply.events())
 
 
+#: Keeps a finished (or stopped) answer in its conversation: (text, stopped) -> the fields the
+#: `done` event carries besides (docs/conversations.md).
+Saver = Callable[[str, bool], dict[str, Any]]
+
+
 def browser_events(
-    events: Iterator[Event], chat: ChatInput, outcome: Outcome
+    events: Iterator[Event], chat: ChatInput, outcome: Outcome, save: Saver | None = None
 ) -> Iterator[dict[str, Any] | None]:
     """The events the browser gets; None asks for a keep-alive comment. `outcome` is filled in
     as the stream ends."""
@@ -103,7 +108,7 @@ def browser_events(
                 {"role": "user", "content": chat.message},
                 {"role": "assistant", "content": answer.text},
             ]
-            yield {
+            done = {
                 "done": True,
                 "success": True,
                 "response": answer.text,
@@ -111,6 +116,9 @@ def browser_events(
                 "stopped": item.stopped,
                 "usage": _usage(item.usage),
             }
+            if save is not None:
+                done.update(save(answer.text, item.stopped))
+            yield done
             return
         elif isinstance(item, Failed):
             outcome.status, outcome.error, outcome.text = item.status, item.message, answer.text

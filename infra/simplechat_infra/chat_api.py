@@ -8,6 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from simplechat_infra.conversations import ConversationTable
 from simplechat_infra.paths import ASSET_EXCLUDES, GATEWAY_DIR
 from simplechat_infra.upstream_config import UpstreamConfig
 
@@ -23,6 +24,8 @@ TIME_BUDGET_SECONDS = 870
 #: reaches a different function instance than the stream it stops; the model server, not the
 #: function, knows the generation.)
 CANCEL_TIMEOUT_SECONDS = 29
+#: The conversation routes read and write a few DynamoDB items: short calls too.
+CONVERSATIONS_TIMEOUT_SECONDS = 29
 ALLOW_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Api-Key", "X-Amz-Security-Token"]
 
 #: AWS Lambda Web Adapter 1.0.1 (aws/aws-lambda-web-adapter), arm64, as a public layer that AWS
@@ -59,6 +62,7 @@ class ChatApi(Construct):
         upstream_model: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
+        self.conversations = ConversationTable(self, "Conversations")
         self.function = self._gateway_function(
             upstream=upstream,
             site_origin=site_origin,
@@ -74,10 +78,20 @@ class ChatApi(Construct):
         # The browser gets the headers (CORS included) from the gateway server itself: the
         # adapter writes the server's status and headers into the stream's prelude.
         chat = self.api.root.add_resource("chat")
-        routes = ((chat, STREAM_SECONDS), (chat.add_resource("cancel"), CANCEL_TIMEOUT_SECONDS))
-        for resource, timeout in routes:
+        conversations = self.api.root.add_resource("conversations")
+        conversation = conversations.add_resource("{id}")
+        routes = [
+            (chat, "POST", STREAM_SECONDS),
+            (chat.add_resource("cancel"), "POST", CANCEL_TIMEOUT_SECONDS),
+            (conversations, "GET", CONVERSATIONS_TIMEOUT_SECONDS),
+            (conversations, "POST", CONVERSATIONS_TIMEOUT_SECONDS),
+            (conversation, "GET", CONVERSATIONS_TIMEOUT_SECONDS),
+            (conversation, "PATCH", CONVERSATIONS_TIMEOUT_SECONDS),
+            (conversation, "DELETE", CONVERSATIONS_TIMEOUT_SECONDS),
+        ]
+        for resource, method, timeout in routes:
             resource.add_method(
-                "POST",
+                method,
                 apigw.LambdaIntegration(
                     self.function,
                     response_transfer_mode=apigw.ResponseTransferMode.STREAM,
@@ -147,12 +161,14 @@ class ChatApi(Construct):
                 "UPSTREAM_PROTOCOL": upstream_protocol,
                 "TIME_BUDGET_SECONDS": str(TIME_BUDGET_SECONDS),
                 "ALLOWED_ORIGINS": site_origin,
+                "CONVERSATIONS_TABLE": self.conversations.table.table_name,
                 # servers behind the openai protocol may want the model named (vLLM, Ollama)
                 **({"UPSTREAM_MODEL": upstream_model} if upstream_model else {}),
             },
         )
         upstream.url_parameter.grant_read(function)
         upstream.api_key_secret.grant_read(function)
+        self.conversations.grant_gateway(role)
         return function
 
     def _rest_api(self, *, site_origin: str) -> apigw.RestApi:
@@ -165,7 +181,8 @@ class ChatApi(Construct):
         api = apigw.RestApi(
             self,
             "Api",
-            description="simplechat: POST /chat (streamed) and /chat/cancel for signed-in users",
+            description="simplechat: POST /chat (streamed), /chat/cancel and /conversations for "
+            "signed-in users",
             # REGIONAL, not CDK's default EDGE: a streamed response that sends nothing for 30 s is
             # cut on an edge-optimized endpoint, after 5 minutes on a regional one. (The gateway
             # sends a keep-alive comment at least every 10 s, but a cold model can be quiet.)
@@ -190,10 +207,10 @@ class ChatApi(Construct):
                     user=True,
                 ),
             ),
-            # Preflight for every resource under the root: /chat and /chat/cancel.
+            # Preflight for every resource under the root: /chat, /chat/cancel, /conversations.
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=[site_origin],
-                allow_methods=["OPTIONS", "POST"],
+                allow_methods=["OPTIONS", "GET", "POST", "PATCH", "DELETE"],
                 allow_headers=ALLOW_HEADERS,
             ),
         )

@@ -151,6 +151,10 @@ _STACK_FLAGS: dict[str, dict[str, Any]] = {
         "help": "use a model server elsewhere (e.g. your Colab tunnel URL) instead of loading one",
     },
     "--upstream-protocol": {"choices": ["chat", "generate", "openai"], "default": "chat"},
+    "--data-dir": {
+        "help": "where conversations are kept (default: $SIMPLECHAT_DATA_DIR, else "
+        "~/.local/share/simplechat)",
+    },
 }
 
 
@@ -306,6 +310,7 @@ def serve(settings: Settings) -> int:
 
 
 def stack(settings: Settings, args: argparse.Namespace) -> int:
+    from simplechat.stack.paths import data_dir
     from simplechat.stack.runner import StackOptions, run_stack
 
     if not port_free(settings):
@@ -323,6 +328,7 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
         language=args.language,
         upstream=args.upstream or "",
         upstream_protocol=args.upstream_protocol,
+        data_dir=data_dir(args.data_dir),
     )
     return run_stack(settings, engine, options)
 

@@ -37,6 +37,9 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLECHAT_")}
+        # A stack keeps conversations: beside its log unless a test names the folder, never in
+        # the user's own data folder.
+        inherited["SIMPLECHAT_DATA_DIR"] = str(log_path.parent / "data")
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "simplechat", command, "--port", str(self.port), *args],

@@ -10,11 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simplechat_infra.conversations import GATEWAY_ACTIONS
 
 from simplechat.stack.paths import gateway_dir
 from tests.infra.conftest import Synthesized, synthesize
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
+#: Every route the web UI calls, each behind the authorizer (docs/streaming.md,
+#: docs/conversations.md).
+ROUTES = [
+    ("POST", "/chat"),
+    ("POST", "/chat/cancel"),
+    ("GET", "/conversations"),
+    ("POST", "/conversations"),
+    ("GET", "/conversations/{id}"),
+    ("PATCH", "/conversations/{id}"),
+    ("DELETE", "/conversations/{id}"),
+]
 
 
 def refs(value: Any) -> set[str]:
@@ -45,26 +57,26 @@ def test_the_chat_routes_have_the_cognito_authorizer(synthesized: Synthesized) -
     assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
     assert pool_id in refs(authorizer["Properties"]["ProviderARNs"])
     methods = api_methods(synthesized)
-    post = {path: props for (verb, path), props in methods.items() if verb == "POST"}
-    assert set(post) == {"/chat", "/chat/cancel"}
-    for props in post.values():
+    routes = {route: props for route, props in methods.items() if route[0] != "OPTIONS"}
+    assert set(routes) == set(ROUTES)
+    for props in routes.values():
         assert props["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert refs(props["AuthorizerId"]) == {authorizer_id}
-    others = {verb for verb, _ in methods} - {"POST"}
-    assert others == {"OPTIONS"}  # CORS preflight only
 
 
 def test_cors_preflight_allows_only_the_site(synthesized: Synthesized) -> None:
     distribution_id, _ = synthesized.one("AWS::CloudFront::Distribution")
     options = {path: m for (verb, path), m in api_methods(synthesized).items() if verb == "OPTIONS"}
-    assert set(options) >= {"/chat", "/chat/cancel"}  # the browser preflights both routes
+    # the browser preflights every route
+    assert set(options) >= {"/chat", "/chat/cancel", "/conversations", "/conversations/{id}"}
     for method in options.values():
         assert method["AuthorizationType"] == "NONE"  # a preflight carries no token
         headers = method["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
         origin = headers["method.response.header.Access-Control-Allow-Origin"]
         assert "*" not in json.dumps(origin)
         assert distribution_id in refs(origin)
-        assert "POST" in headers["method.response.header.Access-Control-Allow-Methods"]
+        allowed = headers["method.response.header.Access-Control-Allow-Methods"]
+        assert {"GET", "POST", "PATCH", "DELETE"} <= set(allowed.strip("'").split(","))
         assert "Authorization" in headers["method.response.header.Access-Control-Allow-Headers"]
 
 
@@ -78,11 +90,11 @@ def test_api_gateways_own_errors_carry_cors_headers(synthesized: Synthesized) ->
         assert distribution_id in refs(origin)
 
 
-def test_both_routes_stream_the_functions_answer(synthesized: Synthesized) -> None:
+def test_every_route_streams_the_functions_answer(synthesized: Synthesized) -> None:
     function_id, _ = gateway_function(synthesized)
     methods = api_methods(synthesized)
-    for path in ("/chat", "/chat/cancel"):
-        integration = methods["POST", path]["Integration"]
+    for route in ROUTES:
+        integration = methods[route]["Integration"]
         assert integration["Type"] == "AWS_PROXY"
         assert integration["IntegrationHttpMethod"] == "POST"
         # STREAM: API Gateway calls InvokeWithResponseStream and passes bytes on as they come
@@ -98,11 +110,12 @@ def test_both_routes_stream_the_functions_answer(synthesized: Synthesized) -> No
         if function_id in refs(p["Properties"]["FunctionName"])
     ]
     api_id, _ = synthesized.one("AWS::ApiGateway::RestApi")
-    for route in ("/POST/chat", "/POST/chat/cancel"):
+    for verb, path in ROUTES:
+        source = f"/{verb}{path.replace('{id}', '*')}"
         [deployed] = [
             p
             for p in permissions
-            if route + '"' in json.dumps(p["SourceArn"]) and "test-invoke" not in json.dumps(p)
+            if source + '"' in json.dumps(p["SourceArn"]) and "test-invoke" not in json.dumps(p)
         ]
         assert deployed["Action"] == "lambda:InvokeFunction"
         assert deployed["Principal"] == "apigateway.amazonaws.com"
@@ -253,7 +266,7 @@ def test_lambda_may_only_log_and_read_its_parameter_and_secret(synthesized: Synt
         for s in statements
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
-    assert actions == {
+    assert actions - set(GATEWAY_ACTIONS) == {
         "logs:CreateLogStream", "logs:PutLogEvents",
         "ssm:DescribeParameters", "ssm:GetParameter", "ssm:GetParameters",
         "ssm:GetParameterHistory",

@@ -40,13 +40,20 @@ class RecordingGateway(ThreadingHTTPServer):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 recorder.received.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
                 )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_GET = do_PATCH = do_DELETE = do_POST
 
         super().__init__(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -75,6 +82,27 @@ def test_chat_and_cancel_reach_the_gateway_with_the_request_context(
     assert paths == ["/chat", "/chat/cancel"]
     context = json.loads(recording_gateway.received[1]["headers"]["x-amzn-request-context"])
     assert context["resourcePath"] == "/chat/cancel"
+
+
+def test_the_conversation_routes_reach_the_gateway_with_their_query(
+    tmp_path: Path, recording_gateway: RecordingGateway
+) -> None:
+    app = create_stack_app(llm_app=None, gateway_url=recording_gateway.url, web_dir=tmp_path)
+    conversation = "/api/conversations/" + "a" * 32
+    with TestClient(app) as client:
+        assert client.get("/api/conversations?q=%E4%BA%AC&limit=5").status_code == 200
+        assert client.post("/api/conversations", content=b"{}").status_code == 200
+        assert client.patch(conversation, content=b'{"title": "t"}').status_code == 200
+        assert client.delete(conversation).status_code == 200
+        # As API Gateway: no resource deeper than /conversations/{id}.
+        assert client.get(conversation + "/messages").status_code == 403
+    seen = [(r["method"], r["path"]) for r in recording_gateway.received]
+    assert seen == [
+        ("GET", "/conversations?q=%E4%BA%AC&limit=5"),
+        ("POST", "/conversations"),
+        ("PATCH", conversation.removeprefix("/api")),
+        ("DELETE", conversation.removeprefix("/api")),
+    ]
 
 
 def test_config_js_without_and_with_cognito() -> None:

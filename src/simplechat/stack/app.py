@@ -32,12 +32,18 @@ API_PREFIX = "/api"
 GUIDE_FILES = frozenset({"README.md", "README.ja.md"})
 #: API Gateway's own limit on a request body.
 MAX_EVENT_BYTES = 10 * 1024 * 1024
-#: The routes under {apiEndpoint} (as the CDK app deploys them), after "/chat".
+#: The routes under {apiEndpoint} (as the CDK app deploys them), after "/chat"; and
+#: /conversations, /conversations/{id}.
 API_ROUTES = frozenset({"", "/cancel"})
 #: Headers about one connection, not the request: never passed on by a proxy.
 HOP_BY_HOP = frozenset(
     {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te"}
 )
+
+
+def missing_route() -> Response:
+    """What API Gateway answers for a path it has no resource for."""
+    return JSONResponse({"message": "Missing Authentication Token"}, 403)
 
 
 def config_js(pool: UserPool | None, language: str, model: ModelInfo | None = None) -> str:
@@ -112,14 +118,7 @@ def create_stack_app(
     async def runtime_config() -> Response:
         return Response(script, media_type="text/javascript", headers={"Cache-Control": "no-store"})
 
-    @app.api_route(
-        f"{API_PREFIX}/chat{{rest:path}}",
-        methods=["POST", "OPTIONS", "GET"],
-        include_in_schema=False,
-    )
-    async def local_api_gateway(request: Request, rest: str) -> Response:
-        if rest not in API_ROUTES:
-            return JSONResponse({"message": "Missing Authentication Token"}, 403)  # as AWS says
+    async def local_api_gateway(request: Request, path: str) -> Response:
         body = await body_within(request, MAX_EVENT_BYTES)
         if body is None:
             return JSONResponse({"message": "Request Too Long"}, 413)
@@ -132,14 +131,14 @@ def create_stack_app(
                 )
             except Unauthorized:
                 return JSONResponse({"message": "Unauthorized"}, 401)
-        path = "/chat" + rest
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["x-amzn-request-context"] = json.dumps(
             request_context(path, request.method, claims)
         )
-        upstream = client.build_request(
-            request.method, gateway_url.rstrip("/") + path, headers=headers, content=body
-        )
+        target = gateway_url.rstrip("/") + path
+        if request.url.query:
+            target += "?" + request.url.query
+        upstream = client.build_request(request.method, target, headers=headers, content=body)
         try:
             reply = await client.send(upstream, stream=True)
         except httpx.HTTPError:
@@ -153,6 +152,26 @@ def create_stack_app(
             headers=kept,
             background=BackgroundTask(reply.aclose),
         )
+
+    @app.api_route(
+        f"{API_PREFIX}/chat{{rest:path}}",
+        methods=["POST", "OPTIONS", "GET"],
+        include_in_schema=False,
+    )
+    async def chat_routes(request: Request, rest: str) -> Response:
+        if rest not in API_ROUTES:
+            return missing_route()
+        return await local_api_gateway(request, "/chat" + rest)
+
+    @app.api_route(
+        f"{API_PREFIX}/conversations{{rest:path}}",
+        methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"],
+        include_in_schema=False,
+    )
+    async def conversation_routes(request: Request, rest: str) -> Response:
+        if rest.count("/") > 1 or (rest and len(rest) < 2):  # only /conversations[/{id}]
+            return missing_route()
+        return await local_api_gateway(request, "/conversations" + rest)
 
     if llm_app is not None:
         app.mount(LLM_PREFIX, llm_app)

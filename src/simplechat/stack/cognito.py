@@ -70,7 +70,10 @@ class LocalCognito:
     """
 
     def __init__(self, mfa: str = "optional") -> None:
+        from simplechat.stack import stable_subs
         from simplechat.stack.cognito_extras import CognitoExtras, ExtendedMotoServer
+
+        stable_subs.install()
 
         # moto checks TOTP codes only when asked to (its secret is fixed; the codes are real).
         os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"

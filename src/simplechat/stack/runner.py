@@ -8,6 +8,7 @@ import secrets
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
@@ -31,6 +32,7 @@ class StackOptions:
     language: str = "auto"
     upstream: str = ""  # a model server elsewhere; empty: the engine loaded here, under /llm
     upstream_protocol: str = "chat"
+    data_dir: Path | None = None  # conversations; None: kept nowhere (the gateway answers 501)
 
 
 class ReadyServer(uvicorn.Server):
@@ -44,6 +46,14 @@ class ReadyServer(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             print(self.ready_text, flush=True)
+
+
+def conversations_db(folder: Path | None) -> str:
+    """The SQLite file the gateway keeps conversations in (the folder made if needed)."""
+    if folder is None:
+        return ""
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / "conversations.sqlite3")
 
 
 def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) -> int:
@@ -98,6 +108,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
             "MAX_TOKENS": str(settings.default_max_tokens),
             "TIME_BUDGET_SECONDS": str(STREAM_BUDGET_SECONDS),
             "ALLOWED_ORIGINS": "*",
+            "CONVERSATIONS_DB": conversations_db(options.data_dir),
         },
     )
     model = describe_model(
@@ -114,6 +125,8 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     url = f"http://{settings.host}:{settings.port}"
     model_at = options.upstream or f"{url}{LLM_PREFIX} (docs: {url}{LLM_PREFIX}/docs)"
     log.info("the model answers from %s", model_at)
+    if options.data_dir is not None:
+        log.info("conversations are kept in %s", options.data_dir / "conversations.sqlite3")
     config = uvicorn.Config(
         app,
         host=settings.host,

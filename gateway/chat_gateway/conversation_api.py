@@ -1,0 +1,134 @@
+"""`/conversations[/{id}]`: list, create, read, rename, delete (docs/conversations.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat_gateway.chat_request import check_history_message, load_object
+from chat_gateway.config import Config
+from chat_gateway.errors import GatewayError, bad_request
+from chat_gateway.events import HttpRequest
+from chat_gateway.store import (
+    MAX_MESSAGES,
+    ConversationStore,
+    Message,
+    StoreError,
+    check_id,
+    clean_title,
+    title_from,
+)
+
+PREFIX = "/conversations"
+MAX_PAGE = 100
+MAX_QUERY_CHARS = 100
+NO_STORE = GatewayError(
+    501,
+    "This gateway keeps no conversations: set CONVERSATIONS_TABLE (a DynamoDB table) or "
+    "CONVERSATIONS_DB (an SQLite file).",
+)
+
+
+def is_conversations(path: str) -> bool:
+    return path.rstrip("/") == PREFIX or path.startswith(PREFIX + "/")
+
+
+def allowed_methods(path: str) -> str:
+    return "GET, POST" if path.rstrip("/") == PREFIX else "GET, PATCH, DELETE"
+
+
+def route_name(path: str) -> str:
+    """The route as the log names it: ids left out, so lines group by route."""
+    return PREFIX if path.rstrip("/") == PREFIX else PREFIX + "/{id}"
+
+
+def check_method(request: HttpRequest) -> None:
+    allowed = allowed_methods(request.path)
+    if request.method != "OPTIONS" and request.method not in allowed.split(", "):
+        raise GatewayError(
+            405,
+            f"{request.method} is not a method of {route_name(request.path)}.",
+            headers={"Allow": "OPTIONS, " + allowed},
+        )
+
+
+class ConversationApi:
+    """Each call answers (status, JSON payload or None for no body) or raises GatewayError."""
+
+    def __init__(self, store: ConversationStore | None, config: Config) -> None:
+        self.store, self.config = store, config
+
+    def handle(self, request: HttpRequest) -> tuple[int, dict[str, Any] | None]:
+        if self.store is None:
+            raise NO_STORE
+        store, user = self.store, request.user
+        rest = request.path.rstrip("/")[len(PREFIX) :].strip("/")
+        route = (request.method, "id" if rest else "")
+        try:
+            if route == ("GET", ""):
+                return 200, self._list(store, user, request.query)
+            if route == ("POST", ""):
+                return 201, self._create(store, user, request.body)
+            if "/" in rest:
+                raise GatewayError(404, "Not found.")
+            conversation_id = check_id(rest) if rest else ""
+            if route == ("GET", "id"):
+                conversation, messages = store.get(user, conversation_id)
+                return 200, {
+                    **conversation.summary(),
+                    "messages": [message.as_json() for message in messages],
+                }
+            if route == ("PATCH", "id"):
+                data = load_object(request.body, self.config.max_body_bytes, '{"title": "..."}')
+                title = clean_title(data.get("title"), required=True)
+                return 200, store.rename(user, conversation_id, title).summary()
+            if route == ("DELETE", "id"):
+                store.delete(user, conversation_id)
+                return 204, None
+        except StoreError as exc:
+            raise GatewayError(exc.status, exc.message) from None
+        check_method(request)  # the routes above take every allowed method
+        raise AssertionError(request.method)
+
+    def _list(self, store: ConversationStore, user: str, query: dict[str, str]) -> dict[str, Any]:
+        raw_limit = query.get("limit", "50")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+            raise bad_request(f"'limit' must be a whole number from 1 to {MAX_PAGE}.")
+        search = query.get("q", "").strip()
+        if len(search) > MAX_QUERY_CHARS:
+            raise bad_request(f"'q' is {len(search)} characters; the limit is {MAX_QUERY_CHARS}.")
+        page = store.list(user, limit=int(raw_limit), cursor=query.get("cursor"), query=search)
+        return {
+            "conversations": [conversation.summary() for conversation in page.conversations],
+            "nextCursor": page.next_cursor,
+        }
+
+    def _create(self, store: ConversationStore, user: str, body: bytes) -> dict[str, Any]:
+        data = load_object(body or b"{}", self.config.max_body_bytes, '{"title": "..."}')
+        title = clean_title(data.get("title"), required=False)
+        messages = self._imported(data.get("messages"))
+        conversation = store.create(user, title)
+        if messages:
+            first = next((m.content for m in messages if m.role == "user"), "")
+            conversation = store.append(user, conversation.id, messages, title=title_from(first))
+        return conversation.summary()
+
+    def _imported(self, raw: Any) -> list[Message]:
+        """What a browser kept before conversations were stored, brought in once."""
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            raise bad_request("'messages' must be a list of {role, content} objects.")
+        if len(raw) > MAX_MESSAGES:
+            raise bad_request(f"'messages' has {len(raw)} messages; the limit is {MAX_MESSAGES}.")
+        messages = []
+        for index, item in enumerate(raw):
+            where = f"messages[{index}]"
+            if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
+                raise bad_request(f"{where} must be an object with role user or assistant.")
+            role = item["role"]
+            limit = (
+                self.config.max_message_chars if role == "user" else self.config.max_history_chars
+            )
+            content = check_history_message(item.get("content"), f"{where}.content", limit)
+            messages.append(Message(role, content, stopped=item.get("stopped") is True))
+        return messages

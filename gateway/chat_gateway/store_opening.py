@@ -1,0 +1,20 @@
+"""The conversation store the configuration names: DynamoDB on AWS, SQLite locally, or none."""
+
+from __future__ import annotations
+
+from chat_gateway.config import Config
+from chat_gateway.store import ConversationStore
+
+
+def open_store(config: Config) -> ConversationStore | None:
+    # Imported only when chosen: the DynamoDB store needs boto3 (in the Lambda runtime), and
+    # neither touches the network or the disk before its first call.
+    if config.conversations_table:
+        from chat_gateway.store_dynamodb import DynamoStore
+
+        return DynamoStore(config.conversations_table)
+    if config.conversations_db:
+        from chat_gateway.store_sqlite import SqliteStore
+
+        return SqliteStore(config.conversations_db)
+    return None
