@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from chat_gateway.limits import Limits
+
 PROTOCOLS = ("chat", "generate", "openai")
 
 
@@ -50,6 +52,8 @@ class Config:
     #: Where conversations are kept: a DynamoDB table (AWS) or an SQLite file (local stack).
     conversations_table: str = ""
     conversations_db: str = ""
+    #: Per-user limits (docs/limits.md); None: no limit.
+    limits: Limits = field(default_factory=Limits)
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -65,6 +69,26 @@ class Config:
 
         def number(name: str, default: float) -> float:
             return _number(env, name, default, problems)
+
+        def limit(name: str) -> int | None:
+            if not env.get(name, "").strip():
+                return None
+            value = number(name, 0)
+            if value and value != int(value):
+                problems.append(f"{name} must be a whole number, got {env[name]!r}")
+            return int(value) or None
+
+        limits = Limits(
+            tokens_per_day=limit("USER_TOKENS_PER_DAY"),
+            requests_per_minute=limit("USER_REQUESTS_PER_MINUTE"),
+            concurrent_answers=limit("USER_CONCURRENT_ANSWERS"),
+        )
+        stored = env.get("CONVERSATIONS_TABLE", "").strip() or env.get("CONVERSATIONS_DB", "")
+        if limits.any and not stored.strip():
+            problems.append(
+                "per-user limits (USER_*) are counted in the conversations' store: set "
+                "CONVERSATIONS_TABLE or CONVERSATIONS_DB too"
+            )
 
         return cls(
             upstream_url=env.get("UPSTREAM_URL", "").strip(),
@@ -87,5 +111,6 @@ class Config:
             log_content=env.get("LOG_CONTENT", "").strip().lower() in ("1", "true", "yes"),
             conversations_table=env.get("CONVERSATIONS_TABLE", "").strip(),
             conversations_db=env.get("CONVERSATIONS_DB", "").strip(),
+            limits=limits,
             problems=tuple(problems),
         )

@@ -11,6 +11,7 @@ from chat_gateway.cancel import cancel_outcome, parse_cancel_body
 from chat_gateway.chat_request import ChatInput, parse_chat_body
 from chat_gateway.config import Config
 from chat_gateway.conversation_api import (
+    NO_STORE,
     ConversationApi,
     check_method,
     is_conversations,
@@ -19,15 +20,18 @@ from chat_gateway.conversation_api import (
 from chat_gateway.conversation_turn import StoredTurn, prepare_turn
 from chat_gateway.errors import GatewayError
 from chat_gateway.events import HttpRequest, parse_event
+from chat_gateway.limits import Meter, Ticket
 from chat_gateway.remote_config import UpstreamSettings
 from chat_gateway.request_log import log_line
 from chat_gateway.responses import json_response, no_content_response, preflight_response
 from chat_gateway.store import ConversationStore
-from chat_gateway.store_opening import open_store
+from chat_gateway.store_opening import open_store, open_usage
 from chat_gateway.stream_client import StreamReply
 from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
+from chat_gateway.tally import Tally
 from chat_gateway.upstream import Answer, Upstream
 from chat_gateway.upstream_events import Event
+from chat_gateway.usage import UsageStore
 
 #: Seconds kept back from the budget to build and return the response.
 RESPONSE_MARGIN = 0.3
@@ -36,6 +40,16 @@ UNEXPECTED = GatewayError(500, "The chat gateway failed unexpectedly. Try again.
 
 def is_cancel(path: str) -> bool:
     return path.rstrip("/").endswith("/chat/cancel")
+
+
+def is_usage(path: str) -> bool:
+    return path.rstrip("/") == "/usage"
+
+
+def throttled(exc: GatewayError) -> str | None:
+    """The per-user limit a 429 names, for the log (the dashboard counts them by limit)."""
+    limit = exc.details.get("limit")
+    return str(limit["name"]) if isinstance(limit, dict) else None
 
 
 class AnswerStream:
@@ -50,10 +64,11 @@ class AnswerStream:
         reply: StreamReply,
         events: Iterator[Event],
         started: float,
-        turn: StoredTurn | None = None,
+        turn: StoredTurn | None,
+        ticket: Ticket,
     ) -> None:
         self.gateway, self.request, self.chat = gateway, request, chat
-        self.started, self.turn = started, turn
+        self.started, self.turn, self.ticket = started, turn, ticket
         self.outcome = Outcome()
         self._reply, self._events = reply, events
 
@@ -69,6 +84,7 @@ class AnswerStream:
             yield failed(500, UNEXPECTED.message)
         finally:
             self.close()
+            self.ticket.finish(self.outcome.usage)  # what was generated counts, stopped or not
             self.gateway.log_stream(self)
 
     def close(self) -> None:
@@ -85,12 +101,21 @@ class Gateway:
         settings: UpstreamSettings | None = None,
         upstream: Upstream | None = None,
         store: ConversationStore | None = None,
+        usage: UsageStore | None = None,
     ) -> None:
         self.config = config
         self.settings = settings or UpstreamSettings(config)
         self.upstream = upstream or Upstream(config)
         self.store = store if store is not None else open_store(config)
         self.conversations = ConversationApi(self.store, config)
+        self.tally = Tally()  # the log lines' counts, for the local stack's /metrics
+        # A lease on a running answer outlives the longest answer, for a gateway that dies
+        # holding one.
+        self.meter = Meter(
+            usage if usage is not None else open_usage(config),
+            config.limits,
+            lease_seconds=config.time_budget_seconds + 60,
+        )
 
     def _deadline(self, started: float, context: Any) -> float:
         budget = self.config.time_budget_seconds
@@ -130,6 +155,12 @@ class Gateway:
                 if payload is None:
                     return no_content_response(self.config, origin)
                 return json_response(status, payload, self.config, origin)
+            if is_usage(request.path):
+                if self.meter.store is None:
+                    raise NO_STORE
+                payload = self.meter.report(request.user)
+                self._log(request_id, user, 200, started, None, None, route="/usage")
+                return json_response(200, payload, self.config, origin)
             if is_cancel(request.path):
                 payload = self._cancel(request)
                 self._log(request_id, user, 200, started, None, None)
@@ -137,7 +168,11 @@ class Gateway:
             chat, turn = prepare_turn(
                 self.store, request.user, parse_chat_body(request.body, self.config), self.config
             )
-            answer = self._ask(chat, deadline)
+            ticket = self.meter.admit(request.user)
+            try:
+                answer = self._ask(chat, deadline)
+            finally:
+                ticket.finish(answer.usage if answer else None)
             history = [
                 *chat.history,
                 {"role": "user", "content": chat.message},
@@ -150,7 +185,10 @@ class Gateway:
             self._log(request_id, user, 200, started, answer, chat.message)
             return response
         except GatewayError as exc:
-            self._log(request_id, user, exc.status, started, answer, None, error=exc.message)
+            self._log(
+                request_id, user, exc.status, started, answer, None, error=exc.message,
+                throttled=throttled(exc),
+            )  # fmt: skip
             return self.error_response(exc, origin)
         except Exception:  # a bug of ours: log it, never show it
             self._log(request_id, user, 500, started, answer, None, error=traceback.format_exc())
@@ -164,19 +202,27 @@ class Gateway:
             self.store, request.user, parse_chat_body(request.body, self.config), self.config
         )
         deadline = started + self.config.time_budget_seconds
-        url, key = self.settings.url(), self.settings.api_key()
+        ticket = self.meter.admit(request.user)
         try:
+            url, key = self.settings.url(), self.settings.api_key()
             reply, target = self.upstream.open(chat, url, key, request.user_sub, deadline)
             events = upstream_events(reply, self.config, target)
-        except GatewayError as exc:
-            if exc.status in (502, 504):
+        except BaseException as exc:
+            ticket.finish(None)
+            if isinstance(exc, GatewayError) and exc.status in (502, 504):
                 self.settings.forget_url()
             raise
-        return AnswerStream(self, request, chat, reply, events, started, turn)
+        return AnswerStream(self, request, chat, reply, events, started, turn, ticket)
 
     def _check(self, request: HttpRequest) -> None:
         if is_conversations(request.path):
             check_method(request)
+            return
+        if is_usage(request.path):
+            if request.method not in ("GET", "OPTIONS"):
+                raise GatewayError(
+                    405, "Read your usage with GET.", headers={"Allow": "OPTIONS, GET"}
+                )
             return
         if request.method not in ("POST", "OPTIONS"):
             raise GatewayError(
@@ -195,9 +241,8 @@ class Gateway:
         return cancel_outcome(reply, generation_id)
 
     def error_response(self, exc: GatewayError, origin: str) -> dict[str, Any]:
-        return json_response(
-            exc.status, {"success": False, "error": exc.message}, self.config, origin, exc.headers
-        )
+        payload = {"success": False, "error": exc.message, **exc.details}
+        return json_response(exc.status, payload, self.config, origin, exc.headers)
 
     def _ask(self, chat: Any, deadline: float) -> Answer:
         url = self.settings.url()
@@ -211,24 +256,32 @@ class Gateway:
 
     def log_refusal(self, request: HttpRequest, exc: GatewayError, started: float) -> None:
         self._log(
-            request.request_id, request.user_sub, exc.status, started, None, None, error=exc.message
-        )
+            request.request_id, request.user_sub, exc.status, started, None, None,
+            error=exc.message, throttled=throttled(exc),
+        )  # fmt: skip
 
     def log_stream(self, stream: AnswerStream) -> None:
         outcome = stream.outcome
-        log_line(
-            requestId=stream.request.request_id,
-            user=stream.request.user_sub,
-            status=outcome.status,
-            protocol=self.config.upstream_protocol,
-            streamed=True,
-            stopped=outcome.stopped,
-            latencyMs=round((time.monotonic() - stream.started) * 1000),
-            promptTokens=outcome.usage.get("prompt_tokens"),
-            completionTokens=outcome.usage.get("completion_tokens"),
-            error=outcome.error,
-            message=stream.chat.message if self.config.log_content else None,
-            response=outcome.text if self.config.log_content else None,
+        self.tally.record(
+            log_line(
+                requestId=stream.request.request_id,
+                user=stream.request.user_sub,
+                status=outcome.status,
+                protocol=self.config.upstream_protocol,
+                streamed=True,
+                stopped=outcome.stopped,
+                latencyMs=round((time.monotonic() - stream.started) * 1000),
+                firstTokenMs=(
+                    round((outcome.first_token_at - stream.started) * 1000)
+                    if outcome.first_token_at is not None
+                    else None
+                ),
+                promptTokens=outcome.usage.get("prompt_tokens"),
+                completionTokens=outcome.usage.get("completion_tokens"),
+                error=outcome.error,
+                message=stream.chat.message if self.config.log_content else None,
+                response=outcome.text if self.config.log_content else None,
+            )
         )
 
     def _log(
@@ -242,18 +295,22 @@ class Gateway:
         *,
         error: str | None = None,
         route: str | None = None,
+        throttled: str | None = None,
     ) -> None:
-        log_line(
-            requestId=request_id,
-            user=user,
-            status=status,
-            route=route,
-            upstreamStatus=answer.upstream_status if answer else None,
-            protocol=self.config.upstream_protocol,
-            latencyMs=round((time.monotonic() - started) * 1000),
-            promptTokens=answer.prompt_tokens if answer else None,
-            completionTokens=answer.completion_tokens if answer else None,
-            error=error,
-            message=message if self.config.log_content else None,
-            response=answer.text if answer and self.config.log_content else None,
+        self.tally.record(
+            log_line(
+                requestId=request_id,
+                user=user,
+                status=status,
+                route=route,
+                throttled=throttled,
+                upstreamStatus=answer.upstream_status if answer else None,
+                protocol=self.config.upstream_protocol,
+                latencyMs=round((time.monotonic() - started) * 1000),
+                promptTokens=answer.prompt_tokens if answer else None,
+                completionTokens=answer.completion_tokens if answer else None,
+                error=error,
+                message=message if self.config.log_content else None,
+                response=answer.text if answer and self.config.log_content else None,
+            )
         )

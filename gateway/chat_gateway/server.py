@@ -49,7 +49,15 @@ class GatewayHandler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path == "/health":  # the adapter's readiness check
             self._send_json(200, {"status": "ok"}, {})
-        elif is_conversations(path):
+        elif path == "/metrics":  # the local stack's; API Gateway has no route to it
+            self._send_proxy_result(
+                {
+                    "statusCode": 200,
+                    "headers": {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+                    "body": self.server.gateway.tally.text(),
+                }
+            )
+        elif is_conversations(path) or path.rstrip("/") == "/usage":
             self._chat()
         else:
             self._send_json(404, {"success": False, "error": "Not found."}, {})
@@ -170,6 +178,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: in the local stack many browsers' requests arrive
+    # at once, and a sixth connection waiting to be accepted would be reset.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         super().__init__(address, GatewayHandler)

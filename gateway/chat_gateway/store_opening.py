@@ -1,9 +1,10 @@
-"""The conversation store the configuration names: DynamoDB on AWS, SQLite locally, or none."""
+"""The stores the configuration names: DynamoDB on AWS, SQLite locally, or none."""
 
 from __future__ import annotations
 
 from chat_gateway.config import Config
 from chat_gateway.store import ConversationStore
+from chat_gateway.usage import UsageStore
 
 
 def open_store(config: Config) -> ConversationStore | None:
@@ -17,4 +18,17 @@ def open_store(config: Config) -> ConversationStore | None:
         from chat_gateway.store_sqlite import SqliteStore
 
         return SqliteStore(config.conversations_db)
+    return None
+
+
+def open_usage(config: Config) -> UsageStore | None:
+    """The per-user counts live beside the conversations: the same table, the same file."""
+    if config.conversations_table:
+        from chat_gateway.usage_dynamodb import DynamoUsage
+
+        return DynamoUsage(config.conversations_table)
+    if config.conversations_db:
+        from chat_gateway.usage_sqlite import SqliteUsage
+
+        return SqliteUsage(config.conversations_db)
     return None

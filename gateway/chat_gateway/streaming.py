@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Outcome:
     usage: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     text: str = ""
+    first_token_at: float | None = None  # time.monotonic() of the first text sent
 
 
 def upstream_events(reply: StreamReply, config: Config, url: str) -> Iterator[Event]:
@@ -100,6 +102,8 @@ def browser_events(
             yield {"id": generation_id}
         if isinstance(item, Delta):
             if text := answer.feed(item.text):
+                if outcome.first_token_at is None:
+                    outcome.first_token_at = time.monotonic()
                 yield {"delta": text}
         elif isinstance(item, Finished):
             outcome.stopped, outcome.usage, outcome.text = item.stopped, item.usage, answer.text

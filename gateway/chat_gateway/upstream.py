@@ -29,6 +29,10 @@ class Answer:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
 
+    @property
+    def usage(self) -> dict[str, int | None]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
 
 def endpoint(base_url: str, protocol: str) -> str:
     """The protocol's URL; a base URL pasted with /chat or /generate on the end still works,

@@ -60,6 +60,7 @@ class ChatApi(Construct):
         site_origin: str,
         upstream_protocol: str,
         upstream_model: str = "",
+        user_limits: dict[str, int] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.conversations = ConversationTable(self, "Conversations")
@@ -68,6 +69,7 @@ class ChatApi(Construct):
             site_origin=site_origin,
             upstream_protocol=upstream_protocol,
             upstream_model=upstream_model,
+            user_limits=user_limits or {},
         )
         self.api = self._rest_api(site_origin=site_origin)
         authorizer = apigw.CognitoUserPoolsAuthorizer(
@@ -88,6 +90,7 @@ class ChatApi(Construct):
             (conversation, "GET", CONVERSATIONS_TIMEOUT_SECONDS),
             (conversation, "PATCH", CONVERSATIONS_TIMEOUT_SECONDS),
             (conversation, "DELETE", CONVERSATIONS_TIMEOUT_SECONDS),
+            (self.api.root.add_resource("usage"), "GET", CONVERSATIONS_TIMEOUT_SECONDS),
         ]
         for resource, method, timeout in routes:
             resource.add_method(
@@ -110,6 +113,7 @@ class ChatApi(Construct):
         site_origin: str,
         upstream_protocol: str,
         upstream_model: str,
+        user_limits: dict[str, int],
     ) -> lambda_.Function:
         """The gateway server (gateway/run.sh) behind the Lambda Web Adapter, streaming."""
         log_group = logs.LogGroup(
@@ -162,10 +166,13 @@ class ChatApi(Construct):
                 "TIME_BUDGET_SECONDS": str(TIME_BUDGET_SECONDS),
                 "ALLOWED_ORIGINS": site_origin,
                 "CONVERSATIONS_TABLE": self.conversations.table.table_name,
+                # per-user limits, counted in the same table (unset: no limit)
+                **{name: str(value) for name, value in user_limits.items()},
                 # servers behind the openai protocol may want the model named (vLLM, Ollama)
                 **({"UPSTREAM_MODEL": upstream_model} if upstream_model else {}),
             },
         )
+        self.log_group = log_group
         upstream.url_parameter.grant_read(function)
         upstream.api_key_secret.grant_read(function)
         self.conversations.grant_gateway(role)

@@ -10,6 +10,7 @@ from constructs import Construct
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 BY_UPDATED_INDEX = "byUpdated"
+TTL_ATTRIBUTE = "expiresAt"
 #: What the gateway does with the table, and nothing more (no Scan: every read is one user's
 #: partition; TransactWriteItems is authorised through the actions it is made of).
 GATEWAY_ACTIONS = [
@@ -44,6 +45,9 @@ class ConversationTable(Construct):
             # Users' conversations outlive the stack: `cdk destroy` leaves the table (delete it
             # in the console when you mean to). A new deploy makes a new, empty one.
             removal_policy=RemovalPolicy.RETAIN,
+            # Usage counts (per day, per minute) delete themselves once they can no longer
+            # matter; conversations never carry the attribute.
+            time_to_live_attribute=TTL_ATTRIBUTE,
         )
         # The list of a user's conversations, newest first, read strongly consistent (a local
         # index can be): only conversation items carry the index's sort key.

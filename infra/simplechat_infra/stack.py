@@ -1,6 +1,6 @@
 """The whole deployment: sign-in, upstream config, chat API, web site; next steps as outputs."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct, Node
@@ -8,10 +8,32 @@ from constructs import Construct, Node
 from simplechat_infra.auth import MFA_CHOICES, UserAuth
 from simplechat_infra.chat_api import ChatApi
 from simplechat_infra.nag import acknowledge_reviewed_findings
+from simplechat_infra.operations import Operations
 from simplechat_infra.upstream_config import UpstreamConfig
 from simplechat_infra.web_site import WebSite
 
 PROTOCOLS = ("chat", "generate", "openai")
+#: -c names of the per-user limits -> the gateway's variables (docs/limits.md).
+LIMIT_CONTEXT = {
+    "userTokensPerDay": "USER_TOKENS_PER_DAY",
+    "userRequestsPerMinute": "USER_REQUESTS_PER_MINUTE",
+    "userConcurrentAnswers": "USER_CONCURRENT_ANSWERS",
+}
+
+
+def user_limits(node: Node) -> dict[str, int]:
+    """The limits given with -c, checked at synth: a typo must not deploy a gateway that
+    refuses every message as misconfigured."""
+    limits: dict[str, int] = {}
+    for name, variable in LIMIT_CONTEXT.items():
+        raw = node.try_get_context(name)
+        if raw is None or str(raw).strip() == "":
+            continue
+        text = str(raw).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{name} must be a whole number of 1 or more, got {raw!r}")
+        limits[variable] = int(text)
+    return limits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +46,8 @@ class StackSettings:
     self_sign_up: bool = False
     mfa: str = "optional"  # off, optional or required (TOTP)
     from_email: str = ""  # an SES-verified sender for the codes; empty: Cognito's own
+    #: Per-user limits (-c userTokensPerDay=N ...), as the gateway's USER_* variables.
+    user_limits: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_context(cls, node: Node) -> "StackSettings":
@@ -43,6 +67,7 @@ class StackSettings:
             self_sign_up=str(sign_up).lower() in ("true", "1", "yes"),
             mfa=mfa,
             from_email=str(node.try_get_context("fromEmail") or "").strip(),
+            user_limits=user_limits(node),
         )
 
 
@@ -70,7 +95,9 @@ class SimplechatStack(Stack):
             site_origin=self.site.url,
             upstream_protocol=settings.upstream_protocol,
             upstream_model=settings.upstream_model,
+            user_limits=settings.user_limits,
         )
+        self.operations = Operations(self, "Operations", chat_api=self.chat_api)
         self.ui_deployment = self.site.deploy_ui(
             api_endpoint=self.chat_api.url,
             user_pool_id=self.auth.user_pool.user_pool_id,

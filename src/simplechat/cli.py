@@ -133,6 +133,17 @@ _PUBLIC_FLAGS: dict[str, dict[str, Any]] = {
 }
 
 
+def positive_int(text: str) -> int:
+    """A limit: a whole number of 1 or more (argparse says which flag was wrong)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a limit must be 1 or more")
+    return value
+
+
 _STACK_FLAGS: dict[str, dict[str, Any]] = {
     "--auth": {
         "choices": ["none", "cognito"],
@@ -151,6 +162,18 @@ _STACK_FLAGS: dict[str, dict[str, Any]] = {
         "help": "use a model server elsewhere (e.g. your Colab tunnel URL) instead of loading one",
     },
     "--upstream-protocol": {"choices": ["chat", "generate", "openai"], "default": "chat"},
+    "--user-tokens-per-day": {
+        "type": positive_int,
+        "help": "per-user limit: tokens a day (UTC), prompt and answer (default: no limit)",
+    },
+    "--user-requests-per-minute": {
+        "type": positive_int,
+        "help": "per-user limit: chat requests a minute (default: no limit)",
+    },
+    "--user-concurrent-answers": {
+        "type": positive_int,
+        "help": "per-user limit: answers being written at once (default: no limit)",
+    },
     "--data-dir": {
         "help": "where conversations are kept (default: $SIMPLECHAT_DATA_DIR, else "
         "~/.local/share/simplechat)",
@@ -329,6 +352,9 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
         upstream=args.upstream or "",
         upstream_protocol=args.upstream_protocol,
         data_dir=data_dir(args.data_dir),
+        user_tokens_per_day=args.user_tokens_per_day,
+        user_requests_per_minute=args.user_requests_per_minute,
+        user_concurrent_answers=args.user_concurrent_answers,
     )
     return run_stack(settings, engine, options)
 

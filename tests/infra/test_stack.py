@@ -17,7 +17,7 @@ from tests.infra.conftest import Synthesized, synthesize
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 #: Every route the web UI calls, each behind the authorizer (docs/streaming.md,
-#: docs/conversations.md).
+#: docs/conversations.md, docs/limits.md).
 ROUTES = [
     ("POST", "/chat"),
     ("POST", "/chat/cancel"),
@@ -26,6 +26,7 @@ ROUTES = [
     ("GET", "/conversations/{id}"),
     ("PATCH", "/conversations/{id}"),
     ("DELETE", "/conversations/{id}"),
+    ("GET", "/usage"),
 ]
 
 

@@ -163,6 +163,17 @@ def create_stack_app(
             return missing_route()
         return await local_api_gateway(request, "/chat" + rest)
 
+    @app.get("/metrics", include_in_schema=False)
+    async def gateway_metrics() -> Response:
+        # The gateway's counts (requests by status, throttled by limit, tokens by user, time to
+        # first token): what the CDK app's dashboard shows on AWS. The model's are /llm/metrics.
+        reply = await client.get(gateway_url.rstrip("/") + "/metrics")
+        return Response(reply.content, reply.status_code, media_type=reply.headers["content-type"])
+
+    @app.api_route(f"{API_PREFIX}/usage", methods=["GET", "OPTIONS"], include_in_schema=False)
+    async def usage_route(request: Request) -> Response:
+        return await local_api_gateway(request, "/usage")
+
     @app.api_route(
         f"{API_PREFIX}/conversations{{rest:path}}",
         methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"],

@@ -33,6 +33,18 @@ class StackOptions:
     upstream: str = ""  # a model server elsewhere; empty: the engine loaded here, under /llm
     upstream_protocol: str = "chat"
     data_dir: Path | None = None  # conversations; None: kept nowhere (the gateway answers 501)
+    # Per-user limits, as the CDK app's -c userTokensPerDay= etc.; None: no limit.
+    user_tokens_per_day: int | None = None
+    user_requests_per_minute: int | None = None
+    user_concurrent_answers: int | None = None
+
+    def limits_env(self) -> dict[str, str]:
+        limits = {
+            "USER_TOKENS_PER_DAY": self.user_tokens_per_day,
+            "USER_REQUESTS_PER_MINUTE": self.user_requests_per_minute,
+            "USER_CONCURRENT_ANSWERS": self.user_concurrent_answers,
+        }
+        return {name: str(value) for name, value in limits.items() if value is not None}
 
 
 class ReadyServer(uvicorn.Server):
@@ -109,6 +121,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
             "TIME_BUDGET_SECONDS": str(STREAM_BUDGET_SECONDS),
             "ALLOWED_ORIGINS": "*",
             "CONVERSATIONS_DB": conversations_db(options.data_dir),
+            **options.limits_env(),
         },
     )
     model = describe_model(
