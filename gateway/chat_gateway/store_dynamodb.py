@@ -119,7 +119,7 @@ class DynamoStore:
             meta |= {"title": text(title), "titleSearch": text(title.casefold())}
         # The count lives in the same transaction as the put, so concurrent creates cannot
         # pass the limit together.
-        codes = self._transact(
+        codes = self.transact(
             [
                 {
                     "Put": {
@@ -214,7 +214,7 @@ class DynamoStore:
 
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
-        codes = self._transact(
+        codes = self.transact(
             [
                 {
                     "Delete": {
@@ -433,7 +433,7 @@ class DynamoStore:
                 return
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
-    def _transact(self, actions: builtins.list[dict[str, Any]]) -> builtins.list[str]:
+    def transact(self, actions: builtins.list[dict[str, Any]]) -> builtins.list[str]:
         """[] once written; each action's cancellation code when a condition failed.
         A conflict with another transaction on the same items is tried again."""
         for attempt in range(ATTEMPTS):

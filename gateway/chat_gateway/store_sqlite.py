@@ -65,13 +65,13 @@ class SqliteStore:
         self.path = Path(path).expanduser()
         self.clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
+        with self.connect() as connection:
             # WAL lets readers go on while one writer commits; the mode is kept in the file.
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(SCHEMA)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
         # isolation_level=None: we say BEGIN ourselves, so each call is exactly one transaction.
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
@@ -80,10 +80,10 @@ class SqliteStore:
             connection.close()
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         """One transaction; writes take the write lock first (BEGIN IMMEDIATE), so a
         read-then-write (a count, then an insert) cannot be overtaken by another writer."""
-        with self._connect() as connection:
+        with self.connect() as connection:
             try:
                 connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.OperationalError as exc:  # still locked after BUSY_TIMEOUT_S
@@ -101,7 +101,7 @@ class SqliteStore:
         title = clean_title(title, required=False)
         now = timestamp(self.clock)
         conversation = Conversation(uuid.uuid4().hex, title, now, now)
-        with self._transaction(write=True) as db:
+        with self.transaction(write=True) as db:
             (count,) = db.execute(
                 "SELECT count(*) FROM conversations WHERE user = ?", (user,)
             ).fetchone()
@@ -134,7 +134,7 @@ class SqliteStore:
         # One row more than asked for tells whether there is a next page.
         sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
         args.append(limit + 1)
-        with self._transaction(write=False) as db:
+        with self.transaction(write=False) as db:
             rows = db.execute(sql, args).fetchall()
         conversations = [Conversation(*row) for row in rows[:limit]]
         last = conversations[-1] if len(rows) > limit else None
@@ -142,7 +142,7 @@ class SqliteStore:
 
     def get(self, user: str, conversation_id: str) -> tuple[Conversation, builtins.list[Message]]:
         check_id(conversation_id)
-        with self._transaction(write=False) as db:
+        with self.transaction(write=False) as db:
             conversation = self._conversation(db, user, conversation_id)
             rows = db.execute(
                 "SELECT role, content, created_at, stopped FROM messages "
@@ -158,7 +158,7 @@ class SqliteStore:
     def rename(self, user: str, conversation_id: str, title: str) -> Conversation:
         check_id(conversation_id)
         title = clean_title(title, required=True)
-        with self._transaction(write=True) as db:
+        with self.transaction(write=True) as db:
             db.execute(
                 "UPDATE conversations SET title = ?, title_search = ? WHERE user = ? AND id = ?",
                 (title, title.casefold(), user, conversation_id),
@@ -167,7 +167,7 @@ class SqliteStore:
 
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
-        with self._transaction(write=True) as db:
+        with self.transaction(write=True) as db:
             gone = db.execute(
                 "DELETE FROM conversations WHERE user = ? AND id = ?", (user, conversation_id)
             ).rowcount
@@ -191,7 +191,7 @@ class SqliteStore:
         title = clean_title(title, required=False)
         now = timestamp(self.clock)
         key = (user, conversation_id)
-        with self._transaction(write=True) as db:
+        with self.transaction(write=True) as db:
             row = db.execute(
                 "SELECT next_seq FROM conversations WHERE user = ? AND id = ?", key
             ).fetchone()

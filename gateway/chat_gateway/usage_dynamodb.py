@@ -115,7 +115,7 @@ class DynamoUsage:
         }
         # One transaction: the day counts exactly the requests the minute admitted.
         with busy_is_unavailable():
-            codes = self._store._transact([{"Update": minute_update}, {"Update": day_update}])
+            codes = self._store.transact([{"Update": minute_update}, {"Update": day_update}])
         return not codes
 
     def minute_requests(self, user: str, minute: str) -> int:

@@ -45,12 +45,12 @@ class SqliteUsage:
         # helper; the usage tables join its schema, so opening either store first works.
         self._db = SqliteStore(path)
         self.path = self._db.path
-        with self._db._connect() as connection:
+        with self._db.connect() as connection:
             connection.executescript(SCHEMA)
 
     def day(self, user: str, day: str) -> DayUsage:
         day_start(day)
-        with self._db._transaction(write=False) as db:
+        with self._db.transaction(write=False) as db:
             row = db.execute(
                 "SELECT tokens, requests FROM usage_days WHERE user = ? AND day = ?", (user, day)
             ).fetchone()
@@ -59,7 +59,7 @@ class SqliteUsage:
     def add_tokens(self, user: str, day: str, tokens: int) -> None:
         day_start(day)
         check_tokens(tokens)
-        with self._db._transaction(write=True) as db:
+        with self._db.transaction(write=True) as db:
             db.execute(
                 "INSERT INTO usage_days (user, day, tokens) VALUES (?, ?, ?) "
                 "ON CONFLICT (user, day) DO UPDATE SET tokens = tokens + excluded.tokens",
@@ -70,7 +70,7 @@ class SqliteUsage:
         day_start(day)
         minute_start(minute)
         # BEGIN IMMEDIATE: the count read and the add are one step for every other writer.
-        with self._db._transaction(write=True) as db:
+        with self._db.transaction(write=True) as db:
             # Only the current minute is ever asked about again; earlier ones are dead weight.
             db.execute("DELETE FROM usage_minutes WHERE user = ? AND minute < ?", (user, minute))
             row = db.execute(
@@ -93,7 +93,7 @@ class SqliteUsage:
 
     def minute_requests(self, user: str, minute: str) -> int:
         minute_start(minute)
-        with self._db._transaction(write=False) as db:
+        with self._db.transaction(write=False) as db:
             row = db.execute(
                 "SELECT requests FROM usage_minutes WHERE user = ? AND minute = ?",
                 (user, minute),
@@ -102,7 +102,7 @@ class SqliteUsage:
 
     def acquire(self, user: str, lease: str, limit: int | None, now: float, expires: float) -> bool:
         check_lease(lease)
-        with self._db._transaction(write=True) as db:
+        with self._db.transaction(write=True) as db:
             held = [
                 (held_lease, held_expires)
                 for held_lease, held_expires in db.execute(
@@ -125,10 +125,10 @@ class SqliteUsage:
 
     def release(self, user: str, lease: str) -> None:
         check_lease(lease)
-        with self._db._transaction(write=True) as db:
+        with self._db.transaction(write=True) as db:
             db.execute("DELETE FROM running WHERE user = ? AND lease = ?", (user, lease))
 
     def running(self, user: str, now: float) -> int:
-        with self._db._transaction(write=False) as db:
+        with self._db.transaction(write=False) as db:
             rows = db.execute("SELECT expires FROM running WHERE user = ?", (user,)).fetchall()
         return sum(1 for (expires,) in rows if is_live(expires, now))
