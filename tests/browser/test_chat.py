@@ -37,24 +37,25 @@ def test_send_a_message_and_see_the_models_answer(page: Page, model_stack: Serve
     screenshot(page, "02-answer")
 
 
-def test_history_survives_a_reload_and_clear_empties_it(
+def test_the_conversation_survives_a_reload_and_new_chat_starts_empty(
     page: Page, model_stack: ServerProcess
 ) -> None:
     page.goto(model_stack.url)
     send(page, "Hello!")
     answered(page)
     answer = page.locator(ASSISTANT).inner_text()
+    assert "?c=" in page.url  # stored on the server, named in the URL
     page.reload()
     expect(page.locator(USER)).to_have_text("Hello!")
     expect(page.locator(ASSISTANT)).to_have_text(answer)
-    page.click("#clear-button")
+    page.click("#new-chat-button")
     expect(page.locator("#messages .message")).to_have_count(0)
     page.reload()
     expect(page.locator("#messages .message")).to_have_count(0)
     expect(page.locator("#empty-hint")).to_be_visible()
 
 
-def test_second_turn_sends_the_history(page: Page, model_stack: ServerProcess) -> None:
+def test_second_turn_names_the_stored_conversation(page: Page, model_stack: ServerProcess) -> None:
     page.goto(model_stack.url)
     send(page, "My name is Taro.")
     answered(page)
@@ -63,8 +64,10 @@ def test_second_turn_sends_the_history(page: Page, model_stack: ServerProcess) -
     sent = request_info.value.post_data_json
     assert sent is not None
     assert sent["message"] == "What is my name?"
-    assert [turn["role"] for turn in sent["conversationHistory"]] == ["user", "assistant"]
-    assert sent["conversationHistory"][0]["content"] == "My name is Taro."
+    # The server keeps the history: the turn names the conversation instead of carrying it.
+    assert re.fullmatch(r"[0-9a-f]{32}", sent["conversationId"])
+    assert "conversationHistory" not in sent and "editFrom" not in sent
+    assert f"c={sent['conversationId']}" in page.url
     expect(page.locator(ASSISTANT)).to_have_count(2)
 
 
@@ -110,15 +113,27 @@ def test_controls_are_labelled_and_keyboard_reachable(
     page: Page, model_stack: ServerProcess
 ) -> None:
     page.goto(model_stack.url)
-    expect(page.get_by_label("Message")).to_be_visible()
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
     expect(page.get_by_label("Language")).to_be_visible()
-    page.evaluate("document.activeElement.blur()")
+    expect(page.get_by_role("navigation", name="Conversations")).to_be_visible()
+    # The page's first stop (shown when focused) leads past the conversation list to the box.
+    skip = page.locator(".skip-link")
+    first = "document.querySelector('a, button, input, select, textarea')"
+    assert page.evaluate(f"{first} === document.querySelector('.skip-link')")
+    skip.focus()
+    expect(skip).to_be_in_viewport()
     reached = []
-    for _ in range(8):  # the demo-model note's link and close button come before the box
+    # The list holds what earlier tests stored (three stops each): tab until the Send button.
+    for _ in range(400):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.id"))
-    wanted = {"language-select", "clear-button", "demo-note-link", "demo-note-close", "input"}
-    assert wanted | {"send-button"} <= set(reached)
+        if reached[-1] == "send-button":
+            break
+    wanted = {"language-select", "new-chat-button", "conversation-search", "demo-note-link"}
+    assert wanted | {"demo-note-close", "input", "send-button"} <= set(reached)
+    skip.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#input")).to_be_focused()
 
 
 def test_a_message_typed_while_waiting_stays_in_the_box(
@@ -127,7 +142,8 @@ def test_a_message_typed_while_waiting_stays_in_the_box(
     held: list[Route] = []
     page.route("**/api/chat", lambda route: held.append(route))  # answered when the test says
     page.goto(fake_stack.url)
-    send(page, "first")
+    with page.expect_request("**/api/chat"):  # a new chat is stored first, then asked
+        send(page, "first")
     expect(page.locator("#stop-button")).to_be_visible()
     send(page, "second, typed while waiting")
     expect(page.locator("#input")).to_have_value("second, typed while waiting")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -76,14 +77,21 @@ def test_stop_ends_the_answer_at_the_model_and_keeps_the_partial_text(
     assert wait_until(
         lambda: llm_metric(long_stack, "simplechat_running_sequences") == 0, timeout=30
     )
-    # The conversation goes on from what the user saw: the partial answer is in the history.
-    turns = json.loads(page.evaluate("localStorage.getItem('simplechat.history.local')"))
-    assert [t["role"] for t in turns] == ["user", "assistant"]
-    assert turns[1]["content"].strip()
+    # The server stored the partial answer as it stood, marked stopped (docs/conversations.md);
+    # the mark after a reload comes from there, not from the browser.
+    conversation_id = re.search(r"c=([0-9a-f]{32})", page.url).group(1)  # type: ignore[union-attr]
+    with urllib.request.urlopen(f"{long_stack.url}/api/conversations/{conversation_id}") as reply:
+        messages = json.loads(reply.read())["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["content"].strip() and messages[1]["stopped"] is True
+    assert page.evaluate("Object.keys(localStorage).filter(k => /history|stopped/.test(k))") == []
+    page.reload()
+    expect(page.locator(f'{ASSISTANT}[data-stopped="true"]')).to_have_count(1)
+    expect(page.locator(f"{ASSISTANT} .message-flag.stopped")).to_have_text("Stopped")
+    # The conversation goes on from what the user saw.
     with page.expect_request("**/api/chat") as next_turn:
         send(page, "Thanks.")
-    history = (next_turn.value.post_data_json or {})["conversationHistory"]
-    assert history[1]["content"] == turns[1]["content"]
+    assert (next_turn.value.post_data_json or {})["conversationId"] == conversation_id
 
 
 def test_a_failure_mid_answer_keeps_what_arrived_and_offers_retry(
@@ -112,9 +120,13 @@ def test_a_failure_mid_answer_keeps_what_arrived_and_offers_retry(
     expect(page.locator("#error-text")).to_contain_text("The model server failed mid-answer.")
     expect(page.locator("#retry-button")).to_be_visible()
     screenshot(page, "12-failed-mid-answer")
+    # The failed try is not kept: the stored conversation is still empty.
+    conversation_id = re.search(r"c=([0-9a-f]{32})", page.url).group(1)  # type: ignore[union-attr]
+    with urllib.request.urlopen(f"{long_stack.url}/api/conversations/{conversation_id}") as reply:
+        assert json.loads(reply.read())["messages"] == []
     page.unroute("**/api/chat", broken_stream)
     with page.expect_request("**/api/chat") as retried:
         page.click("#retry-button")
     resent = retried.value.post_data_json or {}
     assert resent["message"] == "Hello?"
-    assert resent["conversationHistory"] == []  # the failed try is not kept
+    assert resent["conversationId"] == conversation_id and "editFrom" not in resent

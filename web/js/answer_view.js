@@ -26,16 +26,22 @@ export function followIfPinned() {
   if (pinned) scrollToBottom();
 }
 
-// One message. The user's own text is never parsed as HTML; an answer is sanitized markdown.
+// One message: its text in .message-body (the flag and the tools go after it). The user's own
+// text is never parsed as HTML; an answer is sanitized markdown.
 export function messageItem(role, text = "") {
   const item = document.createElement("li");
   item.className = `message ${role}`;
   item.dataset.i18nLabel = role === "user" ? "you" : "assistant"; // aria-label, kept translated
   item.setAttribute("aria-label", t(item.dataset.i18nLabel));
-  if (role === "assistant") item.innerHTML = renderMarkdown(text);
-  else item.textContent = text;
+  const body = document.createElement("div");
+  body.className = "message-body";
+  if (role === "assistant") body.innerHTML = renderMarkdown(text);
+  else body.textContent = text;
+  item.append(body);
   return item;
 }
+
+export const messageBody = (item) => item.querySelector(".message-body");
 
 // Marks an answer: "stopped" (Stop, the partial answer kept) or "failed" (broke off).
 export function flagMessage(item, kind) {
@@ -44,7 +50,7 @@ export function flagMessage(item, kind) {
   note.className = `message-flag ${kind}`;
   note.dataset.i18n = kind === "stopped" ? "stoppedLabel" : "incompleteLabel";
   note.textContent = t(note.dataset.i18n);
-  item.append(note);
+  messageBody(item).after(note);
 }
 
 // The answer being generated: created at the first piece of text, re-rendered at most once an
@@ -81,7 +87,7 @@ export class StreamingAnswer {
 
   render(text) {
     const follow = pinned;
-    renderMarkdownInto(this.item, text);
+    renderMarkdownInto(messageBody(this.item), text);
     if (follow) scrollToBottom();
   }
 
@@ -95,7 +101,7 @@ export class StreamingAnswer {
     this.list.removeAttribute("aria-busy");
     if (!this.item) return;
     const follow = pinned;
-    renderMarkdownInto(this.item, text);
+    renderMarkdownInto(messageBody(this.item), text);
     this.item.classList.remove("streaming");
     delete this.item.dataset.streaming;
     if (flag) flagMessage(this.item, flag);

@@ -1,228 +1,161 @@
-// Wires the page together: configuration, language, sign-in, and the chat itself.
+// Wires the page together: configuration, language, sign-in, the conversation list and the URL
+// that names the open conversation (the conversation itself is conversation_view.js).
 import { wireAccount } from "./account.js";
-import { StreamingAnswer, flagMessage, followIfPinned, messageItem, scrollToBottom } from "./answer_view.js";
+import { announce } from "./announce.js";
 import { CognitoAuth } from "./auth.js";
-import { ChatError, cancelChat, sendChat } from "./chat_api.js";
-import { History } from "./history.js";
+import { ConversationList, titleOf } from "./conversation_list.js";
+import * as view from "./conversation_view.js";
+import { ApiError, ConversationsApi } from "./conversations_api.js";
+import { deleteDialog, renameDialog, wireDialogs } from "./dialogs.js";
+import { closeDrawer, wireDrawer } from "./drawer.js";
+import { offerImport, translateOffer } from "./history_import.js";
 import { applyLanguage, pickLanguage, t } from "./i18n.js";
+import { format } from "./i18n_auth.js";
+import "./i18n_conversations.js";
+import { icon } from "./icons.js";
 import { startSignIn, wireSignIn } from "./sign_in.js";
-import { StoppedMarks } from "./stopped_marks.js";
+import { conversationInUrl, showInUrl } from "./url_state.js";
 
 const config = window.SIMPLECHAT_CONFIG || {};
 const $ = (id) => document.getElementById(id);
 const auth = config.auth && config.auth.type === "cognito" ? new CognitoAuth(config.auth) : null;
 
-// After Stop, how long the stream may take to send its last event (the partial answer and the
-// history to keep) before the browser stops reading by itself.
-const STOP_GRACE_MS = 4000;
+let owner = null; // whose conversations are shown: the ID token's sub, or "local" without sign-in
+let api = null;
+let storeless = false; // the server keeps no conversations (501)
+let opening = 0; // the latest navigation: an older one's answer arriving late is ignored
+let loading = false; // a conversation is being fetched: nothing is sent until it is shown
 
-let history = null;
-let stoppedMarks = null;
-// The running request: {controller, id, idToken, stopping, discarded, timer, userItem, answer}.
-let inFlight = null;
-let lastFailed = null; // message to resend on Retry
-let failedAttempt = []; // what a failed answer left on the page (not in the history)
-
-function show(view) {
-  $("login-view").hidden = view !== "login";
-  $("chat-view").hidden = view !== "chat";
-  $("clear-button").hidden = view !== "chat";
-  $("logout-button").hidden = !auth || view !== "chat";
+function show(which) {
+  $("login-view").hidden = which !== "login";
+  $("chat-view").hidden = which !== "chat";
+  $("sidebar").hidden = which !== "chat";
+  $("drawer-button").hidden = which !== "chat";
+  $("logout-button").hidden = !auth || which !== "chat";
   $("account-button").hidden = $("logout-button").hidden;
+  if (which !== "chat") closeDrawer({ returnFocus: false });
 }
 
-function addMessage(role, text, { pending = false } = {}) {
-  const item = messageItem(role, text);
-  if (pending) item.classList.add("pending");
-  $("messages").append(item);
-  $("empty-hint").hidden = true;
-  scrollToBottom();
-  return item;
+// The session is over: sign in again (what was typed stays in the box).
+function sessionExpired({ signOut = true } = {}) {
+  view.discardRunning();
+  if (signOut && auth) auth.signOut();
+  startLogin(t("sessionExpired"));
 }
 
-function renderHistory() {
-  $("messages").replaceChildren();
-  history.turns.forEach((turn, index) => {
-    if (turn.role !== "user" && turn.role !== "assistant") return;
-    const item = addMessage(turn.role, turn.content);
-    if (turn.role === "assistant" && stoppedMarks.has(index, turn.content)) flagMessage(item, "stopped");
-  });
-  // What is on the page but not (yet) in the history: a failed attempt, the running one.
-  const extra = [...failedAttempt];
-  if (inFlight) extra.push(inFlight.userItem, inFlight.answer.item);
-  $("messages").append(...extra.filter(Boolean));
-  $("empty-hint").hidden = $("messages").children.length > 0;
-  scrollToBottom();
+// The token for the conversation routes; a session that cannot be refreshed is a 401.
+async function apiToken() {
+  if (!auth) return null;
+  const token = await auth.idToken();
+  if (!token) throw new ApiError(t("sessionExpired"), 401);
+  return token;
 }
 
-function setBusy(busy) {
-  $("typing").hidden = !busy;
-  $("send-button").hidden = busy;
-  $("stop-button").hidden = !busy;
-  $("stop-button").disabled = false;
-  $("stop-button").textContent = t("stop");
-}
-
-function showError(text, message) {
-  lastFailed = message;
-  $("error-text").textContent = text;
-  $("error-box").hidden = false;
-  $("retry-button").hidden = message === null;
-  followIfPinned();
-}
-
-function hideError() {
-  $("error-box").hidden = true;
-  lastFailed = null;
-}
-
-function dropFailedAttempt() {
-  for (const node of failedAttempt) node.remove();
-  failedAttempt = [];
-}
-
-// Keeps a stopped answer: the user's turn and the partial answer are the conversation now.
-function keepStopped(run, message, text, turns) {
-  const kept = Array.isArray(turns)
-    ? turns
-    : [...history.turns, { role: "user", content: message }, { role: "assistant", content: text }];
-  history.replace(kept);
-  stoppedMarks.add(kept.length - 1, kept[kept.length - 1].content);
-  run.userItem.classList.remove("pending");
-  run.answer.finish(text, "stopped");
-}
-
-// Stopped before any text came: nothing was lost, the message is back in the box.
-function stoppedBeforeAnswer(run, message) {
-  run.answer.finish();
-  if (run.answer.item) run.answer.item.remove();
-  run.userItem.remove();
-  $("input").value = message;
-  showError(t("stopped"), null);
-}
-
-async function send(message) {
-  if (!message.trim() || inFlight) return;
-  hideError();
-  dropFailedAttempt();
-  const run = {
-    controller: new AbortController(),
-    id: null,
-    idToken: null,
-    stopping: false,
-    discarded: false,
-    timer: 0,
-    userItem: addMessage("user", message, { pending: true }),
-    answer: new StreamingAnswer($("messages"), { onStart: () => ($("typing").hidden = true) }),
-  };
-  inFlight = run;
-  setBusy(true);
-  followIfPinned();
-  try {
-    const idToken = auth ? await auth.idToken() : null;
-    if (run.discarded) return;
-    if (auth && !idToken) {
-      run.userItem.remove();
-      $("input").value = message; // kept for after signing in again
-      startLogin(t("sessionExpired"));
-      return;
-    }
-    run.idToken = idToken;
-    const reply = await sendChat({
-      apiEndpoint: config.apiEndpoint,
-      idToken,
-      message,
-      history: history.turns,
-      signal: run.controller.signal,
-      onId: (id) => (run.id = id),
-      onDelta: (delta) => run.answer.append(delta),
-    });
-    if (run.discarded) return;
-    const text = typeof reply.response === "string" ? reply.response : run.answer.text;
-    if (reply.stopped === true) {
-      if (text.trim()) keepStopped(run, message, text, reply.conversationHistory);
-      else stoppedBeforeAnswer(run, message);
-      return;
-    }
-    history.replace(
-      Array.isArray(reply.conversationHistory)
-        ? reply.conversationHistory
-        : [...history.turns, { role: "user", content: message }, { role: "assistant", content: text }],
-    );
-    run.userItem.classList.remove("pending");
-    if (run.answer.item) run.answer.finish(text);
-    else addMessage("assistant", text); // a server that answered in one piece
-  } catch (error) {
-    if (run.discarded) return;
-    const partial = run.answer.text.trim();
-    if (error.name === "AbortError") {
-      // Stop, and the stream did not end by itself in time: keep what arrived.
-      if (partial) keepStopped(run, message, partial, null);
-      else stoppedBeforeAnswer(run, message);
-      return;
-    }
-    if (error instanceof ChatError && error.status === 401 && auth && !partial) {
-      run.answer.finish();
-      run.userItem.remove();
-      $("input").value = message; // kept for after signing in again
-      auth.signOut();
-      startLogin(t("sessionExpired"));
-      return;
-    }
-    const text =
-      error.message && error.message !== "null"
-        ? error.message
-        : t(error instanceof ChatError && error.interrupted ? "interrupted" : "networkError");
-    if (partial) {
-      // What arrived stays in view, marked; the conversation goes on without this attempt.
-      run.answer.finish(run.answer.text, "failed");
-      run.userItem.dataset.failed = "true";
-      failedAttempt = [run.userItem, run.answer.item];
-    } else {
-      run.answer.finish();
-      if (run.answer.item) run.answer.item.remove();
-      run.userItem.remove();
-    }
-    showError(text, message);
-  } finally {
-    clearTimeout(run.timer);
-    run.answer.finish(); // no-op when already finished; never leaves the list aria-busy
-    if (inFlight === run) {
-      inFlight = null;
-      setBusy(false);
-      if (!run.discarded) $("input").focus();
-    }
+// A failure of a list or dialog action: the end of the session is handled here, the rest shown
+// by the caller.
+function unlessSignedOut(error) {
+  if (error && error.status === 401 && auth) {
+    for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+    sessionExpired();
+    return null;
   }
+  throw error;
 }
 
-// Stop: the server is asked to stop (its stream then ends with the partial answer); without an
-// id yet, with a server that cannot stop, or with no last event in time, the browser stops
-// reading and keeps what arrived.
-async function stop() {
-  const run = inFlight;
-  if (!run || run.stopping) return;
-  run.stopping = true;
-  $("stop-button").disabled = true;
-  $("stop-button").textContent = t("stopping");
-  if (!run.id) {
-    run.controller.abort();
+const list = new ConversationList({
+  onOpen: (id) => {
+    closeDrawer({ returnFocus: false });
+    if (id === view.currentId() && !loading) {
+      $("input").focus();
+      return;
+    }
+    openConversation(id, { push: true });
+  },
+  onRename: (summary) =>
+    renameDialog(
+      summary.title,
+      async (title) => {
+        const renamed = await api.rename(summary.id, title).catch(unlessSignedOut);
+        if (!renamed) return;
+        list.upsert(renamed);
+        view.retitle(renamed);
+        announce(t("renamed"));
+      },
+      () => document.querySelector(`#conversation-list li[data-id="${summary.id}"] .conv-rename`),
+    ),
+  onDelete: (summary) => {
+    // Afterwards the focus goes to the next entry (or the one before), else to "New chat".
+    const entry = document.querySelector(`#conversation-list li[data-id="${summary.id}"]`);
+    const neighbour = entry && (entry.nextElementSibling || entry.previousElementSibling);
+    const neighbourId = neighbour && neighbour.dataset.id;
+    deleteDialog(
+      titleOf(summary),
+      async () => {
+        try {
+          await api.remove(summary.id);
+        } catch (error) {
+          if (error.status !== 404) return unlessSignedOut(error); // 404: already gone
+        }
+        list.remove(summary.id);
+        announce(t("deleted"));
+        if (view.currentId() === summary.id) newChat({ replace: true });
+      },
+      () =>
+        (neighbourId && document.querySelector(`#conversation-list li[data-id="${neighbourId}"] .conv-link`)) ||
+        $("new-chat-button"),
+    );
+  },
+  onFailure: (error) => unlessSignedOut(error),
+});
+
+// A new chat: nothing is stored until its first message is sent (no empty conversations pile up).
+function newChat({ push = false, replace = false } = {}) {
+  opening++;
+  loading = false;
+  view.discardRunning({ keepReading: true });
+  if (push || replace) showInUrl(null, { replace });
+  list.setCurrent(null);
+  view.open(null);
+}
+
+async function openConversation(id, { push = false } = {}) {
+  const ticket = ++opening;
+  view.discardRunning({ keepReading: true });
+  if (push) showInUrl(id);
+  list.setCurrent(id);
+  loading = true;
+  $("chat-view").setAttribute("aria-busy", "true");
+  let stored;
+  try {
+    stored = await api.get(id);
+  } catch (error) {
+    if (ticket !== opening) return;
+    loading = false;
+    $("chat-view").removeAttribute("aria-busy");
+    if (error.status === 401 && auth) {
+      sessionExpired();
+      return;
+    }
+    // Unknown, deleted, not this user's, or unreachable: said so, and a new chat instead.
+    newChat({ replace: true });
+    const known = error.status === 404 || error.status === 400;
+    view.showNotice(known ? t("conversationNotFound") : format(t("conversationFailed"), { error: error.message || t("networkError") }));
     return;
   }
-  run.timer = setTimeout(() => run.controller.abort(), STOP_GRACE_MS);
-  const result = await cancelChat({ apiEndpoint: config.apiEndpoint, idToken: run.idToken, id: run.id });
-  if (result.ok && !result.cancelled) run.controller.abort(); // it cannot stop: stop reading
+  if (ticket !== opening) return;
+  loading = false;
+  $("chat-view").removeAttribute("aria-busy");
+  view.open(stored);
+  view.showNotice("");
+  announce(format(t("opened"), { title: titleOf(stored) }));
+  if (!document.querySelector("dialog[open]") && !document.body.classList.contains("drawer-open")) $("input").focus();
 }
 
-// Clear or sign-out while an answer is coming: that answer is dropped, the server told to stop.
-function discardRunning() {
-  const run = inFlight;
-  if (!run) return;
-  run.discarded = true;
-  if (run.id) cancelChat({ apiEndpoint: config.apiEndpoint, idToken: run.idToken, id: run.id });
-  run.controller.abort();
-  run.answer.finish();
-  inFlight = null;
-  setBusy(false);
+// What the URL names: on load, reload, and back/forward.
+function openFromUrl() {
+  const id = conversationInUrl();
+  if (id && !storeless) openConversation(id);
+  else newChat({ replace: !!id });
 }
 
 // The bundled demo model gets a note, once per browser until dismissed (config.js says which
@@ -238,15 +171,41 @@ function showDemoNote() {
   $("demo-note-link").href = (model.guide && model.guide[language]) || "guide.html";
 }
 
-function startChat() {
-  const owner = auth && auth.user ? auth.user.sub : "local";
-  history = new History(owner);
-  stoppedMarks = new StoppedMarks(owner);
-  failedAttempt = [];
-  renderHistory();
+async function startChat() {
+  owner = auth && auth.user ? auth.user.sub : "local";
+  api = new ConversationsApi(config.apiEndpoint, apiToken);
+  storeless = false;
+  view.setStoreless(false);
+  view.wireConversation({
+    config,
+    auth,
+    api,
+    onCreated: (summary) => {
+      showInUrl(summary.id, { replace: true }); // the new chat is this conversation now
+      list.setCurrent(summary.id);
+      list.upsert(summary);
+    },
+    onStored: (summary) => list.upsert(summary),
+    onSessionExpired: sessionExpired,
+  });
   show("chat");
   showDemoNote();
+  $("import-notice").hidden = true;
+  openFromUrl();
   $("input").focus();
+  const stored = await list.start(api);
+  if (!stored) {
+    // This server keeps no conversations: the page works as before they were stored.
+    storeless = true;
+    view.setStoreless(true);
+    if (view.currentId() || conversationInUrl()) newChat({ replace: true });
+    return;
+  }
+  offerImport(owner, (body) => api.create(body).catch(unlessSignedOut), (summary) => {
+    if (!summary) return;
+    list.upsert(summary);
+    openConversation(summary.id, { push: true });
+  });
 }
 
 // The sign-in steps live in sign_in.js, the account menu in account.js.
@@ -256,25 +215,42 @@ function startLogin(errorText = "", info = "") {
 }
 
 function wire() {
+  $("drawer-button").append(icon("menu"));
+  $("drawer-close").append(icon("close"));
+  // The list beside the conversation starts under the top bar, whose height depends on the
+  // language and the window.
+  const topbar = document.querySelector(".topbar");
+  new ResizeObserver(() => {
+    document.documentElement.style.setProperty("--topbar-h", `${topbar.offsetHeight}px`);
+  }).observe(topbar);
+  $("new-chat-button").prepend(icon("plus"));
   $("language-select").value = applyLanguage(pickLanguage(config.language));
   $("language-select").addEventListener("change", (e) => {
     applyLanguage(e.target.value, true);
-    if (history) renderHistory();
-    if (history) showDemoNote();
+    if (!api) return;
+    view.render();
+    view.showTitle();
+    list.render();
+    translateOffer(owner);
+    showDemoNote();
   });
   $("demo-note-close").addEventListener("click", () => {
     localStorage.setItem(DEMO_NOTE_KEY, "1");
     $("demo-note").hidden = true;
     $("input").focus();
   });
+  document.querySelector(".skip-link").addEventListener("click", (e) => {
+    e.preventDefault(); // the URL keeps naming the conversation, not #input
+    $("input").focus();
+  });
 
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();
     const message = $("input").value;
-    // While an answer is coming, the next message stays in the box until it can be sent.
-    if (!message.trim() || inFlight) return;
+    // While an answer is coming (or a conversation opening), the next message stays in the box.
+    if (!message.trim() || view.isBusy() || loading) return;
     $("input").value = "";
-    send(message);
+    view.send({ message, editFrom: null });
   });
   $("input").addEventListener("keydown", (e) => {
     // While an IME is composing (Japanese input), Enter confirms the conversion: never send.
@@ -282,21 +258,21 @@ function wire() {
     e.preventDefault();
     $("composer").requestSubmit();
   });
-  $("stop-button").addEventListener("click", stop);
-  $("retry-button").addEventListener("click", () => lastFailed && send(lastFailed));
-  $("clear-button").addEventListener("click", () => {
-    discardRunning();
-    failedAttempt = [];
-    history.clear();
-    stoppedMarks.clear();
-    hideError();
-    renderHistory();
+  $("stop-button").addEventListener("click", view.stop);
+  $("retry-button").addEventListener("click", view.retry);
+  $("new-chat-button").addEventListener("click", () => {
+    closeDrawer({ returnFocus: false });
+    newChat({ push: true });
+    $("input").focus();
   });
+  window.addEventListener("popstate", () => api && !$("chat-view").hidden && openFromUrl());
   $("logout-button").addEventListener("click", () => {
-    discardRunning();
+    view.discardRunning();
     auth.signOut();
     startLogin();
   });
+  wireDialogs();
+  wireDrawer(() => list.focusTarget());
 }
 
 wire();

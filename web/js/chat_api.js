@@ -13,24 +13,35 @@ export class ChatError extends Error {
   }
 }
 
-const url = (apiEndpoint, path) => apiEndpoint.replace(/\/+$/, "") + path;
+export const url = (apiEndpoint, path) => apiEndpoint.replace(/\/+$/, "") + path;
 
-function headers(idToken, extra = {}) {
+// The JSON headers of every API call, with the ID token as the Authorization header.
+export function headers(idToken, extra = {}) {
   const result = { "Content-Type": "application/json", ...extra };
   if (idToken) result.Authorization = idToken;
   return result;
 }
 
-// Resolves with the final reply ({success, response, conversationHistory, stopped?, usage?});
-// onId(id) and onDelta(text) are called as the stream's events arrive. Throws ChatError on a
-// failure, or the fetch's AbortError when `signal` aborts.
-export async function sendChat({ apiEndpoint, idToken, message, history, signal, onId, onDelta }) {
+// With `conversationId` the server keeps the conversation (docs/conversations.md): the body names
+// it (and `editFrom`, the index of the user message this turn replaces) instead of carrying the
+// history. Without it, the history travels in the body and nothing is stored.
+function chatBody({ message, history, conversationId, editFrom }) {
+  if (!conversationId) return { message, conversationHistory: history || [] };
+  const body = { message, conversationId };
+  if (Number.isInteger(editFrom)) body.editFrom = editFrom;
+  return body;
+}
+
+// Resolves with the final reply ({success, response, conversationHistory, stopped?, usage?,
+// conversationId?, conversation?}); onId(id) and onDelta(text) are called as the stream's events
+// arrive. Throws ChatError on a failure, or the fetch's AbortError when `signal` aborts.
+export async function sendChat({ apiEndpoint, idToken, signal, onId, onDelta, ...turn }) {
   let response;
   try {
     response = await fetch(url(apiEndpoint, "/chat"), {
       method: "POST",
       headers: headers(idToken, { Accept: "text/event-stream" }),
-      body: JSON.stringify({ message, conversationHistory: history }),
+      body: JSON.stringify(chatBody(turn)),
       signal,
     });
   } catch (error) {

@@ -1,7 +1,7 @@
 // UI strings in Japanese and English; the browser's language by default, switchable.
 const STRINGS = {
   en: {
-    language: "Language", clear: "Clear conversation", logout: "Sign out", signIn: "Sign in",
+    language: "Language", logout: "Sign out", signIn: "Sign in",
     username: "Email", password: "Password", newPasswordNeeded: "Choose a new password to finish signing in.",
     newPassword: "New password", setPassword: "Set password", emptyHint: "Ask anything to start.",
     thinking: "The assistant is answering…", retry: "Retry", inputLabel: "Message",
@@ -16,7 +16,7 @@ const STRINGS = {
     interrupted: "The connection was lost before the answer was complete. Retry to ask again.",
   },
   ja: {
-    language: "言語", clear: "会話を消去", logout: "サインアウト", signIn: "サインイン",
+    language: "言語", logout: "サインアウト", signIn: "サインイン",
     username: "メールアドレス", password: "パスワード", newPasswordNeeded: "サインインを完了するには新しいパスワードを設定してください。",
     newPassword: "新しいパスワード", setPassword: "パスワードを設定", emptyHint: "何でも聞いてみてください。",
     thinking: "アシスタントが回答中…", retry: "再試行", inputLabel: "メッセージ",
