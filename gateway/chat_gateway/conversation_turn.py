@@ -28,13 +28,19 @@ class StoredTurn:
         """The fields the answer carries besides the text (JSON answer and `done` event)."""
         turn = [Message("user", self.message), Message("assistant", answer, stopped=stopped)]
         try:
-            conversation = self.store.append(
-                self.user,
-                self.conversation_id,
-                turn,
-                keep=self.keep,
-                title=title_from(self.message),
-            )
+            if stopped and not answer:
+                # Stopped before a word: nothing to keep (the UI puts the message back in the
+                # box to edit and send again), as with a failed answer.
+                turn = []
+                conversation, _ = self.store.get(self.user, self.conversation_id)
+            else:
+                conversation = self.store.append(
+                    self.user,
+                    self.conversation_id,
+                    turn,
+                    keep=self.keep,
+                    title=title_from(self.message),
+                )
         except StoreError as exc:  # e.g. deleted in another tab while the answer was written
             raise GatewayError(
                 exc.status, f"The answer could not be kept in the conversation: {exc.message}"

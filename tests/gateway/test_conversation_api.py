@@ -488,3 +488,37 @@ def test_conversations_outlive_the_gateway(tmp_path: Path, engine: RecordingEngi
 def test_the_sqlite_store_is_what_the_gateway_opens(tmp_path: Path) -> None:
     gateway = Gateway(Config.from_env({"CONVERSATIONS_DB": str(tmp_path / "c.db")}))
     assert isinstance(gateway.store, SqliteStore)
+
+
+def test_an_answer_stopped_before_its_first_word_keeps_nothing(tmp_path: Path) -> None:
+    engine = RecordingEngine(token_delay=10)  # no word comes before the Stop
+    with live_server(engine, api_key=[KEY]) as url:
+        server = start_gateway(url, tmp_path / "c.sqlite3")
+        try:
+            alice = Client(server, "alice-sub")
+            conversation = alice.new()
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            body = {"message": "never mind", "conversationId": conversation["id"]}
+            conn.request(
+                "POST",
+                "/chat",
+                json.dumps(body),
+                {
+                    "Accept": "text/event-stream",
+                    "Content-Type": "application/json",
+                    "x-amzn-request-context": context_header("alice-sub"),
+                },
+            )
+            received = Received(conn.getresponse())
+            events = received.next_events()
+            generation = next(e for e in events if isinstance(e, dict) and "id" in e)["id"]
+            assert alice.call("POST", "/chat/cancel", {"id": generation})[0] == 200
+            list(events)
+            conn.close()
+            done = received.data()[-1]
+            assert done["stopped"] is True and done["response"] == ""
+            assert done["conversationId"] == conversation["id"]
+            assert done["conversationHistory"] == []
+            assert alice.messages(conversation["id"]) == []
+        finally:
+            server.shutdown()
