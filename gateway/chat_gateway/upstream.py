@@ -273,7 +273,10 @@ class Upstream:
 
     def _sent(self, send: Callable[[], T], deadline: float) -> T:
         """`send()`, retried once when the request never reached the server; failures mapped."""
-        config = self._config
+        # What the deadline allowed, as the user waited for it: the JSON answer behind the
+        # adapter has less than TIME_BUDGET_SECONDS (API Gateway's 5 quiet minutes).
+        budget = max(0.1, deadline - time.monotonic())
+        allowed = f"{budget:.0f}" if budget >= 10 else f"{budget:.1f}"
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return send()
@@ -289,7 +292,7 @@ class Upstream:
             except TimedOut:
                 raise GatewayError(
                     504,
-                    f"The model server did not answer within {config.time_budget_seconds:g} s. "
+                    f"The model server did not answer within {allowed} s. "
                     "Try a shorter message, or try again later.",
                 ) from None
             except Broken as exc:
