@@ -173,6 +173,12 @@ def test_twenty_at_once_against_five_running_admit_exactly_five(tmp_path: Path) 
         # The refused ones answer at once; the admitted ones wait at the gate.
         wait_until(lambda: len(statuses) == 15 and upstream.arrived == 5, timeout=30)
         assert statuses == [429] * 15
+        status, refused, headers = alice.call("POST", "/chat", {"message": "one more"})
+        assert status == 429 and headers["Retry-After"] == "5"
+        assert (
+            refused["limit"]["name"] == "concurrentAnswers" and "resetsAt" not in refused["limit"]
+        )
+        assert "5 answers being written" in refused["error"]
         assert usage_of(alice)["answers"] == {"running": 5, "limit": 5}
         # Another user is not held up by alice's five.
         bob_thread = threading.Thread(
