@@ -75,7 +75,12 @@ class AnswerStream:
     def events(self) -> Generator[dict[str, Any] | None, None, None]:
         try:
             save = self.turn.save if self.turn is not None else None
-            yield from browser_events(self._events, self.chat, self.outcome, save)
+            for item in browser_events(self._events, self.chat, self.outcome, save):
+                if item is not None and item.get("done"):
+                    # Counted before the browser hears the end: a GET /usage right after the
+                    # done event sees this answer's tokens and its slot free.
+                    self.ticket.finish(self.outcome.usage)
+                yield item
         except GatewayError as exc:  # e.g. a reply that was not understood
             self.outcome.status, self.outcome.error = exc.status, exc.message
             yield failed(exc.status, exc.message)

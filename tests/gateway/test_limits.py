@@ -227,7 +227,7 @@ def test_a_stopped_answer_counts_what_it_generated(tmp_path: Path) -> None:
             assert done["stopped"] is True
             generated = done["usage"]["completion_tokens"]
             assert 0 < generated < 82
-            wait_until(lambda: usage_of(alice)["tokens"]["used"] > 0, timeout=10)
+            # Counted before the done event was sent: no waiting for it.
             assert usage_of(alice)["tokens"]["used"] == done["usage"]["total_tokens"]
             assert usage_of(alice)["answers"]["running"] == 0
         finally:

@@ -1,9 +1,11 @@
-// The account menu (a dialog): who is signed in, TOTP two-step verification on or off (enrolling
-// an authenticator app with a QR code made in the page), and sign-out on every device.
+// The account menu (a dialog): who is signed in, today's usage (drawn by usage_panel.js), TOTP
+// two-step verification on or off (enrolling an authenticator app with a QR code made in the
+// page), and sign-out on every device.
 import { t } from "./i18n.js";
 import { format } from "./i18n_auth.js";
 import { authMessage } from "./sign_in.js";
 import { renderEnrolment } from "./totp_qr.js";
+import { refreshUsage } from "./usage.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,6 +35,7 @@ export function wireAccount(auth, authSettings, onSignedOut) {
     $("totp-disable-button").hidden = true;
     $("totp-enrol-form").hidden = true;
     dialog.showModal();
+    refreshUsage(); // the numbers of this moment, not of the last answer
     if (mfa === "off") return;
     try {
       showTotp(await auth.totpEnabled());

@@ -13,8 +13,12 @@ import { applyLanguage, pickLanguage, t } from "./i18n.js";
 import { format } from "./i18n_auth.js";
 import "./i18n_conversations.js";
 import { icon } from "./icons.js";
+import { translateLimit } from "./limit_notice.js";
 import { startSignIn, wireSignIn } from "./sign_in.js";
 import { conversationInUrl, showInUrl } from "./url_state.js";
+import { refreshAfterTurn, startUsage } from "./usage.js";
+import { renderUsage, showUsageEntry, wireUsagePanel } from "./usage_panel.js";
+import { renderWarning, wireWarning } from "./usage_warning.js";
 
 const config = window.SIMPLECHAT_CONFIG || {};
 const $ = (id) => document.getElementById(id);
@@ -33,6 +37,8 @@ function show(which) {
   $("drawer-button").hidden = which !== "chat";
   $("logout-button").hidden = !auth || which !== "chat";
   $("account-button").hidden = $("logout-button").hidden;
+  // Without sign-in there is no Account menu to hold the usage: the conversation list offers it.
+  showUsageEntry(!auth && which === "chat");
   if (which !== "chat") closeDrawer({ returnFocus: false });
 }
 
@@ -187,7 +193,9 @@ async function startChat() {
     },
     onStored: (summary) => list.upsert(summary),
     onSessionExpired: sessionExpired,
+    onTurnEnded: refreshAfterTurn,
   });
+  startUsage(api); // the near-limit warning shows from the start, not only after an answer
   show("chat");
   showDemoNote();
   $("import-notice").hidden = true;
@@ -233,6 +241,9 @@ function wire() {
     list.render();
     translateOffer(owner);
     showDemoNote();
+    renderUsage();
+    renderWarning();
+    translateLimit();
   });
   $("demo-note-close").addEventListener("click", () => {
     localStorage.setItem(DEMO_NOTE_KEY, "1");
@@ -273,6 +284,8 @@ function wire() {
   });
   wireDialogs();
   wireDrawer(() => list.focusTarget());
+  wireUsagePanel();
+  wireWarning();
 }
 
 wire();

@@ -5,11 +5,15 @@ import { SSEParser } from "./sse.js";
 
 export class ChatError extends Error {
   // status 0: the network (the caller shows a translated message); `interrupted`: the stream
-  // broke off after it had started (cut off, or the connection failed while reading).
-  constructor(message, status, { interrupted = false } = {}) {
+  // broke off after it had started (cut off, or the connection failed while reading). A 429
+  // carries the server's `limit` ({name, limit, used, retryAfter, resetsAt?}, docs/limits.md)
+  // and its Retry-After seconds, for the UI to word it in its own language.
+  constructor(message, status, { interrupted = false, limit = null, retryAfter = null } = {}) {
     super(message);
     this.status = status;
     this.interrupted = interrupted;
+    this.limit = limit;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -64,7 +68,13 @@ async function readJson(response) {
     body = {};
   }
   if (!response.ok || body.success === false) {
-    throw new ChatError(body.error || body.message || `HTTP ${response.status}`, response.status);
+    const limit = body.limit && typeof body.limit === "object" ? body.limit : null;
+    // Retry-After may be hidden from a page on another origin (CORS): the body says it as well.
+    const header = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+    throw new ChatError(body.error || body.message || `HTTP ${response.status}`, response.status, {
+      limit,
+      retryAfter: Number.isFinite(header) ? header : null,
+    });
   }
   return body;
 }

@@ -6,6 +6,7 @@
 import { StreamingAnswer, flagMessage, followIfPinned, messageItem, scrollToBottom } from "./answer_view.js";
 import { ChatError, cancelChat, sendChat } from "./chat_api.js";
 import { t } from "./i18n.js";
+import { clearLimit, showLimit } from "./limit_notice.js";
 import { startEdit } from "./message_edit.js";
 import { addAnswerTools, addQuestionTools } from "./message_tools.js";
 
@@ -21,9 +22,11 @@ let env = null; // see wireConversation()
 let conversation = { id: null, title: "", messages: [] };
 let storeless = false;
 // The running turn: {request, base, controller, id, idToken, stopping, discarded, timer,
-// userItem, answer}; `base` is the index its question gets (where an edit replaces from).
+// userItem, answer, reply}; `base` is the index its question gets (where an edit replaces from),
+// `reply` the server's final answer once it came.
 let inFlight = null;
-let lastFailed = null; // the turn to send again on Retry
+let lastFailed = null; // the turn to send again on Retry (FROM_BOX: what is in the message box)
+const FROM_BOX = "box";
 let failedAttempt = []; // what a failed answer left on the page (not in the conversation)
 
 const plain = (messages) =>
@@ -36,7 +39,9 @@ const sameMessages = (a, b) =>
   a.every((m, i) => m.role === b[i].role && m.content === b[i].content && !!m.stopped === !!b[i].stopped);
 
 // env: {config, auth (or null), api (ConversationsApi), onCreated(summary) (a new chat was
-// stored), onStored(summary) (a turn was stored: title and updatedAt), onSessionExpired({signOut})}.
+// stored), onStored(summary) (a turn was stored: title and updatedAt), onSessionExpired({signOut}),
+// onTurnEnded(reply) (a turn sent from this page is over: the usage changed; reply: the server's
+// final answer, or null when there was none)}.
 export function wireConversation(settings) {
   env = settings;
 }
@@ -162,12 +167,14 @@ function showError(text, request) {
 }
 
 export function hideError() {
+  clearLimit();
   $("error-box").hidden = true;
   lastFailed = null;
 }
 
 export function retry() {
-  if (lastFailed) send(lastFailed);
+  if (lastFailed === FROM_BOX) $("composer").requestSubmit(); // sent as if Send were pressed
+  else if (lastFailed) send(lastFailed);
 }
 
 function dropFailedAttempt() {
@@ -258,16 +265,34 @@ async function idTokenOrLogin(run) {
   return idToken;
 }
 
-// The turn is not sent after all (signed out): its text is kept in the box for later.
-function backInTheBox(run) {
+// The turn leaves the page unanswered: the conversation is shown as it was before it.
+function takeBack(run) {
   run.answer.finish();
   if (run.answer.item) run.answer.item.remove();
   run.userItem.remove();
-  $("input").value = run.request.message;
   if (run.base < conversation.messages.length) {
     inFlight = null;
     render();
   }
+}
+
+// The turn is not sent after all (signed out): its text is kept in the box for later.
+function backInTheBox(run) {
+  takeBack(run);
+  $("input").value = run.request.message;
+}
+
+// Over a limit (429, before anything was asked or stored): the error box says which, and when it
+// resets. A new message goes back in the box (unless something else was typed meanwhile) to be
+// sent later; Retry is offered once the wait is over.
+function overLimit(run, error) {
+  takeBack(run);
+  const turn = run.request;
+  const inBox = turn.editFrom === null && !$("input").value.trim();
+  if (inBox) $("input").value = turn.message;
+  showError("", inBox ? FROM_BOX : turn);
+  $("retry-button").hidden = true;
+  showLimit(error, () => ($("retry-button").hidden = lastFailed === null));
 }
 
 // Sends a turn: {message, editFrom} (editFrom: the index of the question it replaces, or null
@@ -289,6 +314,7 @@ export async function send(request) {
     timer: 0,
     userItem: null,
     answer: null,
+    reply: null,
   };
   inFlight = run;
   if (run.base < conversation.messages.length) render(); // the edited question and what follows go
@@ -317,6 +343,7 @@ export async function send(request) {
       onId: (id) => (run.id = id),
       onDelta: (delta) => run.answer.append(delta),
     });
+    run.reply = reply;
     if (run.discarded) {
       // Left while it was answering: the list still learns what the server stored.
       if (reply && reply.conversation) env.onStored(reply.conversation);
@@ -335,6 +362,10 @@ export async function send(request) {
       } else {
         stoppedBeforeAnswer(run);
       }
+      return;
+    }
+    if (error.status === 429 && !partial) {
+      overLimit(run, error);
       return;
     }
     if (error.status === 401 && env.auth && !partial) {
@@ -372,6 +403,7 @@ export async function send(request) {
     } else if (!inFlight) {
       updateTools();
     }
+    if (!run.discarded && env.onTurnEnded) env.onTurnEnded(run.reply);
   }
 }
 
