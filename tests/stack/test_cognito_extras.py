@@ -52,3 +52,21 @@ def test_the_reset_password_is_checked_against_the_pools_policy() -> None:
         "Password must have uppercase characters",
         "Password must have numeric characters",
     ]
+
+
+def test_a_totp_code_of_the_step_before_is_still_accepted() -> None:
+    """As Cognito: the code typed as the 30-second step turns is not refused (moto alone
+    refuses it: the browser tests' TOTP sign-ins failed now and then at a step's edge)."""
+    import time
+
+    from moto.cognitoidp import models
+    from moto.cognitoidp.utils import cognito_totp
+
+    from simplechat.stack.cognito_extras import tolerate_clock_drift
+
+    tolerate_clock_drift()
+    totp = cognito_totp(models.COGNITO_TOTP_MFA_SECRET)
+    previous = totp.generate(int(time.time()) - 30)
+    models.verify_totp(totp, previous)  # raises if refused
+    with pytest.raises(Exception, match="does not match"):
+        models.verify_totp(totp, totp.generate(int(time.time()) - 120))

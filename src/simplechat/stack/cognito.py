@@ -71,9 +71,14 @@ class LocalCognito:
 
     def __init__(self, mfa: str = "optional") -> None:
         from simplechat.stack import stable_subs
-        from simplechat.stack.cognito_extras import CognitoExtras, ExtendedMotoServer
+        from simplechat.stack.cognito_extras import (
+            CognitoExtras,
+            ExtendedMotoServer,
+            tolerate_clock_drift,
+        )
 
         stable_subs.install()
+        tolerate_clock_drift()
 
         # moto checks TOTP codes only when asked to (its secret is fixed; the codes are real).
         os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"

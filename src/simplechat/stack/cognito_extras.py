@@ -282,3 +282,19 @@ class ExtendedMotoServer(ThreadedMotoServer):
         )  # fmt: skip
         self._server_ready_event.set()
         self._server.serve_forever()
+
+
+def tolerate_clock_drift() -> None:
+    """moto checks a TOTP code against the current 30-second step only; Cognito, as RFC 6238
+    advises, also takes the step before and after, so a code typed as the step turns (or on a
+    phone whose clock is a little off) still works. Done once per process, before the pool."""
+    from moto.cognitoidp import models, utils
+
+    if getattr(models.verify_totp, "tolerant", False):
+        return
+
+    def verify(totp: Any, code: bytes, valid_window: int = 1) -> None:
+        utils.verify_totp(totp, code, valid_window=max(valid_window, 1))
+
+    verify.tolerant = True  # type: ignore[attr-defined]
+    models.verify_totp = verify
