@@ -69,6 +69,29 @@ class Client:
         finally:
             conn.close()
 
+    def stopped(self, body: dict[str, Any], *, after_a_word: bool = True) -> dict[str, Any]:
+        """Streams `body`'s answer and stops it (after its first word, or before any); the
+        `done` event."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        headers = {
+            "Accept": "text/event-stream",
+            "Content-Type": "application/json",
+            "x-amzn-request-context": context_header(self.sub),
+        }
+        conn.request("POST", "/chat", json.dumps(body), headers)
+        received = Received(conn.getresponse())
+        events = received.next_events()
+        generation = next(e for e in events if isinstance(e, dict) and "id" in e)["id"]
+        if after_a_word:
+            next(e for e in events if isinstance(e, dict) and "delta" in e)
+        status, cancelled, _ = self.call("POST", "/chat/cancel", {"id": generation})
+        assert status == 200 and cancelled["cancelled"] is True
+        list(events)
+        conn.close()
+        done: dict[str, Any] = received.data()[-1]
+        assert done["stopped"] is True
+        return done
+
     def new(self, title: str | None = None) -> dict[str, Any]:
         status, body, _ = self.call(
             "POST", "/conversations", {} if title is None else {"title": title}
@@ -263,32 +286,13 @@ def test_a_stopped_answer_is_kept_as_it_stood(tmp_path: Path) -> None:
         try:
             alice = Client(server, "alice-sub")
             conversation = alice.new()
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
             body = {
                 "message": " ".join(f"w{i}" for i in range(60)),
                 "conversationId": conversation["id"],
             }
-            conn.request(
-                "POST",
-                "/chat",
-                json.dumps(body),
-                {
-                    "Accept": "text/event-stream",
-                    "Content-Type": "application/json",
-                    "x-amzn-request-context": context_header("alice-sub"),
-                },
-            )
-            received = Received(conn.getresponse())
-            events = received.next_events()
-            generation = next(e for e in events if isinstance(e, dict) and "id" in e)["id"]
-            next(e for e in events if isinstance(e, dict) and "delta" in e)
-            status, cancelled, _ = alice.call("POST", "/chat/cancel", {"id": generation})
-            assert status == 200 and cancelled["cancelled"] is True
-            list(events)
-            conn.close()
-            done = received.data()[-1]
-            assert done["stopped"] is True
+            done = alice.stopped(body)
             status, read, _ = alice.call("GET", f"/conversations/{conversation['id']}")
+            assert status == 200
             answer = read["messages"][1]
             assert answer["stopped"] is True and answer["content"] == done["response"]
             assert 0 < len(answer["content"]) < len("You said: " + body["message"])
@@ -497,25 +501,8 @@ def test_an_answer_stopped_before_its_first_word_keeps_nothing(tmp_path: Path) -
         try:
             alice = Client(server, "alice-sub")
             conversation = alice.new()
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
             body = {"message": "never mind", "conversationId": conversation["id"]}
-            conn.request(
-                "POST",
-                "/chat",
-                json.dumps(body),
-                {
-                    "Accept": "text/event-stream",
-                    "Content-Type": "application/json",
-                    "x-amzn-request-context": context_header("alice-sub"),
-                },
-            )
-            received = Received(conn.getresponse())
-            events = received.next_events()
-            generation = next(e for e in events if isinstance(e, dict) and "id" in e)["id"]
-            assert alice.call("POST", "/chat/cancel", {"id": generation})[0] == 200
-            list(events)
-            conn.close()
-            done = received.data()[-1]
+            done = alice.stopped(body, after_a_word=False)
             assert done["stopped"] is True and done["response"] == ""
             assert done["conversationId"] == conversation["id"]
             assert done["conversationHistory"] == []

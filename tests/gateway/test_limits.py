@@ -22,7 +22,6 @@ from chat_gateway.server import GatewayServer, start_in_thread
 from simplechat.engines.fake import FakeEngine
 from tests.api.live import live_server, wait_until
 from tests.gateway.test_conversation_api import KEY, Client, RecordingEngine
-from tests.gateway.test_streaming import Received, context_header
 
 #: 2026-12-02 23:59:30 UTC: 30 s to the next day, and to the next minute.
 LATE = datetime(2026, 12, 2, 23, 59, 30, tzinfo=UTC).timestamp()
@@ -205,26 +204,7 @@ def test_a_stopped_answer_counts_what_it_generated(tmp_path: Path) -> None:
         try:
             alice = Client(server, "alice")
 
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-            conn.request(
-                "POST",
-                "/chat",
-                json.dumps({"message": " ".join(f"w{i}" for i in range(80))}),
-                {
-                    "Accept": "text/event-stream",
-                    "Content-Type": "application/json",
-                    "x-amzn-request-context": context_header("alice"),
-                },
-            )
-            received = Received(conn.getresponse())
-            events = received.next_events()
-            generation = next(e for e in events if isinstance(e, dict) and "id" in e)["id"]
-            next(e for e in events if isinstance(e, dict) and "delta" in e)
-            assert alice.call("POST", "/chat/cancel", {"id": generation})[0] == 200
-            list(events)
-            conn.close()
-            done = received.data()[-1]
-            assert done["stopped"] is True
+            done = alice.stopped({"message": " ".join(f"w{i}" for i in range(80))})
             generated = done["usage"]["completion_tokens"]
             assert 0 < generated < 82
             # Counted before the done event was sent: no waiting for it.
