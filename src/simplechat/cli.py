@@ -50,7 +50,9 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
     "--threads": {"type": int, "help": "CPU threads for the engine"},
     "--max-batch": {
         "type": int,
-        "help": "requests decoded together; each gets --context-length tokens of KV cache (4)",
+        "help": "requests decoded together; each gets --context-length tokens of KV cache "
+        "(llama.cpp: as many full contexts as fit in 1/8 of memory, a power of two up to 16; "
+        "other engines: 4)",
     },
     "--kv-cache-type": {
         "choices": ["f16", "q8_0"],
