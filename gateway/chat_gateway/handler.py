@@ -117,7 +117,7 @@ class Gateway:
         # A lease on a running answer outlives the longest answer, for a gateway that dies
         # holding one.
         self.meter = Meter(
-            usage if usage is not None else open_usage(config),
+            usage if usage is not None else open_usage(config, self.store),
             config.limits,
             lease_seconds=config.time_budget_seconds + 60,
         )

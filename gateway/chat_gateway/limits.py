@@ -35,8 +35,8 @@ class Limits:
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.tokens_per_day, self.requests_per_minute,
-                                           self.concurrent_answers))  # fmt: skip
+        limits = (self.tokens_per_day, self.requests_per_minute, self.concurrent_answers)
+        return any(limit is not None for limit in limits)
 
 
 def tokens_of(usage: Mapping[str, Any]) -> int:

@@ -21,14 +21,20 @@ def open_store(config: Config) -> ConversationStore | None:
     return None
 
 
-def open_usage(config: Config) -> UsageStore | None:
-    """The per-user counts live beside the conversations: the same table, the same file."""
+def open_usage(config: Config, store: ConversationStore | None) -> UsageStore | None:
+    """The per-user counts live beside the conversations: the same table, the same file, and
+    the conversation store opened for them (one DynamoDB client, one schema set-up)."""
+    from chat_gateway.store_dynamodb import DynamoStore
+    from chat_gateway.store_sqlite import SqliteStore
+
     if config.conversations_table:
         from chat_gateway.usage_dynamodb import DynamoUsage
 
-        return DynamoUsage(config.conversations_table)
+        shared = store if isinstance(store, DynamoStore) else None
+        return DynamoUsage(config.conversations_table, store=shared)
     if config.conversations_db:
         from chat_gateway.usage_sqlite import SqliteUsage
 
-        return SqliteUsage(config.conversations_db)
+        db = store if isinstance(store, SqliteStore) else None
+        return SqliteUsage(config.conversations_db, store=db)
     return None

@@ -66,11 +66,14 @@ class DynamoUsage:
     (a transaction for a request's two counts), except `acquire`, which reads the RUNNING item
     and writes it back only if nobody changed it in between (its `version`)."""
 
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(
+        self, table_name: str, client: Any = None, *, store: DynamoStore | None = None
+    ) -> None:
         self.table_name = table_name
         # The conversation store makes the client on first use (so boto3 is imported only
-        # then) and retries transaction conflicts; the usage items share both.
-        self._store = DynamoStore(table_name, client=client)
+        # then) and retries transaction conflicts; the usage items share both (and, given the
+        # gateway's own store, its one client).
+        self._store = store or DynamoStore(table_name, client=client)
 
     @property
     def client(self) -> Any:

@@ -40,10 +40,10 @@ CREATE TABLE IF NOT EXISTS running (
 class SqliteUsage:
     """`UsageStore` in the file the conversations use: the local stack gives both one path."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, store: SqliteStore | None = None) -> None:
         # The conversation store owns the file's setup (WAL, its folder) and the one-transaction
         # helper; the usage tables join its schema, so opening either store first works.
-        self._db = SqliteStore(path)
+        self._db = store or SqliteStore(path)
         self.path = self._db.path
         with self._db.connect() as connection:
             connection.executescript(SCHEMA)
