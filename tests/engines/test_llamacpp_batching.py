@@ -8,6 +8,7 @@ import pytest
 
 from simplechat.engines.base import Chunk, Engine, GenerationRequest, Message
 from simplechat.engines.llamacpp import LlamaCppEngine, auto_max_batch, machine_memory
+from simplechat.engines.llamacpp_batch import BatchScheduler, Sequence
 from simplechat.service import ChatService, SamplingOptions
 
 pytestmark = pytest.mark.real_model
@@ -261,3 +262,39 @@ def test_the_default_engine_sizes_its_batch_from_the_model_and_memory(bundled_mo
         assert engine.max_batch == auto_max_batch(23_040, 1024, memory)
     finally:
         asyncio.run(engine.aclose())
+
+
+def test_greedy_picks_what_llama_cpps_own_greedy_sampler_picks(
+    llama_engine: LlamaCppEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Greedy rows are taken with one argmax over the step's logits, not llama.cpp's sampler:
+    in every step, beside other requests, each pick must be what its greedy sampler picks from
+    that sequence's own row."""
+    import llama_cpp as lc
+
+    picks: list[tuple[int, int]] = []  # (ours, llama.cpp's greedy sampler's)
+    ours = BatchScheduler._sample
+
+    def checked(self: BatchScheduler, sampled: list[Sequence]) -> list[int]:
+        tokens = ours(self, sampled)
+        for sequence, token in zip(sampled, tokens, strict=True):
+            greedy = lc.llama_sampler_init_greedy()
+            try:
+                picks.append(
+                    (token, lc.llama_sampler_sample(greedy, self._context.ctx, sequence.logits_at))
+                )
+            finally:
+                lc.llama_sampler_free(greedy)
+        return tokens
+
+    monkeypatch.setattr(BatchScheduler, "_sample", checked)
+    requests = [
+        request(llama_engine, p, temperature=0, max_tokens=16, ignore_eos=True) for p in PROMPTS[:3]
+    ]
+
+    async def together() -> list[str]:
+        return list(await asyncio.gather(*(collect(llama_engine.stream(r)) for r in requests)))
+
+    asyncio.run(together())
+    assert len(picks) == 3 * 16
+    assert [theirs for _, theirs in picks] == [token for token, _ in picks]

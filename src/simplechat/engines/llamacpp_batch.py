@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from simplechat.engines.base import EngineError, SamplingParams, Step
 
 log = logging.getLogger(__name__)
@@ -71,12 +73,12 @@ def token_bytes(vocab: Any, token: int, *, special: bool = False) -> bytes:
 
 
 def _sampler(params: SamplingParams) -> Any:
+    """llama.cpp's sampler chain for a sampling request (greedy ones take the step's argmax)."""
     import llama_cpp as lc
 
-    chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
     if params.temperature == 0:
-        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
-        return chain
+        return None
+    chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
     seed = lc.LLAMA_DEFAULT_SEED if params.seed is None else params.seed & 0xFFFFFFFF
     for stage in (
         lc.llama_sampler_init_top_k(TOP_K),
@@ -112,6 +114,8 @@ class BatchScheduler:
         self._model = model
         self._context = context
         self._vocab = model.vocab
+        self._n_vocab = lc.llama_vocab_n_tokens(model.vocab)
+        self._pieces: dict[int, bytes] = {}  # token id -> its bytes, as decoded so far
         self._batch_tokens = batch_tokens
         self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
         self._free_ids = list(range(max_sequences))
@@ -125,8 +129,9 @@ class BatchScheduler:
         self._releases = 0
         self._waiting: deque[Sequence] = deque()
         self._active: list[Sequence] = []
-        #: what this step produced, handed to the event loop at once when the step ends: one
-        #: wake-up of the loop per step, not one per token of every sequence
+        #: what a step produced, handed to the event loop as the next step starts (or at once
+        #: when none follows): one wake-up of the loop per step, not one per token of every
+        #: sequence
         self._outbox: list[tuple[Sequence, Step | BaseException]] = []
         self._wake = threading.Condition()
         self._stopping = False
@@ -182,7 +187,8 @@ class BatchScheduler:
                     sequence.prefilled = sequence.fed = 0  # its cells are in doubt
                     self._release(sequence)
                     self._emit(sequence, EngineError(f"decoding failed: {exc}"))
-            self._flush()
+            if not self._active:  # else the next step hands it over as it starts
+                self._flush()
         for sequence in [*self._active, *self._waiting]:
             if sequence in self._active:
                 self._release(sequence)
@@ -259,8 +265,11 @@ class BatchScheduler:
         return _shared(self._cached.get(seq_id, []), prompt)
 
     def _least_valuable_free_slot(self) -> int:
-        """An empty free slot, else the free slot released longest ago."""
-        return min(self._free_ids, key=lambda i: (i in self._cached, self._released_at.get(i, 0)))
+        """An empty free slot, else the free slot released longest ago; the lowest id of equals,
+        so that busy slots stay consecutive (one compute pass a step, see plan_step)."""
+        return min(
+            self._free_ids, key=lambda i: (i in self._cached, self._released_at.get(i, 0), i)
+        )
 
     def _best_donor(self, prompt: list[int]) -> tuple[int, int]:
         """The slot (free or busy) whose computed tokens share the longest prefix with `prompt`."""
@@ -274,6 +283,12 @@ class BatchScheduler:
                 best, best_shared = seq_id, n
         return best, best_shared
 
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = token_bytes(self._vocab, token)
+        return piece
+
     def _release(self, sequence: Sequence) -> None:
         import llama_cpp as lc
 
@@ -284,7 +299,8 @@ class BatchScheduler:
             self._released_at[sequence.seq_id] = self._releases
         else:
             lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
-        lc.llama_sampler_free(sequence.sampler)
+        if sequence.sampler is not None:
+            lc.llama_sampler_free(sequence.sampler)
         self._free_ids.append(sequence.seq_id)
         self._active.remove(sequence)
 
@@ -309,36 +325,53 @@ class BatchScheduler:
             batch.n_tokens = i + 1
             return i
 
-        # Generating sequences first: one token each keeps every stream moving.
         for sequence in self._active:
-            sequence.logits_at = -1
-            if sequence.prefilled == sequence.n_prompt:
+            sequence.logits_at = -1  # until the plan gives it a row to sample from
+        for sequence, tokens in plan_step(self._active, self._batch_tokens):
+            if tokens is None:  # generating: the token sampled last step
                 position = sequence.n_prompt + sequence.generated - 1
                 sequence.logits_at = add(sequence.last_token, position, sequence.seq_id, True)
                 sequence.fed += 1
-        # Then prompts, in order of arrival, as far as the batch has room.
-        for sequence in self._active:
-            room = self._batch_tokens - batch.n_tokens
-            if sequence.prefilled == sequence.n_prompt or room <= 0:
                 continue
-            end = min(sequence.n_prompt, sequence.prefilled + room)
-            for position in range(sequence.prefilled, end):
+            for position in tokens:
                 last = position == sequence.n_prompt - 1
                 index = add(sequence.prompt[position], position, sequence.seq_id, last)
                 if last:
                     sequence.logits_at = index
-            sequence.prefilled = end
+            sequence.prefilled = tokens.stop
+        # The last step's output goes to the readers now, as this step starts: their event loop
+        # then works while llama.cpp decodes (without the GIL), not while this thread needs it.
+        self._flush()
         status = lc.llama_decode(self._context.ctx, batch)
         if status != 0:
             raise EngineError(f"llama_decode returned {status}")
-        for sequence in list(self._active):
-            if sequence.logits_at >= 0:
-                self._advance(
-                    sequence,
-                    lc.llama_sampler_sample(
-                        sequence.sampler, self._context.ctx, sequence.logits_at
-                    ),
+        sampled = [s for s in self._active if s.logits_at >= 0]
+        for sequence, token in zip(sampled, self._sample(sampled), strict=True):
+            self._advance(sequence, token)
+
+    def _sample(self, sampled: list[Sequence]) -> list[int]:
+        """The next token of each sequence. Greedy rows are one argmax over the step's logits
+        (ties go to the lowest id, as llama.cpp's greedy sampler breaks them); the others run
+        their own sampler chain."""
+        import llama_cpp as lc
+
+        greedy = [i for i, s in enumerate(sampled) if s.params.temperature == 0]
+        tokens = [-1] * len(sampled)
+        if greedy:
+            # Outputs are numbered in batch order, and only sampled rows asked for logits.
+            rows = sorted(range(len(sampled)), key=lambda i: sampled[i].logits_at)
+            output_row = {i: row for row, i in enumerate(rows)}
+            pointer = lc.llama_get_logits(self._context.ctx)
+            logits = np.ctypeslib.as_array(pointer, shape=(len(sampled), self._n_vocab))
+            picked = logits[[output_row[i] for i in greedy]].argmax(axis=1)
+            for i, token in zip(greedy, picked.tolist(), strict=True):
+                tokens[i] = token
+        for i, sequence in enumerate(sampled):
+            if tokens[i] < 0:
+                tokens[i] = lc.llama_sampler_sample(
+                    sequence.sampler, self._context.ctx, sequence.logits_at
                 )
+        return tokens
 
     def _advance(self, sequence: Sequence, token: int) -> None:
         import llama_cpp as lc
@@ -356,13 +389,40 @@ class BatchScheduler:
         sequence.generated += 1
         sequence.last_token = token
         sequence.output.append(token)
-        text = sequence.utf8.decode(token_bytes(self._vocab, token))
+        text = sequence.utf8.decode(self._piece(token))
         if sequence.generated >= sequence.params.max_tokens:
             # Cut mid-character: the partial bytes are dropped (never shown as U+FFFD).
             self._release(sequence)
             self._emit(sequence, Step(text, sequence.n_prompt, sequence.generated, "length"))
             return
         self._emit(sequence, Step(text, sequence.n_prompt, sequence.generated))
+
+
+Feed = tuple[Sequence, range | None]
+
+
+def plan_step(active: list[Sequence], batch_tokens: int) -> list[Feed]:
+    """What one decode step feeds: the last sampled token of each generating sequence (None),
+    and chunks of waiting prompts (a range of positions), laid out by sequence id.
+
+    Room goes first to one token of every generating sequence, which keeps each stream moving,
+    then to prompts in order of arrival, as far as `batch_tokens` allows. The layout is by id
+    because with a KV stream per sequence llama.cpp computes only consecutive ids in one pass
+    (llama_batch_allocr::split_equal, sequential): in any other order a step becomes a pass per
+    sequence, and batching gains nothing.
+    """
+    room = batch_tokens
+    feeds: list[Feed] = []
+    for sequence in active:
+        if sequence.prefilled == sequence.n_prompt:
+            feeds.append((sequence, None))
+            room -= 1
+    for sequence in active:
+        if sequence.prefilled < sequence.n_prompt and room > 0:
+            end = min(sequence.n_prompt, sequence.prefilled + room)
+            feeds.append((sequence, range(sequence.prefilled, end)))
+            room -= end - sequence.prefilled
+    return sorted(feeds, key=lambda feed: feed[0].seq_id)
 
 
 def _deliver_all(items: list[tuple[Sequence, Step | BaseException]]) -> None:

@@ -1,0 +1,41 @@
+"""What one llama.cpp decode step feeds, and in what order (no model needed)."""
+
+import asyncio
+
+from simplechat.engines.base import SamplingParams
+from simplechat.engines.llamacpp_batch import Sequence, plan_step
+
+
+def sequence(seq_id: int, prompt_tokens: int, prefilled: int) -> Sequence:
+    made = Sequence(
+        prompt=list(range(prompt_tokens)),
+        params=SamplingParams(max_tokens=8),
+        deliver=lambda item: None,
+        loop=asyncio.new_event_loop(),
+    )
+    made.loop.close()
+    made.seq_id, made.prefilled = seq_id, prefilled
+    return made
+
+
+def test_the_step_is_laid_out_by_sequence_id_whatever_the_arrival_order() -> None:
+    # llama.cpp computes only consecutive sequence ids in one pass: arrival order would split
+    # this step into four passes.
+    arrived = [sequence(3, 5, 5), sequence(0, 5, 5), sequence(2, 9, 0), sequence(1, 5, 5)]
+    assert [s.seq_id for s, _ in plan_step(arrived, 512)] == [0, 1, 2, 3]
+
+
+def test_generating_sequences_get_a_token_each_before_prompts_get_room() -> None:
+    generating = [sequence(0, 4, 4), sequence(2, 4, 4)]
+    waiting = sequence(1, 100, 10)
+    plan = dict(plan_step([waiting, *generating], 8))
+    assert plan[generating[0]] is None and plan[generating[1]] is None
+    assert plan[waiting] == range(10, 16)  # the 6 tokens of room left, from where it stopped
+
+
+def test_prompts_take_room_in_order_of_arrival() -> None:
+    first, second, third = sequence(2, 30, 0), sequence(0, 30, 0), sequence(1, 30, 0)
+    plan = dict(plan_step([first, second, third], 40))
+    assert plan[first] == range(0, 30)
+    assert plan[second] == range(0, 10)
+    assert third not in plan  # no room this step: it waits for the next one
