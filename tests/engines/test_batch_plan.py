@@ -3,7 +3,7 @@
 import asyncio
 
 from simplechat.engines.base import SamplingParams
-from simplechat.engines.llamacpp_batch import Sequence, plan_step
+from simplechat.engines.llamacpp_batch import Sequence, plan_step, runs
 
 
 def sequence(seq_id: int, prompt_tokens: int, prefilled: int) -> Sequence:
@@ -39,3 +39,10 @@ def test_prompts_take_room_in_order_of_arrival() -> None:
     assert plan[first] == range(0, 30)
     assert plan[second] == range(0, 10)
     assert third not in plan  # no room this step: it waits for the next one
+
+
+def test_runs_count_the_passes_a_step_of_these_slots_takes() -> None:
+    assert runs(set()) == 0
+    assert runs({0, 1, 2, 3}) == 1
+    assert runs({0, 2, 3}) == 2
+    assert runs({5, 1, 9, 0}) == 3

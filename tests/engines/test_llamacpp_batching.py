@@ -224,6 +224,44 @@ def test_a_prefix_held_by_a_busy_slot_is_copied_not_decoded_again(bundled_model:
     assert first.strip()
 
 
+def test_a_cached_prompt_in_a_slot_off_the_busy_ones_is_copied_beside_them(
+    bundled_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four questions asked together leave slots 0-3 caching one each. Asked again together, the
+    # last and the second must sit in consecutive slots (one compute pass a step, not two): the
+    # second's cached cells are copied next to the last's, not decoded again.
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+    )
+    slots: list[int] = []
+    assign = BatchScheduler._assign_slot
+
+    def recorded(self: BatchScheduler, sequence: Sequence) -> None:
+        assign(self, sequence)
+        slots.append(sequence.seq_id)
+
+    monkeypatch.setattr(BatchScheduler, "_assign_slot", recorded)
+    asks = [request(engine, p, temperature=0, max_tokens=8) for p in PROMPTS[:4]]
+    last, second = asks[3], asks[1]
+    n_last, n_second = (engine.count_tokens(r.prompt) for r in (last, second))
+
+    async def together(*some: GenerationRequest) -> list[str]:
+        return list(await asyncio.gather(*(collect(engine.stream(r)) for r in some)))
+
+    try:
+        first_answers = asyncio.run(together(*asks))
+        copied, reused = engine.copied_prefixes, engine.reused_tokens
+        answers = asyncio.run(together(last, second))
+    finally:
+        asyncio.run(engine.aclose())
+    assert sorted(slots[:4]) == [0, 1, 2, 3]
+    assert slots[4:] == [slots[3], slots[3] - 1]  # the last where it was, the second beside it
+    assert engine.copied_prefixes > copied
+    # Neither prompt decoded again, but for the last token of each (its logits are needed).
+    assert engine.reused_tokens - reused == (n_last - 1) + (n_second - 1)
+    assert answers == [first_answers[3], first_answers[1]]
+
+
 def test_without_the_cache_nothing_is_reused(llama_engine: LlamaCppEngine) -> None:
     request_ = request(llama_engine, "Say hi.", temperature=0, max_tokens=4)
 

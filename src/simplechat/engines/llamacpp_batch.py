@@ -21,9 +21,11 @@ Deliver = Callable[[Step | BaseException], None]
 
 #: Copy another slot's KV stream only when it saves at least this many prompt tokens, and one
 #: per COPY_CELLS_PER_TOKEN cells of the stream: a copy moves the whole stream (context_length
-#: cells, 94 MB for the bundled model at 4096), so a few tokens are cheaper to decode.
-COPY_MIN_GAIN = 16
-COPY_CELLS_PER_TOKEN = 64
+#: cells, 94 MB for the bundled model at 4096), whatever it holds. On 2 CPU cores copying
+#: 4096 cells took 12-15 ms and a prompt token 4.7-5.2 ms to decode (bench/kv_copy_cost.py):
+#: about 1200 cells cost one token.
+COPY_MIN_GAIN = 4
+COPY_CELLS_PER_TOKEN = 1024
 
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
 TOP_K = 40
@@ -225,27 +227,33 @@ class BatchScheduler:
             self._active.append(sequence)
 
     def _assign_slot(self, sequence: Sequence) -> None:
-        """A free slot, holding as much of this prompt's prefix as any slot has computed.
+        """A free slot that keeps the busy slots consecutive, holding as much of this prompt's
+        prefix as any slot has computed.
 
-        A free slot whose cached tokens are mostly this prompt's prefix (the same conversation,
-        one turn on), or that holds all of this prompt (the same question again: what the slot
-        has beyond it is an old answer), is taken as it is. Otherwise the request takes the slot
-        whose cache is worth
-        least (an empty one, else the one released longest ago), so that other conversations'
-        caches survive; and when some slot, free or busy, holds a clearly longer prefix (say the
-        same long system prompt), its KV stream is copied over: copying a stream costs far less
-        than decoding those prompt tokens again.
+        Consecutive first: llama.cpp computes one run of consecutive slot ids per pass (see
+        plan_step), and every further run costs each step of every stream a pass more, for as
+        long as the answers overlap. Among such slots, one whose cached tokens are mostly this
+        prompt's prefix (the same conversation, one turn on), or that hold all of this prompt
+        (the same question again: what the slot has beyond it is an old answer), is taken as it
+        is. Otherwise the request takes the one whose cache is worth least (an empty one, else
+        the one released longest ago), so that other conversations' caches survive; and when
+        some slot, free or busy, holds a clearly longer prefix (the same conversation in a slot
+        that would leave a gap, the same long system prompt), its KV stream is copied over:
+        copying a stream costs less than decoding a few prompt tokens again.
         """
         import llama_cpp as lc
 
+        busy = {s.seq_id for s in self._active}
+        fewest = min(runs(busy | {i}) for i in self._free_ids)
+        slots = [i for i in self._free_ids if runs(busy | {i}) == fewest]
         if not self._prompt_cache:
-            seq_id, keep = self._free_ids[-1], 0
+            seq_id, keep = min(slots), 0
         else:
-            best = max(self._free_ids, key=lambda i: self._shared(i, sequence.prompt))
+            best = max(slots, key=lambda i: self._shared(i, sequence.prompt))
             cached, shared = len(self._cached.get(best, [])), self._shared(best, sequence.prompt)
             mostly_ours = cached > 0 and 2 * shared >= cached
             all_of_it = shared > 0 and shared >= sequence.n_prompt - 1  # (one is decoded again)
-            seq_id = best if mostly_ours or all_of_it else self._least_valuable_free_slot()
+            seq_id = best if mostly_ours or all_of_it else self._least_valuable(slots)
             keep = self._shared(seq_id, sequence.prompt)
             donor, donated = self._best_donor(sequence.prompt)
             if donated >= keep + self._copy_min_gain:
@@ -264,12 +272,10 @@ class BatchScheduler:
     def _shared(self, seq_id: int, prompt: list[int]) -> int:
         return _shared(self._cached.get(seq_id, []), prompt)
 
-    def _least_valuable_free_slot(self) -> int:
-        """An empty free slot, else the free slot released longest ago; the lowest id of equals,
-        so that busy slots stay consecutive (one compute pass a step, see plan_step)."""
-        return min(
-            self._free_ids, key=lambda i: (i in self._cached, self._released_at.get(i, 0), i)
-        )
+    def _least_valuable(self, slots: list[int]) -> int:
+        """Of these free slots, an empty one, else the one released longest ago; the lowest id
+        of equals."""
+        return min(slots, key=lambda i: (i in self._cached, self._released_at.get(i, 0), i))
 
     def _best_donor(self, prompt: list[int]) -> tuple[int, int]:
         """The slot (free or busy) whose computed tokens share the longest prefix with `prompt`."""
@@ -429,6 +435,11 @@ def _deliver_all(items: list[tuple[Sequence, Step | BaseException]]) -> None:
     """On the event loop: each sequence's items, in order."""
     for sequence, item in items:
         sequence.deliver(item)
+
+
+def runs(slots: set[int]) -> int:
+    """How many runs of consecutive ids these slots make: llama.cpp's passes in a step."""
+    return sum(1 for i in slots if i - 1 not in slots)
 
 
 def _shared(cached: list[int], prompt: list[int]) -> int:
