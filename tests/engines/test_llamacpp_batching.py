@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from simplechat.engines import llamacpp_batch
 from simplechat.engines.base import Chunk, Engine, GenerationRequest, Message
 from simplechat.engines.llamacpp import LlamaCppEngine, auto_max_batch, machine_memory
 from simplechat.engines.llamacpp_batch import BatchScheduler, Sequence
@@ -224,42 +225,89 @@ def test_a_prefix_held_by_a_busy_slot_is_copied_not_decoded_again(bundled_model:
     assert first.strip()
 
 
-def test_a_cached_prompt_in_a_slot_off_the_busy_ones_is_copied_beside_them(
+class StepRecorder:
+    """The busy slots of every step the engine takes, from plan_step's arguments."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.steps: list[set[int]] = []
+        plan = llamacpp_batch.plan_step
+
+        def recorded(active: list[Sequence], batch_tokens: int) -> list[llamacpp_batch.Feed]:
+            self.steps.append({s.seq_id for s in active})
+            return plan(active, batch_tokens)
+
+        monkeypatch.setattr(llamacpp_batch, "plan_step", recorded)
+
+    def longest_gap(self) -> int:
+        """The most steps in a row whose busy slots were not consecutive."""
+        longest = run = 0
+        for busy in self.steps:
+            run = run + 1 if llamacpp_batch.runs(busy) > 1 else 0
+            longest = max(longest, run)
+        return longest
+
+
+async def together(engine: LlamaCppEngine, *asks: GenerationRequest) -> list[str]:
+    """The answers to requests that all enter the batch in its first step."""
+    scheduler = engine._scheduler
+    with scheduler._wake:  # the batch thread waits until all of them are queued
+        tasks = [asyncio.ensure_future(collect(engine.stream(r))) for r in asks]
+        while scheduler.queued < len(asks):
+            await asyncio.sleep(0.01)
+    return list(await asyncio.gather(*tasks))
+
+
+def test_a_cached_prompt_is_taken_where_it_is_and_its_gap_closed_soon_after(
     bundled_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Four questions asked together leave slots 0-3 caching one each. Asked again together, the
-    # last and the second must sit in consecutive slots (one compute pass a step, not two): the
-    # second's cached cells are copied next to the last's, not decoded again.
+    # last and the second each take their own slot at once (no copy before the first token);
+    # the gap between them would cost every step a compute pass, so one is moved beside the
+    # other within a few steps, with the answers unchanged.
     engine = LlamaCppEngine(
         bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
     )
-    slots: list[int] = []
-    assign = BatchScheduler._assign_slot
-
-    def recorded(self: BatchScheduler, sequence: Sequence) -> None:
-        assign(self, sequence)
-        slots.append(sequence.seq_id)
-
-    monkeypatch.setattr(BatchScheduler, "_assign_slot", recorded)
-    asks = [request(engine, p, temperature=0, max_tokens=8) for p in PROMPTS[:4]]
+    recorder = StepRecorder(monkeypatch)
+    asks = [request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]]
     last, second = asks[3], asks[1]
     n_last, n_second = (engine.count_tokens(r.prompt) for r in (last, second))
-
-    async def together(*some: GenerationRequest) -> list[str]:
-        return list(await asyncio.gather(*(collect(engine.stream(r)) for r in some)))
-
     try:
-        first_answers = asyncio.run(together(*asks))
-        copied, reused = engine.copied_prefixes, engine.reused_tokens
-        answers = asyncio.run(together(last, second))
+        first_answers = asyncio.run(together(engine, *asks))
+        reused, copied = engine.reused_tokens, engine.copied_prefixes
+        recorder.steps.clear()
+        answers = asyncio.run(together(engine, last, second))
     finally:
         asyncio.run(engine.aclose())
-    assert sorted(slots[:4]) == [0, 1, 2, 3]
-    assert slots[4:] == [slots[3], slots[3] - 1]  # the last where it was, the second beside it
-    assert engine.copied_prefixes > copied
+    assert recorder.steps[0] == {1, 3}
+    assert engine.copied_prefixes == copied
     # Neither prompt decoded again, but for the last token of each (its logits are needed).
     assert engine.reused_tokens - reused == (n_last - 1) + (n_second - 1)
+    assert engine.moves == 1
+    assert recorder.longest_gap() == llamacpp_batch.GAP_STEPS
     assert answers == [first_answers[3], first_answers[1]]
+
+
+def test_a_request_ending_between_others_leaves_no_lasting_gap_and_no_changed_answer(
+    llama_engine: LlamaCppEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three start in slots 0-2 in one step; the middle one ends first. A neighbour is moved
+    # into the gap it leaves (its KV stream copied), and every answer is the one it is alone.
+    recorder = StepRecorder(monkeypatch)
+    asks = [
+        request(llama_engine, p, temperature=0, max_tokens=n, ignore_eos=True)
+        for p, n in zip(PROMPTS[:3], (30, 4, 30), strict=True)
+    ]
+
+    async def alone() -> list[str]:
+        return [await collect(llama_engine.stream(r)) for r in asks]
+
+    solo = asyncio.run(alone())
+    moves = llama_engine.moves
+    recorder.steps.clear()
+    assert asyncio.run(together(llama_engine, *asks)) == solo
+    assert recorder.steps[0] == {0, 1, 2}
+    assert llama_engine.moves == moves + 1
+    assert recorder.longest_gap() == llamacpp_batch.GAP_STEPS
 
 
 def test_without_the_cache_nothing_is_reused(llama_engine: LlamaCppEngine) -> None:

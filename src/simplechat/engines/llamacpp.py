@@ -167,6 +167,11 @@ class LlamaCppEngine(Engine):
         """Prompts that started from a copy of another slot's KV stream."""
         return self._scheduler.copied_prefixes
 
+    @property
+    def moves(self) -> int:
+        """Sequences moved to another slot to keep the busy slots consecutive."""
+        return self._scheduler.moves
+
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         prompt = await self.prompt_ids(request)
         self.check_fits(len(prompt), request.params.max_tokens)

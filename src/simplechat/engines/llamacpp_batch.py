@@ -26,6 +26,12 @@ Deliver = Callable[[Step | BaseException], None]
 #: about 1200 cells cost one token.
 COPY_MIN_GAIN = 4
 COPY_CELLS_PER_TOKEN = 1024
+#: A gap among the busy slots costs every step a compute pass more (2.3 ms of a 17 ms step of
+#: two, bench/kv_copy_cost.py; 5 ms a gap at four), closing one costs a stream copy (above):
+#: a gap is closed once it has lasted GAP_STEPS steps, by moving a sequence that may still
+#: generate MOVE_MIN_TOKENS_LEFT tokens.
+GAP_STEPS = 4
+MOVE_MIN_TOKENS_LEFT = 8
 
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
 TOP_K = 40
@@ -127,6 +133,8 @@ class BatchScheduler:
         self._cached: dict[int, list[int]] = {}
         self.reused_tokens = 0  # prompt tokens served from the cache instead of decoded
         self.copied_prefixes = 0  # prompts that started from another slot's copied KV stream
+        self.moves = 0  # sequences moved to another slot, to close a gap among the busy ones
+        self._gap_steps = 0  # steps in a row with a gap among the busy slots
         self._released_at: dict[int, int] = {}  # slot -> release count when last freed
         self._releases = 0
         self._waiting: deque[Sequence] = deque()
@@ -182,6 +190,7 @@ class BatchScheduler:
                     break
                 self._admit()
             try:
+                self._close_gap()
                 self._step()
             except Exception as exc:  # the model failed: fail the requests, keep serving
                 log.exception("llama.cpp decode failed")
@@ -227,33 +236,31 @@ class BatchScheduler:
             self._active.append(sequence)
 
     def _assign_slot(self, sequence: Sequence) -> None:
-        """A free slot that keeps the busy slots consecutive, holding as much of this prompt's
-        prefix as any slot has computed.
+        """A free slot, holding as much of this prompt's prefix as any slot has computed.
 
-        Consecutive first: llama.cpp computes one run of consecutive slot ids per pass (see
-        plan_step), and every further run costs each step of every stream a pass more, for as
-        long as the answers overlap. Among such slots, one whose cached tokens are mostly this
-        prompt's prefix (the same conversation, one turn on), or that hold all of this prompt
-        (the same question again: what the slot has beyond it is an old answer), is taken as it
-        is. Otherwise the request takes the one whose cache is worth least (an empty one, else
-        the one released longest ago), so that other conversations' caches survive; and when
-        some slot, free or busy, holds a clearly longer prefix (the same conversation in a slot
-        that would leave a gap, the same long system prompt), its KV stream is copied over:
-        copying a stream costs less than decoding a few prompt tokens again.
+        A free slot whose cached tokens are mostly this prompt's prefix (the same conversation,
+        one turn on), or that holds all of this prompt (the same question again: what the slot
+        has beyond it is an old answer), is taken as it is, wherever it lies: the first token
+        comes soonest so, and a gap it leaves among the busy slots is closed later if it lasts
+        (see _close_gap). Otherwise the request takes, of the slots that keep the busy ones
+        consecutive, the one whose cache is worth least (an empty one, else the one released
+        longest ago), so that other conversations' caches survive; and when some slot, free or
+        busy, holds a clearly longer prefix (say the same long system prompt), its KV stream is
+        copied over: copying a stream costs less than decoding a few prompt tokens again.
         """
         import llama_cpp as lc
 
         busy = {s.seq_id for s in self._active}
         fewest = min(runs(busy | {i}) for i in self._free_ids)
-        slots = [i for i in self._free_ids if runs(busy | {i}) == fewest]
+        beside = [i for i in self._free_ids if runs(busy | {i}) == fewest]
         if not self._prompt_cache:
-            seq_id, keep = min(slots), 0
+            seq_id, keep = min(beside), 0
         else:
-            best = max(slots, key=lambda i: self._shared(i, sequence.prompt))
+            best = max(self._free_ids, key=lambda i: self._shared(i, sequence.prompt))
             cached, shared = len(self._cached.get(best, [])), self._shared(best, sequence.prompt)
             mostly_ours = cached > 0 and 2 * shared >= cached
             all_of_it = shared > 0 and shared >= sequence.n_prompt - 1  # (one is decoded again)
-            seq_id = best if mostly_ours or all_of_it else self._least_valuable(slots)
+            seq_id = best if mostly_ours or all_of_it else self._least_valuable(beside)
             keep = self._shared(seq_id, sequence.prompt)
             donor, donated = self._best_donor(sequence.prompt)
             if donated >= keep + self._copy_min_gain:
@@ -268,6 +275,39 @@ class BatchScheduler:
         sequence.seq_id = seq_id
         sequence.prefilled = sequence.reused = keep
         self.reused_tokens += keep
+
+    def _close_gap(self) -> None:
+        """When the busy slots have not been consecutive for GAP_STEPS steps (a request ended
+        between others, or took its cached slot away from them), moves the first or the last
+        of them into a free slot that closes a gap: a compute pass a step fewer from then on.
+        Waiting that long first spares the copy when new requests are about to fill the gap."""
+        import llama_cpp as lc
+
+        busy = {s.seq_id for s in self._active}
+        before = runs(busy)
+        self._gap_steps = self._gap_steps + 1 if before > 1 else 0
+        if self._gap_steps <= GAP_STEPS:
+            return
+        ends = [min(self._active, key=_slot), max(self._active, key=_slot)]
+        moves = [
+            (runs(busy - {s.seq_id} | {to}), to, s)
+            for s in ends
+            if s.params.max_tokens - s.generated >= MOVE_MIN_TOKENS_LEFT
+            for to in self._free_ids
+        ]
+        if not moves:
+            return
+        after, to, sequence = min(moves, key=lambda move: move[:2])
+        if after >= before:
+            return
+        # The copy is made as the next step starts; the cells it copies are already decoded.
+        lc.llama_memory_seq_cp(self._context.memory, sequence.seq_id, to, -1, -1)
+        lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
+        self._free_ids.remove(to)
+        self._cached.pop(to, None)
+        self._free_ids.append(sequence.seq_id)
+        sequence.seq_id = to
+        self.moves += 1
 
     def _shared(self, seq_id: int, prompt: list[int]) -> int:
         return _shared(self._cached.get(seq_id, []), prompt)
@@ -435,6 +475,10 @@ def _deliver_all(items: list[tuple[Sequence, Step | BaseException]]) -> None:
     """On the event loop: each sequence's items, in order."""
     for sequence, item in items:
         sequence.deliver(item)
+
+
+def _slot(sequence: Sequence) -> int:
+    return sequence.seq_id
 
 
 def runs(slots: set[int]) -> int:
