@@ -3,7 +3,7 @@
 import asyncio
 
 from simplechat.engines.base import SamplingParams
-from simplechat.engines.llamacpp_batch import Sequence, plan_step, runs
+from simplechat.engines.llamacpp_batch import Sequence, closing_moves, plan_step, runs
 
 
 def sequence(seq_id: int, prompt_tokens: int, prefilled: int) -> Sequence:
@@ -46,3 +46,15 @@ def test_runs_count_the_passes_a_step_of_these_slots_takes() -> None:
     assert runs({0, 1, 2, 3}) == 1
     assert runs({0, 2, 3}) == 2
     assert runs({5, 1, 9, 0}) == 3
+
+
+def test_closing_moves_make_the_busy_slots_one_run_with_the_fewest_moves() -> None:
+    # One move could not do it here: the three at the top go into the window beside the five.
+    busy = {4, 5, 6, 7, 8, 13, 14, 15}
+    moves = closing_moves(busy, 16)
+    assert len(moves) == 3
+    after = (busy - {a for a, _ in moves}) | {b for _, b in moves}
+    assert runs(after) == 1 and len(after) == len(busy)
+    assert all(b not in busy for _, b in moves)  # only into free slots
+    assert closing_moves({0, 2}, 4) == [(2, 1)]
+    assert closing_moves({3, 4, 5}, 8) == []

@@ -6,8 +6,10 @@ import asyncio
 import codecs
 import logging
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +30,7 @@ COPY_MIN_GAIN = 4
 COPY_CELLS_PER_TOKEN = 1024
 #: A gap among the busy slots costs every step a compute pass more (2.3 ms of a 17 ms step of
 #: two, bench/kv_copy_cost.py; 5 ms a gap at four), closing one costs a stream copy (above):
-#: a gap is closed once it has lasted GAP_STEPS steps, by moving a sequence that may still
+#: a gap is closed once it has lasted GAP_STEPS steps, by moving sequences that may each still
 #: generate MOVE_MIN_TOKENS_LEFT tokens.
 GAP_STEPS = 4
 MOVE_MIN_TOKENS_LEFT = 8
@@ -134,7 +136,9 @@ class BatchScheduler:
         self.reused_tokens = 0  # prompt tokens served from the cache instead of decoded
         self.copied_prefixes = 0  # prompts that started from another slot's copied KV stream
         self.moves = 0  # sequences moved to another slot, to close a gap among the busy ones
-        self._gap_steps = 0  # steps in a row with a gap among the busy slots
+        self._n_slots = max_sequences
+        self._gap_slots: frozenset[int] = frozenset()  # the busy slots at the last step
+        self._gap_steps = 0  # steps in a row with those busy slots
         self._released_at: dict[int, int] = {}  # slot -> release count when last freed
         self._releases = 0
         self._waiting: deque[Sequence] = deque()
@@ -267,6 +271,7 @@ class BatchScheduler:
                 lc.llama_memory_seq_cp(self._context.memory, donor, seq_id, -1, -1)
                 keep = donated
                 self.copied_prefixes += 1
+                log.debug("slot %d: KV stream copied from slot %d", seq_id, donor)
             # Always decode at least one prompt token, for fresh logits.
             keep = min(keep, sequence.n_prompt - 1)
         self._free_ids.remove(seq_id)
@@ -275,39 +280,38 @@ class BatchScheduler:
         sequence.seq_id = seq_id
         sequence.prefilled = sequence.reused = keep
         self.reused_tokens += keep
+        log.debug("slot %d: %d of %d prompt tokens cached", seq_id, keep, sequence.n_prompt)
 
     def _close_gap(self) -> None:
-        """When the busy slots have not been consecutive for GAP_STEPS steps (a request ended
-        between others, or took its cached slot away from them), moves the first or the last
-        of them into a free slot that closes a gap: a compute pass a step fewer from then on.
-        Waiting that long first spares the copy when new requests are about to fill the gap."""
+        """When the same busy slots have not been consecutive for GAP_STEPS steps (a request
+        ended between others, or took its cached slot away from them), moves the sequences
+        outside the busiest window of consecutive slots into that window's free slots: from
+        then on, a step is one compute pass. Waiting first spares the copies when requests
+        about to arrive fill the gaps, or the gapped ones are about to end."""
         import llama_cpp as lc
 
-        busy = {s.seq_id for s in self._active}
-        before = runs(busy)
-        self._gap_steps = self._gap_steps + 1 if before > 1 else 0
-        if self._gap_steps <= GAP_STEPS:
+        busy = {s.seq_id: s for s in self._active}
+        slots = frozenset(busy)
+        if slots != self._gap_slots:
+            self._gap_slots, self._gap_steps = slots, 0
+        self._gap_steps += 1
+        if runs(slots) < 2 or self._gap_steps <= GAP_STEPS:
             return
-        ends = [min(self._active, key=_slot), max(self._active, key=_slot)]
-        moves = [
-            (runs(busy - {s.seq_id} | {to}), to, s)
-            for s in ends
-            if s.params.max_tokens - s.generated >= MOVE_MIN_TOKENS_LEFT
-            for to in self._free_ids
-        ]
-        if not moves:
+        moves = closing_moves(slots, self._n_slots)
+        if any(
+            busy[i].params.max_tokens - busy[i].generated < MOVE_MIN_TOKENS_LEFT for i, _ in moves
+        ):
             return
-        after, to, sequence = min(moves, key=lambda move: move[:2])
-        if after >= before:
-            return
-        # The copy is made as the next step starts; the cells it copies are already decoded.
-        lc.llama_memory_seq_cp(self._context.memory, sequence.seq_id, to, -1, -1)
-        lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
-        self._free_ids.remove(to)
-        self._cached.pop(to, None)
-        self._free_ids.append(sequence.seq_id)
-        sequence.seq_id = to
-        self.moves += 1
+        for sequence, to in [(busy[i], to) for i, to in moves]:
+            # The copy is made as the next step starts; the cells it copies are all decoded.
+            lc.llama_memory_seq_cp(self._context.memory, sequence.seq_id, to, -1, -1)
+            lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
+            log.debug("slot %d moved to slot %d, closing a gap", sequence.seq_id, to)
+            self._free_ids.remove(to)
+            self._cached.pop(to, None)
+            self._free_ids.append(sequence.seq_id)
+            sequence.seq_id = to
+            self.moves += 1
 
     def _shared(self, seq_id: int, prompt: list[int]) -> int:
         return _shared(self._cached.get(seq_id, []), prompt)
@@ -388,9 +392,19 @@ class BatchScheduler:
         # The last step's output goes to the readers now, as this step starts: their event loop
         # then works while llama.cpp decodes (without the GIL), not while this thread needs it.
         self._flush()
+        started = time.perf_counter()
         status = lc.llama_decode(self._context.ctx, batch)
         if status != 0:
             raise EngineError(f"llama_decode returned {status}")
+        if log.isEnabledFor(logging.DEBUG):
+            busy = {s.seq_id for s in self._active}
+            log.debug(
+                "step: %d tokens, slots %s (%d runs), %.1f ms",
+                batch.n_tokens,
+                sorted(busy),
+                runs(busy),
+                (time.perf_counter() - started) * 1000,
+            )
         sampled = [s for s in self._active if s.logits_at >= 0]
         for sequence, token in zip(sampled, self._sample(sampled), strict=True):
             self._advance(sequence, token)
@@ -477,11 +491,17 @@ def _deliver_all(items: list[tuple[Sequence, Step | BaseException]]) -> None:
         sequence.deliver(item)
 
 
-def _slot(sequence: Sequence) -> int:
-    return sequence.seq_id
+def closing_moves(busy: AbstractSet[int], n_slots: int) -> list[tuple[int, int]]:
+    """The fewest (from, to) slot moves that make the busy slots consecutive: those outside the
+    window of len(busy) slots that holds most of them move into its free slots."""
+    n = len(busy)
+    start = max(range(n_slots - n + 1), key=lambda a: len(busy & set(range(a, a + n))))
+    window = range(start, start + n)
+    outside = sorted(i for i in busy if i not in window)
+    return list(zip(outside, [i for i in window if i not in busy], strict=True))
 
 
-def runs(slots: set[int]) -> int:
+def runs(slots: AbstractSet[int]) -> int:
     """How many runs of consecutive ids these slots make: llama.cpp's passes in a step."""
     return sum(1 for i in slots if i - 1 not in slots)
 
