@@ -1,9 +1,17 @@
 """What one llama.cpp decode step feeds, and in what order (no model needed)."""
 
 import asyncio
+import threading
+import time
 
 from simplechat.engines.base import SamplingParams
-from simplechat.engines.llamacpp_batch import Sequence, closing_moves, plan_step, runs
+from simplechat.engines.llamacpp_batch import (
+    Sequence,
+    closing_moves,
+    plan_step,
+    runs,
+    wait_for_quiet,
+)
 
 
 def sequence(seq_id: int, prompt_tokens: int, prefilled: int) -> Sequence:
@@ -58,3 +66,33 @@ def test_closing_moves_make_the_busy_slots_one_run_with_the_fewest_moves() -> No
     assert all(b not in busy for _, b in moves)  # only into free slots
     assert closing_moves({0, 2}, 4) == [(2, 1)]
     assert closing_moves({3, 4, 5}, 8) == []
+
+
+def arrivals(wake: threading.Condition, queue: list[int], every: float, count: int) -> None:
+    for i in range(count):
+        time.sleep(every)
+        with wake:
+            queue.append(i)
+            wake.notify()
+
+
+def test_a_burst_of_arrivals_is_waited_for_until_it_pauses() -> None:
+    # Arrivals 10 ms apart, a 500 ms pause counting as quiet: all five are in before it returns.
+    wake, queue = threading.Condition(), list[int]()
+    producer = threading.Thread(target=arrivals, args=(wake, queue, 0.01, 5))
+    with wake:
+        producer.start()
+        wait_for_quiet(wake, lambda: len(queue), quiet=0.5, window=30)
+        assert len(queue) == 5
+    producer.join()
+
+
+def test_the_wait_for_a_burst_is_bounded() -> None:
+    # Arrivals that never pause for long: the wait ends at its window, well before the last.
+    wake, queue = threading.Condition(), list[int]()
+    producer = threading.Thread(target=arrivals, args=(wake, queue, 0.05, 40))
+    with wake:
+        producer.start()
+        wait_for_quiet(wake, lambda: len(queue), quiet=1.0, window=0.3)
+        assert len(queue) < 40
+    producer.join()
