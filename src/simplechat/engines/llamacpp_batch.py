@@ -361,6 +361,8 @@ class BatchScheduler:
             lc.llama_sampler_free(sequence.sampler)
         self._free_ids.append(sequence.seq_id)
         self._active.remove(sequence)
+        if not self._active:  # the next busy slots are a new layout, whatever they are
+            self._gap_slots = frozenset()
 
     def _step(self) -> None:
         import llama_cpp as lc
