@@ -36,10 +36,11 @@ GAP_STEPS = 4
 #: Requests that arrive together at an idle engine (several clients at once) start together:
 #: found more than one waiting, the batch thread first waits for a BURST_QUIET_S pause in
 #: arrivals, at most BURST_WINDOW_S. Else the first few take a step alone and the rest wait
-#: for it to end. 16 clients connecting at once reached the engine with pauses of 4-5 ms
-#: between some of them on 2 busy cores, hence 10 ms.
-BURST_QUIET_S = 0.01
-BURST_WINDOW_S = 0.05
+#: for it to end. (10 ms / 50 ms put all of 16 connecting clients in one step where 3 ms split
+#: them 7 + 9, but the versus bench's time to first token at 16 was no better: 534-750 ms
+#: against 445-527 ms, the first step's stream copies dominating; the shorter wait stays.)
+BURST_QUIET_S = 0.003
+BURST_WINDOW_S = 0.02
 MOVE_MIN_TOKENS_LEFT = 8
 
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
