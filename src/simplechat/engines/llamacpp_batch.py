@@ -33,6 +33,7 @@ COPY_CELLS_PER_TOKEN = 1024
 #: a gap is closed once it has lasted GAP_STEPS steps, by moving sequences that may each still
 #: generate MOVE_MIN_TOKENS_LEFT tokens.
 GAP_STEPS = 4
+MOVE_MIN_TOKENS_LEFT = 8
 #: Requests that arrive together at an idle engine (several clients at once) start together:
 #: found more than one waiting, the batch thread first waits for a BURST_QUIET_S pause in
 #: arrivals, at most BURST_WINDOW_S. Else the first few take a step alone and the rest wait
@@ -41,7 +42,6 @@ GAP_STEPS = 4
 #: against 445-527 ms, the first step's stream copies dominating; the shorter wait stays.)
 BURST_QUIET_S = 0.003
 BURST_WINDOW_S = 0.02
-MOVE_MIN_TOKENS_LEFT = 8
 
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
 TOP_K = 40
@@ -265,8 +265,9 @@ class BatchScheduler:
         import llama_cpp as lc
 
         busy = {s.seq_id for s in self._active}
-        fewest = min(runs(busy | {i}) for i in self._free_ids)
-        beside = [i for i in self._free_ids if runs(busy | {i}) == fewest]
+        passes = {i: runs(busy | {i}) for i in self._free_ids}
+        fewest = min(passes.values())
+        beside = [i for i, n in passes.items() if n == fewest]
         if not self._prompt_cache:
             seq_id, keep = min(beside), 0
         else:
@@ -312,7 +313,8 @@ class BatchScheduler:
             busy[i].params.max_tokens - busy[i].generated < MOVE_MIN_TOKENS_LEFT for i, _ in moves
         ):
             return
-        for sequence, to in [(busy[i], to) for i, to in moves]:
+        for i, to in moves:
+            sequence = busy[i]
             # The copy is made as the next step starts; the cells it copies are all decoded.
             lc.llama_memory_seq_cp(self._context.memory, sequence.seq_id, to, -1, -1)
             lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
