@@ -287,6 +287,29 @@ def test_a_cached_prompt_is_taken_where_it_is_and_its_gap_closed_soon_after(
     assert answers == [first_answers[3], first_answers[1]]
 
 
+def test_the_slot_a_move_leaves_keeps_its_cells_as_a_prompt_cache(bundled_model: Path) -> None:
+    # As above, the last question (slot 3) is moved beside the second (slot 1), into slot 0.
+    # Slot 3 still holds what was copied from it, so asked twice at once afterwards, the last
+    # question finds its prompt in two free slots: neither request copies or decodes it again.
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+    )
+    asks = [request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]]
+    last, second = asks[3], asks[1]
+    n_last = engine.count_tokens(last.prompt)
+    try:
+        first_answers = asyncio.run(together(engine, *asks))
+        asyncio.run(together(engine, last, second))
+        assert engine.moves == 1
+        reused, copied = engine.reused_tokens, engine.copied_prefixes
+        answers = asyncio.run(together(engine, last, last))
+    finally:
+        asyncio.run(engine.aclose())
+    assert engine.copied_prefixes == copied
+    assert engine.reused_tokens - reused == 2 * (n_last - 1)
+    assert answers == [first_answers[3]] * 2
+
+
 def test_a_request_ending_between_others_leaves_no_lasting_gap_and_no_changed_answer(
     llama_engine: LlamaCppEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -317,10 +317,12 @@ class BatchScheduler:
             sequence = busy[i]
             # The copy is made as the next step starts; the cells it copies are all decoded.
             lc.llama_memory_seq_cp(self._context.memory, sequence.seq_id, to, -1, -1)
-            lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
             log.debug("slot %d moved to slot %d, closing a gap", sequence.seq_id, to)
             self._free_ids.remove(to)
             self._cached.pop(to, None)
+            # The slot left behind still holds the copied cells: it is a prompt cache now, as
+            # if the sequence had ended there (else every move would cost a cached prompt).
+            self._keep_as_cache(sequence.seq_id, sequence)
             self._free_ids.append(sequence.seq_id)
             sequence.seq_id = to
             self.moves += 1
@@ -351,16 +353,22 @@ class BatchScheduler:
             piece = self._pieces[token] = token_bytes(self._vocab, token)
         return piece
 
-    def _release(self, sequence: Sequence) -> None:
+    def _keep_as_cache(self, seq_id: int, sequence: Sequence) -> None:
+        """Slot `seq_id`, now free, keeps the cells `sequence` decoded there (prompt cache)."""
         import llama_cpp as lc
 
         if self._prompt_cache:
             in_cache = sequence.prompt[: sequence.prefilled] + sequence.output[: sequence.fed]
-            self._cached[sequence.seq_id] = in_cache
+            self._cached[seq_id] = in_cache
             self._releases += 1
-            self._released_at[sequence.seq_id] = self._releases
+            self._released_at[seq_id] = self._releases
         else:
-            lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
+            lc.llama_memory_seq_rm(self._context.memory, seq_id, -1, -1)
+
+    def _release(self, sequence: Sequence) -> None:
+        import llama_cpp as lc
+
+        self._keep_as_cache(sequence.seq_id, sequence)
         if sequence.sampler is not None:
             lc.llama_sampler_free(sequence.sampler)
         self._free_ids.append(sequence.seq_id)
