@@ -134,6 +134,8 @@ class BatchScheduler:
         self._vocab = model.vocab
         self._n_vocab = lc.llama_vocab_n_tokens(model.vocab)
         self._pieces: dict[int, bytes] = {}  # token id -> its bytes, as decoded so far
+        self._logits_address = 0  # where llama.cpp's logits were at the last step
+        self._logits_views: dict[int, np.ndarray] = {}  # rows -> a view of them there
         self._batch_tokens = batch_tokens
         self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
         self._free_ids = list(range(max_sequences))
@@ -443,17 +445,35 @@ class BatchScheduler:
             # Outputs are numbered in batch order, and only sampled rows asked for logits.
             rows = sorted(range(len(sampled)), key=lambda i: sampled[i].logits_at)
             output_row = {i: row for row, i in enumerate(rows)}
-            pointer = lc.llama_get_logits(self._context.ctx)
-            logits = np.ctypeslib.as_array(pointer, shape=(len(sampled), self._n_vocab))
-            picked = logits[[output_row[i] for i in greedy]].argmax(axis=1)
-            for i, token in zip(greedy, picked.tolist(), strict=True):
-                tokens[i] = token
+            logits = self._logits(len(sampled))
+            for i in greedy:  # row by row: each is read once, where llama.cpp wrote it
+                tokens[i] = int(logits[output_row[i]].argmax())
         for i, sequence in enumerate(sampled):
             if tokens[i] < 0:
                 tokens[i] = lc.llama_sampler_sample(
                     sequence.sampler, self._context.ctx, sequence.logits_at
                 )
         return tokens
+
+    def _logits(self, rows: int) -> np.ndarray:
+        """The last step's logits, `rows` by vocabulary, without a copy. The view is kept while
+        llama.cpp's output buffer stays where it is (it moves only when it grows): building one
+        each step took a tenth of a millisecond, 1% of a single stream's step."""
+        import ctypes
+
+        import llama_cpp as lc
+
+        address = ctypes.cast(lc.llama_get_logits(self._context.ctx), ctypes.c_void_p).value
+        if not address:
+            raise EngineError("llama.cpp returned no logits")
+        if address != self._logits_address:
+            self._logits_address, self._logits_views = address, {}
+        view = self._logits_views.get(rows)
+        if view is None:
+            buffer = (ctypes.c_float * (rows * self._n_vocab)).from_address(address)
+            view = np.frombuffer(buffer, dtype=np.float32).reshape(rows, self._n_vocab)
+            self._logits_views[rows] = view
+        return view
 
     def _advance(self, sequence: Sequence, token: int) -> None:
         import llama_cpp as lc
