@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-import queue
 import threading
 import time
 from collections import defaultdict, deque
@@ -161,12 +160,6 @@ class BatchScheduler:
         self._last_decode_end = 0.0  # perf_counter when the last decode returned
         self._wake = threading.Condition()
         self._stopping = False
-        self._handoffs: queue.SimpleQueue[list[tuple[Sequence, Step | BaseException]] | None]
-        self._handoffs = queue.SimpleQueue()
-        self._courier_thread = threading.Thread(
-            target=self._courier, name="llamacpp-courier", daemon=True
-        )
-        self._courier_thread.start()
         self._thread = threading.Thread(target=self._run, name="llamacpp-batch", daemon=True)
         self._thread.start()
 
@@ -199,18 +192,11 @@ class BatchScheduler:
             self._stopping = True
             self._wake.notify()
         self._thread.join()
-        self._courier_thread.join()
         lc.llama_batch_free(self._batch)
 
     # -- the batch thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            self._serve()
-        finally:
-            self._handoffs.put(None)  # the courier ends once it has handed everything over
-
-    def _serve(self) -> None:
         while True:
             with self._wake:
                 while not self._stopping and not self._waiting and not self._active:
@@ -241,30 +227,15 @@ class BatchScheduler:
         self._outbox.append((sequence, item))
 
     def _flush(self) -> None:
-        """Passes the step's output to the courier thread, which hands it to the readers."""
-        if self._outbox:
-            self._handoffs.put(self._outbox)
-            self._outbox = []
-
-    def _courier(self) -> None:
-        """Hands each step's output to each reader's event loop, in one call per loop.
-
-        A thread of its own because waking an event loop lets it take the GIL at once: woken
-        from the batch thread just before a decode, the loop's work on the last step (SSE
-        frames, socket writes) ran before the decode started, not while it ran. Handed over
-        here, the decode starts first. Measured over HTTP on 2 cores (the pause between one
-        decode's end and the next one's start, which `--log-level debug` logs with each step):
-        one stream 0.3 ms instead of 0.3-0.9 ms; 16 streams 0.6 ms instead of 1.7-2.6 ms."""
-        while (outbox := self._handoffs.get()) is not None:
-            self._hand_over(outbox)
-
-    @staticmethod
-    def _hand_over(outbox: list[tuple[Sequence, Step | BaseException]]) -> None:
+        """Hands the step's output to each reader's event loop, in one call per loop."""
+        if not self._outbox:
+            return
         by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[Sequence, Any]]] = defaultdict(
             list
         )
-        for sequence, item in outbox:
+        for sequence, item in self._outbox:
             by_loop[sequence.loop].append((sequence, item))
+        self._outbox = []
         for loop, items in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_deliver_all, items)
@@ -443,8 +414,13 @@ class BatchScheduler:
                 if last:
                     sequence.logits_at = index
             sequence.prefilled = tokens.stop
-        # The last step's output goes out now, as this step starts: the readers' event loop then
-        # works while llama.cpp decodes (without the GIL), not while this thread needs it.
+        # The last step's output goes to the readers now, as this step starts: their event loop
+        # then works while llama.cpp decodes (without the GIL), not while this thread needs it.
+        # (Woken here, the loop often takes the GIL first and does that work before the decode
+        # starts. A courier thread that woke it once the decode had started cut that pause from
+        # 0.3-0.9 to 0.3 ms for one stream and 1.7-2.6 to 0.6 ms for 16 over HTTP, but the work
+        # then took a core from the decode: three A/B runs at 16 clients gave 133-143 against
+        # 142-155 tok/s, one stream 79 against 75 in one and no difference in another.)
         self._flush()
         started = time.perf_counter()
         status = lc.llama_decode(self._context.ctx, batch)
