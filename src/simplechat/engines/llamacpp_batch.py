@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import ctypes
 import logging
 import threading
 import time
@@ -77,8 +78,6 @@ class Sequence:
 
 def token_bytes(vocab: Any, token: int, *, special: bool = False) -> bytes:
     """The bytes of one token (llama-cpp-python's helper returns a fixed 32-byte buffer)."""
-    import ctypes
-
     import llama_cpp as lc
 
     size = 64
@@ -325,7 +324,7 @@ class BatchScheduler:
             self._cached.pop(to, None)
             # The slot left behind still holds the copied cells: it is a prompt cache now, as
             # if the sequence had ended there (else every move would cost a cached prompt).
-            self._keep_as_cache(sequence.seq_id, sequence)
+            self._keep_as_cache(sequence)
             self._free_ids.append(sequence.seq_id)
             sequence.seq_id = to
             self.moves += 1
@@ -356,22 +355,22 @@ class BatchScheduler:
             piece = self._pieces[token] = token_bytes(self._vocab, token)
         return piece
 
-    def _keep_as_cache(self, seq_id: int, sequence: Sequence) -> None:
-        """Slot `seq_id`, now free, keeps the cells `sequence` decoded there (prompt cache)."""
+    def _keep_as_cache(self, sequence: Sequence) -> None:
+        """The slot `sequence` is leaving keeps the cells it decoded there (prompt cache)."""
         import llama_cpp as lc
 
         if self._prompt_cache:
             in_cache = sequence.prompt[: sequence.prefilled] + sequence.output[: sequence.fed]
-            self._cached[seq_id] = in_cache
+            self._cached[sequence.seq_id] = in_cache
             self._releases += 1
-            self._released_at[seq_id] = self._releases
+            self._released_at[sequence.seq_id] = self._releases
         else:
-            lc.llama_memory_seq_rm(self._context.memory, seq_id, -1, -1)
+            lc.llama_memory_seq_rm(self._context.memory, sequence.seq_id, -1, -1)
 
     def _release(self, sequence: Sequence) -> None:
         import llama_cpp as lc
 
-        self._keep_as_cache(sequence.seq_id, sequence)
+        self._keep_as_cache(sequence)
         if sequence.sampler is not None:
             lc.llama_sampler_free(sequence.sampler)
         self._free_ids.append(sequence.seq_id)
@@ -468,8 +467,6 @@ class BatchScheduler:
         """The last step's logits, `rows` by vocabulary, without a copy. The view is kept while
         llama.cpp's output buffer stays where it is (it moves only when it grows): building one
         each step took a tenth of a millisecond, 1% of a single stream's step."""
-        import ctypes
-
         import llama_cpp as lc
 
         address = ctypes.cast(lc.llama_get_logits(self._context.ctx), ctypes.c_void_p).value
