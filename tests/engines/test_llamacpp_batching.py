@@ -257,13 +257,13 @@ async def together(engine: LlamaCppEngine, *asks: GenerationRequest) -> list[str
     return list(await asyncio.gather(*tasks))
 
 
-def test_a_cached_prompt_is_taken_where_it_is_and_its_gap_closed_soon_after(
+def test_a_prompt_cached_away_from_the_busy_slots_is_copied_beside_them(
     bundled_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Four questions asked together leave slots 0-3 caching one each. Asked again together, the
-    # last and the second each take their own slot at once (no copy before the first token);
-    # the gap between them would cost every step a compute pass, so one is moved beside the
-    # other within a few steps, with the answers unchanged.
+    # last takes its own slot (3); the second's cache is in slot 1, away from it, so its cells
+    # are copied into slot 2 instead: no step has a gap (a compute pass more each step), no
+    # prompt is decoded again, no move is needed, and the answers are unchanged.
     engine = LlamaCppEngine(
         bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
     )
@@ -276,38 +276,46 @@ def test_a_cached_prompt_is_taken_where_it_is_and_its_gap_closed_soon_after(
         reused, copied = engine.reused_tokens, engine.copied_prefixes
         recorder.steps.clear()
         answers = asyncio.run(together(engine, last, second))
+        # Slot 1 kept its cache (copied, not taken): the second question asked alone now
+        # finds it there and in slot 2, and takes one of them without a copy.
+        copied_again = engine.copied_prefixes
+        alone = asyncio.run(collect(engine.stream(second)))
     finally:
         asyncio.run(engine.aclose())
-    assert recorder.steps[0] == {1, 3}
-    assert engine.copied_prefixes == copied
+    assert recorder.steps[0] == {2, 3}
+    assert recorder.longest_gap() == 0
+    assert engine.copied_prefixes == copied_again == copied + 1
     # Neither prompt decoded again, but for the last token of each (its logits are needed).
-    assert engine.reused_tokens - reused == (n_last - 1) + (n_second - 1)
-    assert engine.moves == 1
-    assert recorder.longest_gap() == llamacpp_batch.GAP_STEPS
+    assert engine.reused_tokens - reused == (n_last - 1) + 2 * (n_second - 1)
+    assert engine.moves == 0
     assert answers == [first_answers[3], first_answers[1]]
+    assert alone == first_answers[1]
 
 
 def test_the_slot_a_move_leaves_keeps_its_cells_as_a_prompt_cache(bundled_model: Path) -> None:
-    # As above, the last question (slot 3) is moved beside the second (slot 1), into slot 0.
-    # Slot 3 still holds what was copied from it, so asked twice at once afterwards, the last
-    # question finds its prompt in two free slots: neither request copies or decodes it again.
+    # Three start in slots 0-2; the middle one ends first and the third is moved into its slot
+    # (1). Slot 2 still holds what was copied from it, so asked twice at once afterwards, the
+    # third question finds its prompt in two free slots side by side: neither request copies
+    # or decodes it again.
     engine = LlamaCppEngine(
         bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
     )
-    asks = [request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]]
-    last, second = asks[3], asks[1]
-    n_last = engine.count_tokens(last.prompt)
+    asks = [
+        request(engine, p, temperature=0, max_tokens=n, ignore_eos=True)
+        for p, n in zip(PROMPTS[:3], (30, 4, 30), strict=True)
+    ]
+    third = asks[2]
+    n_third = engine.count_tokens(third.prompt)
     try:
         first_answers = asyncio.run(together(engine, *asks))
-        asyncio.run(together(engine, last, second))
         assert engine.moves == 1
         reused, copied = engine.reused_tokens, engine.copied_prefixes
-        answers = asyncio.run(together(engine, last, last))
+        answers = asyncio.run(together(engine, third, third))
     finally:
         asyncio.run(engine.aclose())
     assert engine.copied_prefixes == copied
-    assert engine.reused_tokens - reused == 2 * (n_last - 1)
-    assert answers == [first_answers[3]] * 2
+    assert engine.reused_tokens - reused == 2 * (n_third - 1)
+    assert answers == [first_answers[2]] * 2
 
 
 def test_a_request_ending_between_others_leaves_no_lasting_gap_and_no_changed_answer(

@@ -17,23 +17,19 @@ from typing import Any
 import numpy as np
 
 from simplechat.engines.base import EngineError, SamplingParams, Step
+from simplechat.engines.kv_copy import KvCopier
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Step | BaseException], None]
 
-#: Copy another slot's KV stream only when it saves at least this many prompt tokens, and one
-#: per COPY_CELLS_PER_TOKEN cells of the stream: a copy moves the whole stream (context_length
-#: cells, 94 MB for the bundled model at 4096), whatever it holds. On 2 CPU cores copying
-#: 4096 cells took 12-15 ms and a prompt token 4.7-5.2 ms to decode (bench/kv_copy_cost.py):
-#: about 1200 cells cost one token.
-COPY_MIN_GAIN = 4
-COPY_CELLS_PER_TOKEN = 1024
 #: A gap among the busy slots costs every step a compute pass more (2.3 ms of a 17 ms step of
-#: two, bench/kv_copy_cost.py; 5 ms a gap at four), closing one costs a stream copy (above):
-#: a gap is closed once it has lasted GAP_STEPS steps, by moving sequences that may each still
-#: generate MOVE_MIN_TOKENS_LEFT tokens.
-GAP_STEPS = 4
+#: two, bench/kv_copy_cost.py; 5 ms a gap at four), a copy of a chat's cells under a
+#: millisecond (kv_copy.py): so the busy slots are kept consecutive, by copying a cached prompt
+#: beside them rather than taking its slot where it lies, and a gap left by a request that ends
+#: between others is closed once it has lasted GAP_STEPS steps (time for a waiting request to
+#: fill it), by moving sequences that may each still generate MOVE_MIN_TOKENS_LEFT tokens.
+GAP_STEPS = 1
 MOVE_MIN_TOKENS_LEFT = 8
 #: Requests that arrive together at an idle engine (several clients at once) start together:
 #: found more than one waiting, the batch thread first waits for a BURST_QUIET_S pause in
@@ -139,7 +135,7 @@ class BatchScheduler:
         self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
         self._free_ids = list(range(max_sequences))
         self._prompt_cache = prompt_cache
-        self._copy_min_gain = max(COPY_MIN_GAIN, context_length // COPY_CELLS_PER_TOKEN)
+        self._copier = KvCopier(context, context_length)
         #: what each free slot's KV cells hold, for the next request with the same prefix
         self._cached: dict[int, list[int]] = {}
         self.reused_tokens = 0  # prompt tokens served from the cache instead of decoded
@@ -243,48 +239,92 @@ class BatchScheduler:
                     sequence.cancelled.set()
 
     def _admit(self) -> None:
-        while self._waiting and self._free_ids:
+        """Admits waiting requests, in order, while slots are free. Those admitted together are
+        placed so that as many as can find their cache where it is: one whose cached slot lies
+        beside the busy ones goes first (the busy slots then grow over the caches), and one that
+        must copy its prefix does not take a slot that another of them will start in."""
+        group: list[Sequence] = []
+        while self._waiting and len(group) < len(self._free_ids):
             sequence = self._waiting.popleft()
-            if sequence.cancelled.is_set():
-                continue
-            self._assign_slot(sequence)
+            if not sequence.cancelled.is_set():
+                group.append(sequence)
+        arrival = {id(s): n for n, s in enumerate(group)}
+        # For each of them, the free slots whose cache it would take as it is, and how much of
+        # its prompt each holds.
+        homes = {id(s): self._homes(s.prompt) for s in group}
+        admitted = len(self._active)
+        while group:
+            beside = set(self._beside())
+            sequence = max(
+                group,
+                key=lambda s: (
+                    max((n for i, n in homes[id(s)].items() if i in beside), default=0),
+                    -arrival[id(s)],
+                ),
+            )
+            group.remove(sequence)
+            spoken_for = {i for s in group for i in homes[id(s)]}
+            self._assign_slot(sequence, homes[id(sequence)], spoken_for)
             sequence.sampler = _sampler(sequence.params)
             self._active.append(sequence)
+        # In arrival order: plan_step gives room to waiting prompts in that order.
+        self._active[admitted:] = sorted(self._active[admitted:], key=lambda s: arrival[id(s)])
 
-    def _assign_slot(self, sequence: Sequence) -> None:
-        """A free slot, holding as much of this prompt's prefix as any slot has computed.
-
-        A free slot whose cached tokens are mostly this prompt's prefix (the same conversation,
-        one turn on), or that holds all of this prompt (the same question again: what the slot
-        has beyond it is an old answer), is taken as it is, wherever it lies: the first token
-        comes soonest so, and a gap it leaves among the busy slots is closed later if it lasts
-        (see _close_gap). Otherwise the request takes, of the slots that keep the busy ones
-        consecutive, the one whose cache is worth least (an empty one, else the one released
-        longest ago), so that other conversations' caches survive; and when some slot, free or
-        busy, holds a clearly longer prefix (say the same long system prompt), its KV stream is
-        copied over: copying a stream costs less than decoding a few prompt tokens again.
-        """
-        import llama_cpp as lc
-
+    def _beside(self) -> list[int]:
+        """The free slots that keep the busy ones in the fewest runs of consecutive ids."""
         busy = {s.seq_id for s in self._active}
         passes = {i: runs(busy | {i}) for i in self._free_ids}
         fewest = min(passes.values())
-        beside = [i for i, n in passes.items() if n == fewest]
+        return [i for i, n in passes.items() if n == fewest]
+
+    def _homes(self, prompt: list[int]) -> dict[int, int]:
+        """The free slots a request with this prompt would take as they are, with how many of
+        its tokens each holds: those whose cached tokens are mostly this prompt's prefix (the
+        same conversation, one turn on), or that hold all of it (the same question again: what
+        the slot has beyond it is an old answer)."""
+        if not self._prompt_cache:
+            return {}
+        homes = {}
+        for i in self._free_ids:
+            cached = len(self._cached.get(i, []))
+            shared = self._shared(i, prompt)
+            mostly_ours = cached > 0 and 2 * shared >= cached
+            all_of_it = shared > 0 and shared >= len(prompt) - 1  # (one is decoded again)
+            if mostly_ours or all_of_it:
+                homes[i] = shared
+        return homes
+
+    def _assign_slot(
+        self, sequence: Sequence, homes: dict[int, int], spoken_for: AbstractSet[int]
+    ) -> None:
+        """A free slot that keeps the busy ones consecutive, holding as much of this prompt's
+        prefix as any slot has computed.
+
+        Of the slots beside the busy ones, the request takes the home (see _homes) that holds
+        most of its prompt; else the one whose cache is worth least (one no other request
+        admitted with it will start in, then an empty one, else the one released longest ago),
+        so that other conversations' caches survive. When some other slot, free or busy, holds
+        a longer prefix (the same question cached elsewhere, the same long system prompt), its
+        cells are copied over if that costs less than decoding the tokens it saves.
+        """
+        import llama_cpp as lc
+
+        beside = self._beside()
         if not self._prompt_cache:
             seq_id, keep = min(beside), 0
         else:
-            best = max(self._free_ids, key=lambda i: self._shared(i, sequence.prompt))
-            cached, shared = len(self._cached.get(best, [])), self._shared(best, sequence.prompt)
-            mostly_ours = cached > 0 and 2 * shared >= cached
-            all_of_it = shared > 0 and shared >= sequence.n_prompt - 1  # (one is decoded again)
-            seq_id = best if mostly_ours or all_of_it else self._least_valuable(beside)
+            at_home = [i for i in beside if i in homes]
+            if at_home:
+                seq_id = max(at_home, key=lambda i: homes[i])
+            else:
+                seq_id = self._least_valuable(beside, spoken_for)
             keep = self._shared(seq_id, sequence.prompt)
-            donor, donated = self._best_donor(sequence.prompt)
-            if donated >= keep + self._copy_min_gain:
-                lc.llama_memory_seq_cp(self._context.memory, donor, seq_id, -1, -1)
+            donor, donated, cells = self._best_donor(sequence.prompt)
+            if donated - keep > self._copier.cost(cells):
+                self._copier.copy(donor, seq_id, cells)
                 keep = donated
                 self.copied_prefixes += 1
-                log.debug("slot %d: KV stream copied from slot %d", seq_id, donor)
+                log.debug("slot %d: %d cells copied from slot %d", seq_id, cells, donor)
             # Always decode at least one prompt token, for fresh logits.
             keep = min(keep, sequence.n_prompt - 1)
         self._free_ids.remove(seq_id)
@@ -297,12 +337,9 @@ class BatchScheduler:
 
     def _close_gap(self) -> None:
         """When the same busy slots have not been consecutive for GAP_STEPS steps (a request
-        ended between others, or took its cached slot away from them), moves the sequences
-        outside the busiest window of consecutive slots into that window's free slots: from
-        then on, a step is one compute pass. Waiting first spares the copies when requests
-        about to arrive fill the gaps, or the gapped ones are about to end."""
-        import llama_cpp as lc
-
+        ended between others), moves the sequences outside the busiest window of consecutive
+        slots into that window's free slots: from then on, a step is one compute pass. Waiting
+        first lets a request about to arrive fill the gap instead."""
         busy = {s.seq_id: s for s in self._active}
         slots = frozenset(busy)
         if slots != self._gap_slots:
@@ -317,8 +354,8 @@ class BatchScheduler:
             return
         for i, to in moves:
             sequence = busy[i]
-            # The copy is made as the next step starts; the cells it copies are all decoded.
-            lc.llama_memory_seq_cp(self._context.memory, sequence.seq_id, to, -1, -1)
+            # Between steps every cell it holds is decoded.
+            self._copier.copy(sequence.seq_id, to, sequence.prefilled + sequence.fed)
             log.debug("slot %d moved to slot %d, closing a gap", sequence.seq_id, to)
             self._free_ids.remove(to)
             self._cached.pop(to, None)
@@ -332,13 +369,17 @@ class BatchScheduler:
     def _shared(self, seq_id: int, prompt: list[int]) -> int:
         return _shared(self._cached.get(seq_id, []), prompt)
 
-    def _least_valuable(self, slots: list[int]) -> int:
-        """Of these free slots, an empty one, else the one released longest ago; the lowest id
-        of equals."""
-        return min(slots, key=lambda i: (i in self._cached, self._released_at.get(i, 0), i))
+    def _least_valuable(self, slots: list[int], spoken_for: AbstractSet[int]) -> int:
+        """Of these free slots, one not spoken for, then an empty one, else the one released
+        longest ago; the lowest id of equals."""
+        return min(
+            slots,
+            key=lambda i: (i in spoken_for, i in self._cached, self._released_at.get(i, 0), i),
+        )
 
-    def _best_donor(self, prompt: list[int]) -> tuple[int, int]:
-        """The slot (free or busy) whose computed tokens share the longest prefix with `prompt`."""
+    def _best_donor(self, prompt: list[int]) -> tuple[int, int, int]:
+        """The slot (free or busy) whose computed tokens share the longest prefix with `prompt`:
+        its id, how many it shares, how many cells it holds."""
         computed = dict(self._cached)
         for other in self._active:  # between steps, everything counted here is decoded
             computed[other.seq_id] = other.prompt[: other.prefilled] + other.output[: other.fed]
@@ -347,7 +388,7 @@ class BatchScheduler:
             n = _shared(tokens, prompt)
             if n > best_shared:
                 best, best_shared = seq_id, n
-        return best, best_shared
+        return best, best_shared, len(computed.get(best, []))
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -573,9 +614,10 @@ def runs(slots: AbstractSet[int]) -> int:
 
 def _shared(cached: list[int], prompt: list[int]) -> int:
     """How many leading tokens two token lists have in common."""
-    n = 0
-    for a, b in zip(cached, prompt, strict=False):
+    n = min(len(cached), len(prompt))
+    if cached[:n] == prompt[:n]:  # the common case (the same prompt again), compared in C
+        return n
+    for i, (a, b) in enumerate(zip(cached, prompt, strict=False)):
         if a != b:
-            break
-        n += 1
+            return i
     return n
