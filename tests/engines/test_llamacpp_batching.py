@@ -292,6 +292,35 @@ def test_a_prompt_cached_away_from_the_busy_slots_is_copied_beside_them(
     assert alone == first_answers[1]
 
 
+def test_requests_admitted_together_each_find_their_cache_where_it_is(
+    bundled_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slots 0-3 cache questions A-D. Then A, a new question X and B arrive together, in that
+    # order. Placed in arrival order, X would take slot 1 beside A and overwrite B's only cache;
+    # B, whose cache lies beside A, is placed before X instead, and X takes the next slot.
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+    )
+    recorder = StepRecorder(monkeypatch)
+    asks = [request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]]
+    a, b = asks[0], asks[1]
+    x = request(engine, PROMPTS[4], temperature=0, max_tokens=30, ignore_eos=True)
+    prompt_a, prompt_b, prompt_x = (engine.tokenize(r.prompt) for r in (a, b, x))
+    # What X shares with the cached questions: the chat template's opening, at most.
+    shared_x = max(llamacpp_batch._shared(engine.tokenize(r.prompt), prompt_x) for r in asks)
+    try:
+        first_answers = asyncio.run(together(engine, *asks))
+        reused = engine.reused_tokens
+        recorder.steps.clear()
+        answers = asyncio.run(together(engine, a, x, b))
+    finally:
+        asyncio.run(engine.aclose())
+    assert recorder.steps[0] == {0, 1, 2}
+    assert len(prompt_b) - 1 != shared_x  # else the count below could not tell the two apart
+    assert engine.reused_tokens - reused == (len(prompt_a) - 1) + (len(prompt_b) - 1) + shared_x
+    assert (answers[0], answers[2]) == (first_answers[0], first_answers[1])
+
+
 def test_the_slot_a_move_leaves_keeps_its_cells_as_a_prompt_cache(bundled_model: Path) -> None:
     # Three start in slots 0-2; the middle one ends first and the third is moved into its slot
     # (1). Slot 2 still holds what was copied from it, so asked twice at once afterwards, the
