@@ -257,6 +257,16 @@ async def together(engine: LlamaCppEngine, *asks: GenerationRequest) -> list[str
     return list(await asyncio.gather(*tasks))
 
 
+def four_questions(model: Path) -> tuple[LlamaCppEngine, list[GenerationRequest]]:
+    """An engine of four slots with the prompt cache, and four greedy questions for it."""
+    engine = LlamaCppEngine(
+        model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+    )
+    return engine, [
+        request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]
+    ]
+
+
 def test_a_prompt_cached_away_from_the_busy_slots_is_copied_beside_them(
     bundled_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,11 +274,8 @@ def test_a_prompt_cached_away_from_the_busy_slots_is_copied_beside_them(
     # last takes its own slot (3); the second's cache is in slot 1, away from it, so its cells
     # are copied into slot 2 instead: no step has a gap (a compute pass more each step), no
     # prompt is decoded again, no move is needed, and the answers are unchanged.
-    engine = LlamaCppEngine(
-        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
-    )
+    engine, asks = four_questions(bundled_model)
     recorder = StepRecorder(monkeypatch)
-    asks = [request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]]
     last, second = asks[3], asks[1]
     n_last, n_second = (engine.count_tokens(r.prompt) for r in (last, second))
     try:
@@ -298,11 +305,8 @@ def test_requests_admitted_together_each_find_their_cache_where_it_is(
     # Slots 0-3 cache questions A-D. Then A, a new question X and B arrive together, in that
     # order. Placed in arrival order, X would take slot 1 beside A and overwrite B's only cache;
     # B, whose cache lies beside A, is placed before X instead, and X takes the next slot.
-    engine = LlamaCppEngine(
-        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
-    )
+    engine, asks = four_questions(bundled_model)
     recorder = StepRecorder(monkeypatch)
-    asks = [request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]]
     a, b = asks[0], asks[1]
     x = request(engine, PROMPTS[4], temperature=0, max_tokens=30, ignore_eos=True)
     prompt_a, prompt_b, prompt_x = (engine.tokenize(r.prompt) for r in (a, b, x))
