@@ -25,18 +25,18 @@ class KvCopier:
     def __init__(self, context: Any, stream_cells: int) -> None:
         self._ctx = context.ctx
         self._memory = context.memory
-        self._stream_cells = stream_cells
+        self._stream_cost = stream_cells / STREAM_CELLS_PER_TOKEN
         self._buffer = (ctypes.c_uint8 * 0)()
 
     def cost(self, cells: int) -> float:
         """What copying a slot holding `cells` cells costs, in prompt tokens decoded."""
-        return min(cells / CELL_COPIES_PER_TOKEN, self._stream_cells / STREAM_CELLS_PER_TOKEN)
+        return min(cells / CELL_COPIES_PER_TOKEN, self._stream_cost)
 
     def copy(self, source: int, target: int, cells: int) -> None:
         """Makes `target` hold what `source` holds (its own cells are dropped)."""
         import llama_cpp as lc
 
-        if cells / CELL_COPIES_PER_TOKEN < self._stream_cells / STREAM_CELLS_PER_TOKEN:
+        if cells / CELL_COPIES_PER_TOKEN < self._stream_cost:
             if self.copy_cells(source, target):
                 return
             log.warning("slot %d: copying its cells failed; copying its whole stream", source)

@@ -248,13 +248,15 @@ class BatchScheduler:
             sequence = self._waiting.popleft()
             if not sequence.cancelled.is_set():
                 group.append(sequence)
+        if not group:  # the common case: called before every step
+            return
         arrival = {id(s): n for n, s in enumerate(group)}
         # For each of them, the free slots whose cache it would take as it is, and how much of
         # its prompt each holds.
         homes = {id(s): self._homes(s.prompt) for s in group}
         admitted = len(self._active)
         while group:
-            beside = set(self._beside())
+            beside = self._beside()
             sequence = max(
                 group,
                 key=lambda s: (
@@ -264,7 +266,7 @@ class BatchScheduler:
             )
             group.remove(sequence)
             spoken_for = {i for s in group for i in homes[id(s)]}
-            self._assign_slot(sequence, homes[id(sequence)], spoken_for)
+            self._assign_slot(sequence, beside, homes[id(sequence)], spoken_for)
             sequence.sampler = _sampler(sequence.params)
             self._active.append(sequence)
         # In arrival order: plan_step gives room to waiting prompts in that order.
@@ -295,21 +297,25 @@ class BatchScheduler:
         return homes
 
     def _assign_slot(
-        self, sequence: Sequence, homes: dict[int, int], spoken_for: AbstractSet[int]
+        self,
+        sequence: Sequence,
+        beside: list[int],
+        homes: dict[int, int],
+        spoken_for: AbstractSet[int],
     ) -> None:
         """A free slot that keeps the busy ones consecutive, holding as much of this prompt's
         prefix as any slot has computed.
 
-        Of the slots beside the busy ones, the request takes the home (see _homes) that holds
-        most of its prompt; else the one whose cache is worth least (one no other request
-        admitted with it will start in, then an empty one, else the one released longest ago),
-        so that other conversations' caches survive. When some other slot, free or busy, holds
-        a longer prefix (the same question cached elsewhere, the same long system prompt), its
-        cells are copied over if that costs less than decoding the tokens it saves.
+        Of the slots beside the busy ones (`beside`, from _beside), the request takes the home
+        (see _homes) that holds most of its prompt; else the one whose cache is worth least
+        (one no other request admitted with it will start in, then an empty one, else the one
+        released longest ago), so that other conversations' caches survive. When some other
+        slot, free or busy, holds a longer prefix (the same question cached elsewhere, the same
+        long system prompt), its cells are copied over if that costs less than decoding the
+        tokens it saves.
         """
         import llama_cpp as lc
 
-        beside = self._beside()
         if not self._prompt_cache:
             seq_id, keep = min(beside), 0
         else:
