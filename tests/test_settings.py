@@ -137,6 +137,14 @@ def test_serving_flags_for_batching_and_limits() -> None:
     assert load_settings(build_parser().parse_args(["serve"])).prompt_cache is True
 
 
+def test_the_weight_type_flag_and_its_default() -> None:
+    parse = build_parser().parse_args
+    assert load_settings(parse(["serve", "--weight-type", "q8_0"])).weight_type == "q8_0"
+    assert load_settings(parse(["serve"])).weight_type == "file"
+    with pytest.raises(SystemExit):
+        parse(["serve", "--weight-type", "q4_0"])  # argparse names the choices
+
+
 def test_a_demo_password_the_pool_refuses_is_a_clear_message(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -58,6 +58,11 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "choices": ["f16", "q8_0"],
         "help": "llama.cpp KV cache precision (f16); q8_0 halves its memory, a few %% slower",
     },
+    "--weight-type": {
+        "choices": ["file", "q8_0"],
+        "help": "llama.cpp weights as in the file (default), or converted once to q8_0 (kept "
+        "in ~/.cache/simplechat): faster with many users at once, slower with one",
+    },
     "--default-max-tokens": {"type": int, "help": "answer length when a request sets none (512)"},
     "--no-prompt-cache": {
         "action": "store_false",

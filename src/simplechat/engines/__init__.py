@@ -59,6 +59,7 @@ def load_engine(settings: Settings) -> Engine:
             max_batch=settings.max_batch,
             prompt_cache=settings.prompt_cache,
             kv_cache_type=settings.kv_cache_type,
+            weight_type=settings.weight_type,
         )
     from simplechat.engines.transformers import TransformersEngine
 

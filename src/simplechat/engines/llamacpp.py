@@ -20,6 +20,7 @@ from simplechat.engines.base import (
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
 from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
 from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
+from simplechat.engines.weight_type import weights_for
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class LlamaCppEngine(Engine):
         max_batch: int | None = None,
         prompt_cache: bool = True,
         kv_cache_type: str = "f16",
+        weight_type: str = "file",
     ) -> None:
         import llama_cpp as lc
         from llama_cpp._internals import LlamaContext, LlamaModel
@@ -59,6 +61,10 @@ class LlamaCppEngine(Engine):
 
         set_verbose(False)  # llama.cpp's own log: errors only
         lc.llama_backend_init()
+        # llama-cpp-python defaults to half the CPUs (guessing hyperthreads); on the 2-core
+        # machines we measured, using every core decodes 22% faster (bench/single_request.py).
+        threads = threads or len(os.sched_getaffinity(0))
+        model_path = weights_for(Path(model_path), weight_type, threads=threads)
         model_params = lc.llama_model_default_params()
         model_params.n_gpu_layers = -1 if use_gpu else 0  # has effect only in a GPU build
         try:
@@ -67,9 +73,6 @@ class LlamaCppEngine(Engine):
             raise EngineError(f"llama.cpp could not load {model_path}: {exc}") from exc
         trained = self._model.n_ctx_train() or DEFAULT_MAX_CONTEXT
         self.context_length = min(context_length or DEFAULT_MAX_CONTEXT, trained)
-        # llama-cpp-python defaults to half the CPUs (guessing hyperthreads); on the 2-core
-        # machines we measured, using every core decodes 22% faster (bench/single_request.py).
-        threads = threads or len(os.sched_getaffinity(0))
         if max_batch is None and use_gpu and lc.llama_supports_gpu_offload():
             max_batch = GPU_MAX_BATCH  # the KV cache is in GPU memory, which we do not size
         elif max_batch is None:
