@@ -48,6 +48,15 @@ cmake_flags=(
   -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
   -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON "-DCMAKE_INSTALL_RPATH=$rpath"
 )
+# No AMX tile code, though -march=native would enable it on CPUs that have it (Sapphire Rapids
+# and later: AWS m7i/c7i, GCP c3): llama.cpp's AMX kernels crash at the first decode there
+# (SIGSEGV in ggml_backend_amx_mul_mat's ldtilecfg, ggml-org/llama.cpp#20824), seen on our own
+# 2-core development machine. An explicit -mno-* wins over -march=native in either order.
+if [ "$(uname -m)" = x86_64 ] && echo 'int main(void){return 0;}' \
+    | "${CC:-cc}" -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -x c -o /dev/null - 2>/dev/null; then
+  no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  cmake_flags+=("-DCMAKE_C_FLAGS=$no_amx" "-DCMAKE_CXX_FLAGS=$no_amx")
+fi
 # shellcheck disable=SC2206  # CMAKE_ARGS is a list of words, as pip's llama-cpp-python build reads it
 cmake_flags+=(${CMAKE_ARGS:-})
 # The libraries the package loads (llama_cpp/lib), as its own CMakeLists installs them.
@@ -55,9 +64,12 @@ lib_globs=("libllama.so*" "libggml*.so*" "libmtmd.so*")
 [ "$(uname -s)" = Darwin ] && lib_globs=("libllama.*dylib" "libggml*.dylib" "libmtmd.*dylib")
 jobs=$(nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
 
+# The venv records the flags its libraries were built with: libraries built otherwise (an older
+# version of this script) are replaced, not kept because the version matches.
+flags_record="$venv/.llama-cpp-flags"
 installed() {
   "$venv/bin/python" -c "import sys, llama_cpp; sys.exit(llama_cpp.__version__ != '$version')" \
-    2>/dev/null
+    2>/dev/null && [ "$(cat "$flags_record" 2>/dev/null)" = "$(printf '%s\n' "${cmake_flags[@]}")" ]
 }
 
 if [ "$mode" = server ] && [ -x "$server" ] && [ -f "$build/.flags" ] \
@@ -185,6 +197,7 @@ fi
 
 "$venv/bin/pip" install --quiet "$wheel"  # with its dependencies (numpy, diskcache, jinja2)
 installed || "$venv/bin/pip" install --quiet --force-reinstall --no-deps "$wheel"
+printf '%s\n' "${cmake_flags[@]}" >"$flags_record"
 if ! "$venv/bin/python" -c "import llama_cpp" >/dev/null; then
   echo "llama-cpp-python $version is installed but does not import (above); its wheel: $wheel"
   exit 1
