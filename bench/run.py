@@ -161,6 +161,14 @@ def main() -> None:
     )
     parser.add_argument("--versus-rounds", type=int, default=3, help="rounds of --only versus")
     parser.add_argument("--versus-max-tokens", type=int, default=128)
+    parser.add_argument(
+        "--versus-also",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="--only versus: also ours started with these flags (e.g. '--weight-type q8_0'), "
+        "measured in the same rounds; repeatable",
+    )
     parser.add_argument("--stack-rounds", type=int, default=3, help="rounds of --only stack")
     parser.add_argument(
         "--stack-levels", type=int, nargs="+", default=[1, 8], help="users at once, --only stack"
@@ -249,29 +257,31 @@ def versus_defaults(args: argparse.Namespace, model: Path) -> dict[str, Any] | N
     if llama_server is None:
         return None
     top, context = max(args.levels), 4096  # 4096: our default context per request
-    ours_port, theirs_port = free_port(), free_port()
-    ours = Server("simplechat", [sys.executable, "-m", "simplechat", "serve", "--port",
-                                 str(ours_port), "--log-level", "warning"], ours_port)  # fmt: skip
+    variants = {"simplechat": [], **{f"simplechat {f}": f.split() for f in args.versus_also}}
+    servers: dict[str, Server] = {}
     rss: dict[str, float] = {}
     try:
-        theirs = Server("llama-server", [llama_server, "-m", str(model), "--port",
-                                         str(theirs_port), "--host", "127.0.0.1",
+        for name, flags in variants.items():
+            port = free_port()
+            ours = [sys.executable, "-m", "simplechat", "serve", "--port", str(port)]
+            servers[name] = Server(name, [*ours, "--log-level", "warning", *flags], port)
+        port = free_port()
+        theirs = [llama_server, "-m", str(model), "--port", str(port), "--host", "127.0.0.1"]
+        servers["llama-server"] = Server("llama-server", [*theirs,
                                          "-t", str(args.threads), "-tb", str(args.threads),
                                          "-np", str(top), "-c", str(context * top),
-                                         "--log-disable"], theirs_port)  # fmt: skip
-        try:
-            print("==> versus: simplechat (defaults) and llama-server, alternating", flush=True)
-            versus = compare(
-                {"simplechat": ours.url, "llama-server": theirs.url},
-                levels=args.levels,
-                rounds=args.versus_rounds,
-                max_tokens=args.versus_max_tokens,
-                baseline="llama-server",
-            )
-        finally:
-            rss["llama-server"] = theirs.stop()
+                                         "--log-disable"], port)  # fmt: skip
+        print(f"==> versus: {', '.join(servers)}, alternating", flush=True)
+        versus = compare(
+            {name: server.url for name, server in servers.items()},
+            levels=args.levels,
+            rounds=args.versus_rounds,
+            max_tokens=args.versus_max_tokens,
+            baseline="llama-server",
+        )
     finally:
-        rss["simplechat"] = ours.stop()
+        for name, server in servers.items():
+            rss[name] = server.stop()
     versus["peak_rss_mib"] = rss
     return versus
 

@@ -140,7 +140,8 @@ def test_serving_flags_for_batching_and_limits() -> None:
 def test_the_weight_type_flag_and_its_default() -> None:
     parse = build_parser().parse_args
     assert load_settings(parse(["serve", "--weight-type", "q8_0"])).weight_type == "q8_0"
-    assert load_settings(parse(["serve"])).weight_type == "file"
+    assert load_settings(parse(["serve"])).weight_type == "auto"
+    assert load_settings(parse(["serve", "--weight-type", "file+q8_0"])).weight_type == "file+q8_0"
     with pytest.raises(SystemExit):
         parse(["serve", "--weight-type", "q4_0"])  # argparse names the choices
 

@@ -59,9 +59,10 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "help": "llama.cpp KV cache precision (f16); q8_0 halves its memory, a few %% slower",
     },
     "--weight-type": {
-        "choices": ["file", "q8_0"],
-        "help": "llama.cpp weights as in the file (default), or converted once to q8_0 (kept "
-        "in ~/.cache/simplechat): faster with many users at once, slower with one",
+        "choices": ["auto", "file", "q8_0", "file+q8_0"],
+        "help": "llama.cpp weights: as in the file, converted once to q8_0 (kept in "
+        "~/.cache/simplechat), or both, a step of few tokens on the file's and one of many on "
+        "the q8_0 copy; auto (default): both for a q4_1/q5_1 model on the CPU, else file",
     },
     "--default-max-tokens": {"type": int, "help": "answer length when a request sets none (512)"},
     "--no-prompt-cache": {

@@ -51,10 +51,11 @@ class Settings(BaseSettings):
     kv_cache_type: Literal["f16", "q8_0"] = Field(
         "f16", description="llama.cpp KV cache precision; q8_0 halves its memory"
     )
-    weight_type: Literal["file", "q8_0"] = Field(
-        "file",
-        description="llama.cpp weights as in the file, or converted once to q8_0: more tokens "
-        "per second with many requests at once, fewer with one",
+    weight_type: Literal["auto", "file", "q8_0", "file+q8_0"] = Field(
+        "auto",
+        description="llama.cpp weights: as in the file, converted once to q8_0, or both (steps "
+        "of few tokens on the file's, of many on the q8_0 copy); auto: both for a q4_1/q5_1 "
+        "model on the CPU, else the file's",
     )
     prompt_cache: bool = Field(
         True, description="reuse the KV cache of a previous request's shared prompt prefix"

@@ -20,7 +20,7 @@ from simplechat.engines.base import (
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
 from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
 from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
-from simplechat.engines.weight_type import weights_for
+from simplechat.engines.weight_type import weight_sets_for, weights_for
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class LlamaCppEngine(Engine):
         max_batch: int | None = None,
         prompt_cache: bool = True,
         kv_cache_type: str = "f16",
-        weight_type: str = "file",
+        weight_type: str = "auto",
     ) -> None:
         import llama_cpp as lc
         from llama_cpp._internals import LlamaContext, LlamaModel
@@ -64,19 +64,43 @@ class LlamaCppEngine(Engine):
         # llama-cpp-python defaults to half the CPUs (guessing hyperthreads); on the 2-core
         # machines we measured, using every core decodes 22% faster (bench/single_request.py).
         threads = threads or len(os.sched_getaffinity(0))
-        model_path = weights_for(Path(model_path), weight_type, threads=threads)
+        model_path = Path(model_path)
         model_params = lc.llama_model_default_params()
         model_params.n_gpu_layers = -1 if use_gpu else 0  # has effect only in a GPU build
-        try:
-            self._model = LlamaModel(path_model=str(model_path), params=model_params, verbose=False)
-        except ValueError as exc:
-            raise EngineError(f"llama.cpp could not load {model_path}: {exc}") from exc
+        on_gpu = use_gpu and lc.llama_supports_gpu_offload()
+
+        def load(path: Path) -> LlamaModel:
+            try:
+                return LlamaModel(path_model=str(path), params=model_params, verbose=False)
+            except ValueError as exc:
+                raise EngineError(f"llama.cpp could not load {path}: {exc}") from exc
+
+        # The first set's model answers everything but the step itself (template, tokenizer).
+        if weight_type in ("auto", "file") or weight_type.startswith("file+"):
+            self._model = load(model_path)
+            file_type = int(self._model.metadata().get("general.file_type", -1))
+            n_params = lc.llama_model_n_params(self._model.model)
+            self.weight_sets = weight_sets_for(
+                weight_type, file_type, n_params, on_gpu=on_gpu, memory_bytes=machine_memory()
+            )
+        else:
+            self.weight_sets = weight_sets_for(weight_type, -1, 0, on_gpu=on_gpu, memory_bytes=0)
+            self._model = load(weights_for(model_path, self.weight_sets[0], threads=threads))
+        self._twin = None
+        if len(self.weight_sets) > 1:
+            self._twin = load(weights_for(model_path, self.weight_sets[1], threads=threads))
+            log.info(
+                "weights: the file's for steps of few tokens, a %s copy for steps of many",
+                self.weight_sets[1],
+            )
         trained = self._model.n_ctx_train() or DEFAULT_MAX_CONTEXT
         self.context_length = min(context_length or DEFAULT_MAX_CONTEXT, trained)
-        if max_batch is None and use_gpu and lc.llama_supports_gpu_offload():
+        if max_batch is None and on_gpu:
             max_batch = GPU_MAX_BATCH  # the KV cache is in GPU memory, which we do not size
         elif max_batch is None:
-            max_batch = auto_max_batch(self._kv_bytes_per_token(kv_cache_type), self.context_length)
+            # Each weight set has a context, and so a KV cache, of its own.
+            kv_bytes = self._kv_bytes_per_token(kv_cache_type) * len(self.weight_sets)
+            max_batch = auto_max_batch(kv_bytes, self.context_length)
             log.info("--max-batch %d (chosen from the model's KV size and memory)", max_batch)
         params = lc.llama_context_default_params()
         params.n_ctx = self.context_length * max_batch
@@ -90,12 +114,16 @@ class LlamaCppEngine(Engine):
             params.type_k = params.type_v = lc.GGML_TYPE_Q8_0
             params.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
         self._context = LlamaContext(model=self._model, params=params, verbose=False)
+        self._twin_context = None
+        if self._twin is not None:
+            self._twin_context = LlamaContext(model=self._twin, params=params, verbose=False)
         self.max_batch = max_batch
         self.model_name = model_name
         self._template = self._load_template()
         self._scheduler = BatchScheduler(
             self._model,
             self._context,
+            batched_context=self._twin_context,
             max_sequences=max_batch,
             batch_tokens=BATCH_TOKENS,
             context_length=self.context_length,
@@ -171,6 +199,11 @@ class LlamaCppEngine(Engine):
         return self._scheduler.copied_prefixes
 
     @property
+    def weight_switches(self) -> int:
+        """Times the busy sequences went over to the other weight set (weight_sets.py)."""
+        return self._scheduler.weight_switches
+
+    @property
     def moves(self) -> int:
         """Sequences moved to another slot to keep the busy slots consecutive."""
         return self._scheduler.moves
@@ -200,8 +233,12 @@ class LlamaCppEngine(Engine):
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._scheduler.close)
-        self._context.close()
-        self._model.close()
+        for context in (self._context, self._twin_context):
+            if context is not None:
+                context.close()
+        for model in (self._model, self._twin):
+            if model is not None:
+                model.close()
 
 
 def auto_max_batch(

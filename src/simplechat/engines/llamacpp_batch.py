@@ -18,6 +18,7 @@ import numpy as np
 
 from simplechat.engines.base import EngineError, SamplingParams, Step
 from simplechat.engines.kv_copy import KvCopier
+from simplechat.engines.weight_sets import CellTransfer, WeightSet, preferred
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class BatchScheduler:
     Each step feeds one token for every sequence that is generating, plus as much of the
     waiting prompts as the batch has room for (chunked prefill), in a single llama_decode.
     A cancelled sequence is dropped before the next step and its KV cells freed.
+    With a `batched_context` (the same model's weights in a type llama.cpp multiplies in
+    batches, weight_sets.py), a step of many tokens runs there and a step of few on `context`.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class BatchScheduler:
         model: Any,
         context: Any,
         *,
+        batched_context: Any = None,
         max_sequences: int,
         batch_tokens: int,
         context_length: int,
@@ -125,7 +129,6 @@ class BatchScheduler:
         import llama_cpp as lc
 
         self._model = model
-        self._context = context
         self._vocab = model.vocab
         self._n_vocab = lc.llama_vocab_n_tokens(model.vocab)
         self._pieces: dict[int, bytes] = {}  # token id -> its bytes, as decoded so far
@@ -135,9 +138,13 @@ class BatchScheduler:
         self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
         self._free_ids = list(range(max_sequences))
         self._prompt_cache = prompt_cache
-        self._copier = KvCopier(context, context_length)
-        #: what each free slot's KV cells hold, for the next request with the same prefix
-        self._cached: dict[int, list[int]] = {}
+        self._sets = [WeightSet("file", context, KvCopier(context, context_length))]
+        if batched_context is not None:
+            copier = KvCopier(batched_context, context_length)
+            self._sets.append(WeightSet("batched", batched_context, copier))
+        self._set = 0  # the set in use: every step and copy goes to its context
+        self._transfer = CellTransfer()
+        self.weight_switches = 0  # times the busy cells went over to the other set
         self.reused_tokens = 0  # prompt tokens served from the cache instead of decoded
         self.copied_prefixes = 0  # prompts that started from another slot's copied KV stream
         self.moves = 0  # sequences moved to another slot, to close a gap among the busy ones
@@ -157,6 +164,24 @@ class BatchScheduler:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="llamacpp-batch", daemon=True)
         self._thread.start()
+
+    @property
+    def _context(self) -> Any:
+        return self._sets[self._set].context
+
+    @property
+    def _copier(self) -> KvCopier:
+        return self._sets[self._set].copier
+
+    @property
+    def _cached(self) -> dict[int, list[int]]:
+        """What each free slot's KV cells hold in the set in use, for the next request with
+        the same prefix."""
+        return self._sets[self._set].cached
+
+    @property
+    def weights_in_use(self) -> str:
+        return self._sets[self._set].name
 
     # -- called from the event loop -------------------------------------------------------
 
@@ -446,10 +471,13 @@ class BatchScheduler:
             batch.n_tokens = i + 1
             return i
 
+        held = {s.seq_id: s.prefilled + s.fed for s in self._active}  # cells, before this step
+        generating = 0
         for sequence in self._active:
             sequence.logits_at = -1  # until the plan gives it a row to sample from
         for sequence, tokens in plan_step(self._active, self._batch_tokens):
             if tokens is None:  # generating: the token sampled last step
+                generating += 1
                 position = sequence.n_prompt + sequence.generated - 1
                 sequence.logits_at = add(sequence.last_token, position, sequence.seq_id, True)
                 sequence.fed += 1
@@ -460,6 +488,7 @@ class BatchScheduler:
                 if last:
                     sequence.logits_at = index
             sequence.prefilled = tokens.stop
+        self._use_weights_for(batch.n_tokens, generating, held)
         # The last step's output goes to the readers now, as this step starts: their event loop
         # then works while llama.cpp decodes (without the GIL), not while this thread needs it.
         # (Woken here, the loop often takes the GIL first and does that work before the decode
@@ -487,6 +516,33 @@ class BatchScheduler:
         sampled = [s for s in self._active if s.logits_at >= 0]
         for sequence, token in zip(sampled, self._sample(sampled), strict=True):
             self._advance(sequence, token)
+
+    def _use_weights_for(self, step_tokens: int, generating: int, held: dict[int, int]) -> None:
+        """Goes over to the weight set that suits a step of `step_tokens` (weight_sets.py),
+        taking the busy slots' cells (`held`: slot -> cells) along; stays where it is if they
+        cannot be copied."""
+        want = preferred(
+            self._set,
+            len(self._sets),
+            step_tokens=step_tokens,
+            generating=generating,
+            busy_cells=sum(held.values()),
+        )
+        if want == self._set:
+            return
+        started = time.perf_counter()
+        if not self._transfer.copy(self._sets[self._set], self._sets[want], held):
+            return
+        log.debug(
+            "weights: %s -> %s for a step of %d tokens, %d cells copied in %.1f ms",
+            self._sets[self._set].name,
+            self._sets[want].name,
+            step_tokens,
+            sum(held.values()),
+            (time.perf_counter() - started) * 1000,
+        )
+        self._set = want
+        self.weight_switches += 1
 
     def _sample(self, sampled: list[Sequence]) -> list[int]:
         """The next token of each sequence. Greedy rows are one argmax over the step's logits

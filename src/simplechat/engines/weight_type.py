@@ -1,4 +1,4 @@
-"""GGUF weights converted to another type for faster batches (`--weight-type`), once per file."""
+"""Which weights llama.cpp serves (`--weight-type`): the file's, a conversion made once, or both."""
 
 from __future__ import annotations
 
@@ -13,8 +13,35 @@ from simplechat.engines.base import EngineError
 
 log = logging.getLogger(__name__)
 
-#: `file` serves the weights as they are; the others name the type they are converted to.
-WEIGHT_TYPES = ("file", "q8_0")
+#: `file` serves the weights as they are, `q8_0` a conversion; `file+q8_0` loads both, a step of
+#: few tokens running on the first and one of many on the second (weight_sets.py); `auto` is
+#: `file+q8_0` where that pays (`weight_sets_for`), else `file`.
+WEIGHT_TYPES = ("auto", "file", "q8_0", "file+q8_0")
+CONVERSIONS = ("q8_0",)
+#: llama.cpp file types (general.file_type) whose weights its CPU backend multiplies column by
+#: column, a step of n tokens costing n times one: neither llamafile's sgemm (f16, bf16, q8_0,
+#: q4_0, q5_0, iq4_nl) nor the repacked kernels (q4_0, iq4_nl, the k-quants) take them.
+COLUMN_BY_COLUMN = {3: "q4_1", 9: "q5_1"}  # LLAMA_FTYPE_MOSTLY_Q4_1, LLAMA_FTYPE_MOSTLY_Q5_1
+#: The q8_0 twin is loaded beside the file only if it takes at most this share of memory.
+TWIN_MEMORY_SHARE = 1 / 8
+Q8_0_BYTES_PER_WEIGHT = 34 / 32  # a 32-weight block: 32 bytes and a 16-bit scale
+
+
+def weight_sets_for(
+    weight_type: str, file_type: int, n_params: int, *, on_gpu: bool, memory_bytes: int
+) -> tuple[str, ...]:
+    """The weight sets to load, each `file` or a type to convert to: what `weight_type` names,
+    with `auto` as ("file", "q8_0") for a model on the CPU whose weights llama.cpp multiplies
+    column by column (the bundled model's q4_1) when the twin fits its share of memory, else
+    ("file",)."""
+    if weight_type not in WEIGHT_TYPES:
+        raise EngineError(f"unknown weight type {weight_type!r}; choose one of {WEIGHT_TYPES}")
+    if weight_type != "auto":
+        return tuple(weight_type.split("+"))
+    twin_bytes = n_params * Q8_0_BYTES_PER_WEIGHT
+    if on_gpu or file_type not in COLUMN_BY_COLUMN or twin_bytes > memory_bytes * TWIN_MEMORY_SHARE:
+        return ("file",)
+    return ("file", "q8_0")
 
 
 def cache_root() -> Path:
@@ -42,8 +69,8 @@ def weights_for(model_path: Path, weight_type: str, *, threads: int) -> Path:
     """
     if weight_type == "file":
         return model_path
-    if weight_type not in WEIGHT_TYPES:
-        raise EngineError(f"unknown weight type {weight_type!r}; choose one of {WEIGHT_TYPES}")
+    if weight_type not in CONVERSIONS:
+        raise EngineError(f"cannot convert weights to {weight_type!r}; choose one of {CONVERSIONS}")
     target = converted_path(model_path, weight_type, cache_root())
     if target.is_file():
         log.info("weights: %s (converted before)", target)
@@ -73,7 +100,7 @@ def _convert(source: Path, target: Path, weight_type: str, *, threads: int) -> N
     import llama_cpp as lc
 
     params = lc.llama_model_quantize_default_params()
-    params.ftype = {"q8_0": lc.LLAMA_FTYPE_MOSTLY_Q8_0}[weight_type]
+    params.ftype = {"q8_0": lc.LLAMA_FTYPE_MOSTLY_Q8_0}[weight_type]  # CONVERSIONS
     params.allow_requantize = True  # the source is quantized already (the bundled model: q4_1)
     params.nthread = threads
     failed = lc.llama_model_quantize(
