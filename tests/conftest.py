@@ -53,6 +53,7 @@ def llama_engine(bundled_model: Path) -> Iterator[Engine]:
         threads=2,
         max_batch=4,
         prompt_cache=False,
+        weight_type="file",  # one weight set: the same answers alone and together
     )
     yield engine
     asyncio.run(engine.aclose())

@@ -14,6 +14,11 @@ from simplechat.service import ChatService, SamplingOptions
 
 pytestmark = pytest.mark.real_model
 
+#: The slot layout and the prompt cache are tested on one weight set, whose answers are the same
+#: alone and together; the two sets of `--weight-type auto` have tests of their own
+#: (test_weight_sets.py).
+ONE_SET = "file"
+
 PROMPTS = [
     "What is the capital city of Japan?",
     "Name three colours.",
@@ -178,7 +183,12 @@ def test_a_question_asked_again_after_a_long_answer_reuses_its_slot(bundled_mode
     # What the slot holds beyond the prompt is the old answer (here 5x longer than the prompt):
     # the prompt is still all there, so it is taken as it is, neither decoded nor copied again.
     engine = LlamaCppEngine(
-        bundled_model, model_name="smollm2", context_length=1024, max_batch=2, prompt_cache=True
+        bundled_model,
+        model_name="smollm2",
+        context_length=1024,
+        max_batch=2,
+        prompt_cache=True,
+        weight_type=ONE_SET,
     )
     ask = request(engine, "Explain why the sky is blue.", max_tokens=150, ignore_eos=True)
     n_prompt = engine.count_tokens(ask.prompt)
@@ -201,7 +211,12 @@ def test_a_question_asked_again_after_a_long_answer_reuses_its_slot(bundled_mode
 def test_a_prefix_held_by_a_busy_slot_is_copied_not_decoded_again(bundled_model: Path) -> None:
     # Its own engine: what each slot holds must be known exactly.
     engine = LlamaCppEngine(
-        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+        bundled_model,
+        model_name="smollm2",
+        context_length=1024,
+        max_batch=4,
+        prompt_cache=True,
+        weight_type=ONE_SET,
     )
     long_prompt = "Here is a list of facts about the sea. " * 8 + "Summarise them in one line."
     same = request(engine, long_prompt, temperature=0, max_tokens=12)
@@ -260,7 +275,12 @@ async def together(engine: LlamaCppEngine, *asks: GenerationRequest) -> list[str
 def four_questions(model: Path) -> tuple[LlamaCppEngine, list[GenerationRequest]]:
     """An engine of four slots with the prompt cache, and four greedy questions for it."""
     engine = LlamaCppEngine(
-        model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+        model,
+        model_name="smollm2",
+        context_length=1024,
+        max_batch=4,
+        prompt_cache=True,
+        weight_type=ONE_SET,
     )
     return engine, [
         request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]
@@ -331,7 +351,12 @@ def test_the_slot_a_move_leaves_keeps_its_cells_as_a_prompt_cache(bundled_model:
     # third question finds its prompt in two free slots side by side: neither request copies
     # or decodes it again.
     engine = LlamaCppEngine(
-        bundled_model, model_name="smollm2", context_length=1024, max_batch=4, prompt_cache=True
+        bundled_model,
+        model_name="smollm2",
+        context_length=1024,
+        max_batch=4,
+        prompt_cache=True,
+        weight_type=ONE_SET,
     )
     asks = [
         request(engine, p, temperature=0, max_tokens=n, ignore_eos=True)
@@ -408,8 +433,10 @@ def test_the_default_engine_sizes_its_batch_from_the_model_and_memory(bundled_mo
     engine = LlamaCppEngine(bundled_model, model_name="smollm2", context_length=1024)
     try:
         memory = machine_memory()
-        # SmolLM2-135M: K and V, 30 layers, 3 KV heads of 64, f16: 23,040 bytes a token.
-        assert engine.max_batch == auto_max_batch(23_040, 1024, memory)
+        # SmolLM2-135M: K and V, 30 layers, 3 KV heads of 64, f16: 23,040 bytes a token, in
+        # each of the two weight sets' contexts (its q4_1 weights get a q8_0 twin).
+        assert engine.weight_sets == ("file", "q8_0")
+        assert engine.max_batch == auto_max_batch(2 * 23_040, 1024, memory)
     finally:
         asyncio.run(engine.aclose())
 

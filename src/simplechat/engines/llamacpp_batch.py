@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from simplechat.engines.base import EngineError, SamplingParams, Step
-from simplechat.engines.kv_copy import KvCopier
+from simplechat.engines.kv_copy import CELL_COPIES_PER_TOKEN, KvCopier
 from simplechat.engines.weight_sets import CellTransfer, WeightSet, preferred
 
 log = logging.getLogger(__name__)
@@ -350,12 +350,7 @@ class BatchScheduler:
             else:
                 seq_id = self._least_valuable(beside, spoken_for)
             keep = self._shared(seq_id, sequence.prompt)
-            donor, donated, cells = self._best_donor(sequence.prompt)
-            if donated - keep > self._copier.cost(cells):
-                self._copier.copy(donor, seq_id, cells)
-                keep = donated
-                self.copied_prefixes += 1
-                log.debug("slot %d: %d cells copied from slot %d", seq_id, cells, donor)
+            keep = self._copy_best_prefix(sequence.prompt, seq_id, keep)
             # Always decode at least one prompt token, for fresh logits.
             keep = min(keep, sequence.n_prompt - 1)
         self._free_ids.remove(seq_id)
@@ -408,18 +403,46 @@ class BatchScheduler:
             key=lambda i: (i in spoken_for, i in self._cached, self._released_at.get(i, 0), i),
         )
 
-    def _best_donor(self, prompt: list[int]) -> tuple[int, int, int]:
-        """The slot (free or busy) whose computed tokens share the longest prefix with `prompt`:
-        its id, how many it shares, how many cells it holds."""
-        computed = dict(self._cached)
+    def _copy_best_prefix(self, prompt: list[int], seq_id: int, keep: int) -> int:
+        """Copies into `seq_id` the cells of the slot that holds the longest prefix of
+        `prompt`, if that beats the `keep` tokens it holds and costs less than decoding the
+        tokens it saves; returns how many prompt tokens the slot holds then."""
+        in_set, donor, donated, cells = self._best_donor(prompt)
+        if in_set == self._set:
+            if donated - keep <= self._copier.cost(cells):
+                return keep
+            self._copier.copy(donor, seq_id, cells)
+        else:  # cached in the other weight set's context: copied across, cell by cell
+            if donated - keep <= cells / CELL_COPIES_PER_TOKEN:
+                return keep
+            source, target = self._sets[in_set], self._sets[self._set]
+            if not self._transfer.copy_slot(source, donor, target, seq_id):
+                return 0  # the slot was emptied
+        self.copied_prefixes += 1
+        log.debug("slot %d: %d cells copied from slot %d (%s)", seq_id, cells, donor, in_set)
+        return donated
+
+    def _best_donor(self, prompt: list[int]) -> tuple[int, int, int, int]:
+        """The slot (free or busy, in the set in use, or free in the other set) whose computed
+        tokens share the longest prefix with `prompt`: its set, its id, how many it shares, how
+        many cells it holds."""
+        computed = {(self._set, i): tokens for i, tokens in self._cached.items()}
         for other in self._active:  # between steps, everything counted here is decoded
-            computed[other.seq_id] = other.prompt[: other.prefilled] + other.output[: other.fed]
-        best, best_shared = -1, 0
-        for seq_id, tokens in computed.items():
-            n = _shared(tokens, prompt)
-            if n > best_shared:
-                best, best_shared = seq_id, n
-        return best, best_shared, len(computed.get(best, []))
+            computed[(self._set, other.seq_id)] = self._in_cache(other)
+        for n, weights in enumerate(self._sets):
+            if n != self._set:  # what a set not in use records of its slots is still true
+                computed.update({(n, i): tokens for i, tokens in weights.cached.items()})
+        best, best_shared = (self._set, -1), 0
+        for key, tokens in computed.items():
+            shared = _shared(tokens, prompt)
+            if shared > best_shared:
+                best, best_shared = key, shared
+        return best[0], best[1], best_shared, len(computed.get(best, []))
+
+    @staticmethod
+    def _in_cache(sequence: Sequence) -> list[int]:
+        """The tokens whose KV cells `sequence`'s slot holds (between steps)."""
+        return sequence.prompt[: sequence.prefilled] + sequence.output[: sequence.fed]
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -432,8 +455,7 @@ class BatchScheduler:
         import llama_cpp as lc
 
         if self._prompt_cache:
-            in_cache = sequence.prompt[: sequence.prefilled] + sequence.output[: sequence.fed]
-            self._cached[sequence.seq_id] = in_cache
+            self._cached[sequence.seq_id] = self._in_cache(sequence)
             self._releases += 1
             self._released_at[sequence.seq_id] = self._releases
         else:

@@ -76,21 +76,28 @@ class CellTransfer:
         import llama_cpp as lc
 
         for slot, cells in slots.items():
-            target.cached.pop(slot, None)  # overwritten now, whatever happens below
             if cells == 0:
+                target.cached.pop(slot, None)
                 lc.llama_memory_seq_rm(target.context.memory, slot, -1, -1)
-                continue
-            size = lc.llama_state_seq_get_size(source.context.ctx, slot)
-            if size > len(self._buffer):
-                self._buffer = (ctypes.c_uint8 * size)()
-            written = lc.llama_state_seq_get_data(source.context.ctx, self._buffer, size, slot)
-            if written == 0 or (
-                lc.llama_state_seq_set_data(target.context.ctx, self._buffer, written, slot)
-                != written
-            ):
-                log.warning(
-                    "slot %d: its cells could not be copied to the %s weights", slot, target.name
-                )
+            elif not self.copy_slot(source, slot, target, slot):
                 return False
             self.cells += cells
         return True
+
+    def copy_slot(self, source: WeightSet, slot: int, target: WeightSet, into: int) -> bool:
+        """Makes `target`'s slot `into` hold what `source`'s slot `slot` holds; False if
+        llama.cpp refused (then `into` holds nothing)."""
+        import llama_cpp as lc
+
+        target.cached.pop(into, None)  # overwritten now, whatever happens below
+        size = lc.llama_state_seq_get_size(source.context.ctx, slot)
+        if size > len(self._buffer):
+            self._buffer = (ctypes.c_uint8 * size)()
+        written = lc.llama_state_seq_get_data(source.context.ctx, self._buffer, size, slot)
+        if written and (
+            lc.llama_state_seq_set_data(target.context.ctx, self._buffer, written, into) == written
+        ):
+            return True
+        log.warning("slot %d: its cells could not be copied to the %s weights", slot, target.name)
+        lc.llama_memory_seq_rm(target.context.memory, into, -1, -1)
+        return False
