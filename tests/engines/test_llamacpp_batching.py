@@ -19,6 +19,20 @@ pytestmark = pytest.mark.real_model
 #: (test_weight_sets.py).
 ONE_SET = "file"
 
+
+def cached_engine(model: Path, max_batch: int) -> LlamaCppEngine:
+    """An engine of its own with the prompt cache, on one weight set: what each slot holds is
+    known exactly."""
+    return LlamaCppEngine(
+        model,
+        model_name="smollm2",
+        context_length=1024,
+        max_batch=max_batch,
+        prompt_cache=True,
+        weight_type=ONE_SET,
+    )
+
+
 PROMPTS = [
     "What is the capital city of Japan?",
     "Name three colours.",
@@ -182,14 +196,7 @@ def test_a_shared_prompt_prefix_is_reused_not_decoded_again(
 def test_a_question_asked_again_after_a_long_answer_reuses_its_slot(bundled_model: Path) -> None:
     # What the slot holds beyond the prompt is the old answer (here 5x longer than the prompt):
     # the prompt is still all there, so it is taken as it is, neither decoded nor copied again.
-    engine = LlamaCppEngine(
-        bundled_model,
-        model_name="smollm2",
-        context_length=1024,
-        max_batch=2,
-        prompt_cache=True,
-        weight_type=ONE_SET,
-    )
+    engine = cached_engine(bundled_model, max_batch=2)
     ask = request(engine, "Explain why the sky is blue.", max_tokens=150, ignore_eos=True)
     n_prompt = engine.count_tokens(ask.prompt)
 
@@ -210,14 +217,7 @@ def test_a_question_asked_again_after_a_long_answer_reuses_its_slot(bundled_mode
 
 def test_a_prefix_held_by_a_busy_slot_is_copied_not_decoded_again(bundled_model: Path) -> None:
     # Its own engine: what each slot holds must be known exactly.
-    engine = LlamaCppEngine(
-        bundled_model,
-        model_name="smollm2",
-        context_length=1024,
-        max_batch=4,
-        prompt_cache=True,
-        weight_type=ONE_SET,
-    )
+    engine = cached_engine(bundled_model, max_batch=4)
     long_prompt = "Here is a list of facts about the sea. " * 8 + "Summarise them in one line."
     same = request(engine, long_prompt, temperature=0, max_tokens=12)
     n_prompt = engine.count_tokens(same.prompt)
@@ -274,14 +274,7 @@ async def together(engine: LlamaCppEngine, *asks: GenerationRequest) -> list[str
 
 def four_questions(model: Path) -> tuple[LlamaCppEngine, list[GenerationRequest]]:
     """An engine of four slots with the prompt cache, and four greedy questions for it."""
-    engine = LlamaCppEngine(
-        model,
-        model_name="smollm2",
-        context_length=1024,
-        max_batch=4,
-        prompt_cache=True,
-        weight_type=ONE_SET,
-    )
+    engine = cached_engine(model, max_batch=4)
     return engine, [
         request(engine, p, temperature=0, max_tokens=30, ignore_eos=True) for p in PROMPTS[:4]
     ]
@@ -350,14 +343,7 @@ def test_the_slot_a_move_leaves_keeps_its_cells_as_a_prompt_cache(bundled_model:
     # (1). Slot 2 still holds what was copied from it, so asked twice at once afterwards, the
     # third question finds its prompt in two free slots side by side: neither request copies
     # or decodes it again.
-    engine = LlamaCppEngine(
-        bundled_model,
-        model_name="smollm2",
-        context_length=1024,
-        max_batch=4,
-        prompt_cache=True,
-        weight_type=ONE_SET,
-    )
+    engine = cached_engine(bundled_model, max_batch=4)
     asks = [
         request(engine, p, temperature=0, max_tokens=n, ignore_eos=True)
         for p, n in zip(PROMPTS[:3], (30, 4, 30), strict=True)
