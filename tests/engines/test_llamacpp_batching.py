@@ -8,7 +8,12 @@ import pytest
 
 from simplechat.engines import llamacpp_batch
 from simplechat.engines.base import Chunk, Engine, GenerationRequest, Message
-from simplechat.engines.llamacpp import LlamaCppEngine, auto_max_batch, machine_memory
+from simplechat.engines.llamacpp import (
+    LlamaCppEngine,
+    auto_batch_and_sets,
+    auto_max_batch,
+    machine_memory,
+)
 from simplechat.engines.llamacpp_batch import BatchScheduler, Sequence
 from simplechat.service import ChatService, SamplingOptions
 
@@ -420,9 +425,13 @@ def test_the_default_engine_sizes_its_batch_from_the_model_and_memory(bundled_mo
     try:
         memory = machine_memory()
         # SmolLM2-135M: K and V, 30 layers, 3 KV heads of 64, f16: 23,040 bytes a token, in
-        # each of the two weight sets' contexts (its q4_1 weights get a q8_0 twin).
-        assert engine.weight_sets == ("file", "q8_0")
-        assert engine.max_batch == auto_max_batch(2 * 23_040, 1024, memory)
+        # each of the two weight sets' contexts (its q4_1 weights get a q8_0 twin; 1024-token
+        # slots leave room for both at 16 slots from 6 GB on).
+        assert (engine.max_batch, engine.weight_sets) == auto_batch_and_sets(
+            ("file", "q8_0"), 23_040, 1024, may_drop_twin=True, memory_bytes=memory
+        )
+        if memory >= 6 * GIB:
+            assert engine.weight_sets == ("file", "q8_0")
     finally:
         asyncio.run(engine.aclose())
 

@@ -11,7 +11,7 @@ import pytest
 
 from simplechat.engines.base import Chunk, GenerationRequest, Message, SamplingParams
 from simplechat.engines.kv_copy import KvCopier
-from simplechat.engines.llamacpp import LlamaCppEngine
+from simplechat.engines.llamacpp import LlamaCppEngine, auto_batch_and_sets
 from simplechat.engines.llamacpp_batch import Sequence
 from simplechat.engines.weight_sets import (
     BATCHED_FROM_TOKENS,
@@ -42,6 +42,24 @@ def test_auto_pairs_the_file_with_a_q8_0_twin_only_where_that_pays(
 ) -> None:
     sets = weight_sets_for("auto", file_type, n_params, on_gpu=on_gpu, memory_bytes=24 * GIB)
     assert sets == expected
+
+
+@pytest.mark.parametrize(
+    ("memory", "may_drop", "expected"),
+    [
+        (24 * GIB, True, (16, ("file", "q8_0"))),  # 2 x 16 x 94 MB fit in an eighth
+        (8 * GIB, True, (8, ("file",))),  # two caches would leave 4 slots: one set keeps 8
+        (8 * GIB, False, (4, ("file", "q8_0"))),  # `file+q8_0` asked for: both, 4 slots
+    ],
+)
+def test_a_twin_never_costs_slots_unless_asked_for(
+    memory: int, may_drop: bool, expected: tuple[int, tuple[str, ...]]
+) -> None:
+    # The bundled model, 23,040 bytes of KV a token, 4096 tokens a slot.
+    chosen = auto_batch_and_sets(
+        ("file", "q8_0"), 23_040, 4096, may_drop_twin=may_drop, memory_bytes=memory
+    )
+    assert chosen == expected
 
 
 def test_named_weight_types_are_taken_as_named() -> None:

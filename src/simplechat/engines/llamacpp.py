@@ -86,6 +86,18 @@ class LlamaCppEngine(Engine):
         else:
             self.weight_sets = weight_sets_for(weight_type, -1, 0, on_gpu=on_gpu, memory_bytes=0)
             self._model = load(weights_for(model_path, self.weight_sets[0], threads=threads))
+        trained = self._model.n_ctx_train() or DEFAULT_MAX_CONTEXT
+        self.context_length = min(context_length or DEFAULT_MAX_CONTEXT, trained)
+        if max_batch is None and on_gpu:
+            max_batch = GPU_MAX_BATCH  # the KV cache is in GPU memory, which we do not size
+        elif max_batch is None:
+            max_batch, self.weight_sets = auto_batch_and_sets(
+                self.weight_sets,
+                self._kv_bytes_per_token(kv_cache_type),
+                self.context_length,
+                may_drop_twin=weight_type == "auto",
+            )
+            log.info("--max-batch %d (chosen from the model's KV size and memory)", max_batch)
         self._twin = None
         if len(self.weight_sets) > 1:
             self._twin = load(weights_for(model_path, self.weight_sets[1], threads=threads))
@@ -93,15 +105,6 @@ class LlamaCppEngine(Engine):
                 "weights: the file's for steps of few tokens, a %s copy for steps of many",
                 self.weight_sets[1],
             )
-        trained = self._model.n_ctx_train() or DEFAULT_MAX_CONTEXT
-        self.context_length = min(context_length or DEFAULT_MAX_CONTEXT, trained)
-        if max_batch is None and on_gpu:
-            max_batch = GPU_MAX_BATCH  # the KV cache is in GPU memory, which we do not size
-        elif max_batch is None:
-            # Each weight set has a context, and so a KV cache, of its own.
-            kv_bytes = self._kv_bytes_per_token(kv_cache_type) * len(self.weight_sets)
-            max_batch = auto_max_batch(kv_bytes, self.context_length)
-            log.info("--max-batch %d (chosen from the model's KV size and memory)", max_batch)
         params = lc.llama_context_default_params()
         params.n_ctx = self.context_length * max_batch
         params.n_seq_max = max_batch
@@ -255,6 +258,30 @@ def auto_max_batch(
     while batch * 2 <= min(fits, AUTO_MAX_BATCH):
         batch *= 2
     return batch
+
+
+def auto_batch_and_sets(
+    sets: tuple[str, ...],
+    kv_bytes_per_token: int,
+    context_length: int,
+    *,
+    may_drop_twin: bool,
+    memory_bytes: int | None = None,
+) -> tuple[int, tuple[str, ...]]:
+    """`--max-batch` unset: the batch whose KV caches fit (auto_max_batch), one per weight
+    set. A twin chosen by `--weight-type auto` is dropped if keeping it would cost slots: the
+    bundled model keeps 16 slots and its twin on 24 GB, but 8 GB gives 8 slots on one set, not
+    4 on two."""
+    one = auto_max_batch(kv_bytes_per_token, context_length, memory_bytes)
+    if len(sets) == 1:
+        return one, sets
+    every = auto_max_batch(kv_bytes_per_token * len(sets), context_length, memory_bytes)
+    if every < one and may_drop_twin:
+        log.info(
+            "weights: the file's only (a second KV cache would leave %d slots, not %d)", every, one
+        )
+        return one, sets[:1]
+    return every, sets
 
 
 def machine_memory() -> int:
