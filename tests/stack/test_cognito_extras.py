@@ -8,6 +8,7 @@ from simplechat.stack.cognito_extras import (
     MAX_CODE_ATTEMPTS,
     CodeMail,
     CognitoError,
+    CognitoExtras,
     password_problems,
 )
 
@@ -70,3 +71,33 @@ def test_a_totp_code_of_the_step_before_is_still_accepted() -> None:
     models.verify_totp(totp, previous)  # raises if refused
     with pytest.raises(Exception, match="does not match"):
         models.verify_totp(totp, totp.generate(int(time.time()) - 120))
+
+
+def test_the_browsers_preflight_is_answered_as_cognito_answers_it() -> None:
+    # The page's calls carry X-Amz-Target, so Chromium asks first with OPTIONS /; passed to
+    # moto, that reached its S3 and failed, and no sign-in call could be made from the page.
+    def refuse(environ: dict[str, object], start_response: object) -> list[bytes]:
+        raise AssertionError("the preflight reached moto")
+
+    extras = CognitoExtras()
+    extras.inner = refuse
+    answer: dict[str, object] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        answer.update(status=status, headers=dict(headers))
+
+    body = extras(
+        {
+            "REQUEST_METHOD": "OPTIONS",
+            "HTTP_ORIGIN": "http://127.0.0.1:8000",
+            "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "content-type,x-amz-target,x-amz-user-agent",
+        },
+        start_response,
+    )
+    assert b"".join(body) == b""
+    assert answer["status"] == "200 OK"
+    headers = answer["headers"]
+    assert isinstance(headers, dict)
+    assert headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert headers["Access-Control-Allow-Headers"] == "content-type,x-amz-target,x-amz-user-agent"

@@ -129,6 +129,8 @@ class CognitoExtras:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         assert self.inner is not None
+        if environ["REQUEST_METHOD"] == "OPTIONS":
+            return self._preflight(environ, start_response)
         action = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
         handler = self._handlers.get(action)
         if environ["REQUEST_METHOD"] != "POST" or handler is None or self.pool is None:
@@ -148,6 +150,24 @@ class CognitoExtras:
             headers.append(("Access-Control-Allow-Origin", environ.get("HTTP_ORIGIN", "*")))
         start_response(status, [*headers, ("Content-Length", str(len(reply)))])
         return [reply]
+
+    @staticmethod
+    def _preflight(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """The browser's CORS preflight, answered as Cognito answers it. moto routes a request
+        without X-Amz-Target by its path, so `OPTIONS /` reached its S3 (ListBuckets), which
+        fails unsigned since moto 5.2.6: every sign-in call from the page was then refused."""
+        requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "content-type")
+        start_response(
+            "200 OK",
+            [
+                ("Access-Control-Allow-Origin", environ.get("HTTP_ORIGIN", "*")),
+                ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+                ("Access-Control-Allow-Headers", requested),
+                ("Access-Control-Max-Age", "600"),
+                ("Content-Length", "0"),
+            ],
+        )
+        return [b""]
 
     def _forward(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         assert self.inner is not None
