@@ -12,6 +12,11 @@ from simplechat.engines.llamacpp_batch import (
     runs,
     wait_for_quiet,
 )
+from simplechat.engines.loop_inbox import LoopInbox
+
+_loop = asyncio.new_event_loop()
+LOOP_INBOX = LoopInbox(_loop)  # never posted to: a plan reads only prompts and slots
+_loop.close()
 
 
 def sequence(seq_id: int, prompt_tokens: int, prefilled: int) -> Sequence:
@@ -19,9 +24,8 @@ def sequence(seq_id: int, prompt_tokens: int, prefilled: int) -> Sequence:
         prompt=list(range(prompt_tokens)),
         params=SamplingParams(max_tokens=8),
         deliver=lambda item: None,
-        loop=asyncio.new_event_loop(),
+        inbox=LOOP_INBOX,
     )
-    made.loop.close()
     made.seq_id, made.prefilled = seq_id, prefilled
     return made
 

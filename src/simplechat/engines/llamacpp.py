@@ -20,6 +20,7 @@ from simplechat.engines.base import (
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
 from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
 from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
+from simplechat.engines.loop_inbox import inbox_of
 from simplechat.engines.weight_type import weight_sets_for, weights_for
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ class LlamaCppEngine(Engine):
             prompt=prompt,
             params=request.params,
             deliver=steps.put_nowait,  # the scheduler calls it on this loop, once per step
-            loop=asyncio.get_running_loop(),
+            inbox=inbox_of(asyncio.get_running_loop()),
         )
         self._scheduler.submit(sequence)
         try:

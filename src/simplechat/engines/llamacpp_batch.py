@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import ctypes
 import logging
@@ -18,6 +17,7 @@ import numpy as np
 
 from simplechat.engines.base import EngineError, SamplingParams, Step
 from simplechat.engines.kv_copy import CELL_COPIES_PER_TOKEN, KvCopier
+from simplechat.engines.loop_inbox import LoopInbox
 from simplechat.engines.weight_sets import CellTransfer, WeightSet, preferred
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,8 @@ class Sequence:
 
     prompt: list[int]
     params: SamplingParams
-    deliver: Deliver  # runs on `loop`, the event loop of the request's reader
-    loop: asyncio.AbstractEventLoop
+    deliver: Deliver  # runs on the event loop of the request's reader, through its inbox
+    inbox: LoopInbox
     cancelled: threading.Event = field(default_factory=threading.Event)
     seq_id: int = -1
     sampler: Any = None
@@ -250,16 +250,12 @@ class BatchScheduler:
         """Hands the step's output to each reader's event loop, in one call per loop."""
         if not self._outbox:
             return
-        by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[Sequence, Any]]] = defaultdict(
-            list
-        )
+        by_loop: defaultdict[LoopInbox, list[tuple[Sequence, Any]]] = defaultdict(list)
         for sequence, item in self._outbox:
-            by_loop[sequence.loop].append((sequence, item))
+            by_loop[sequence.inbox].append((sequence, item))
         self._outbox = []
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver_all, items)
-            except RuntimeError:  # the loop is gone: nobody is listening
+        for inbox, items in by_loop.items():
+            if not inbox.post(_deliver_all, items):  # the loop is gone: nobody is listening
                 for sequence, _ in items:
                     sequence.cancelled.set()
 
