@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from simplechat.engines.base import Chunk, GenerationRequest, Message, SamplingParams
+from simplechat.engines.base import Chunk, EngineError, GenerationRequest, Message, SamplingParams
 from simplechat.engines.kv_copy import KvCopier
 from simplechat.engines.llamacpp import LlamaCppEngine, auto_batch_and_sets
 from simplechat.engines.llamacpp_batch import Sequence
@@ -242,3 +242,31 @@ def test_cells_copied_to_the_twin_and_back_are_the_same_cells(bundled_model: Pat
         lc.llama_batch_free(batch)
         for closing in (file_context, twin_context, file_model, twin_model):
             closing.close()
+
+
+@pytest.mark.real_model
+def test_a_copy_that_cannot_be_made_leaves_auto_serving_the_file(
+    bundled_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nowhere to keep the q8_0 copy (a read-only home): `auto` chose it for speed, so the
+    # server starts on the file's weights alone; `file+q8_0`, asked for, says why it cannot.
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    engine = LlamaCppEngine(
+        bundled_model, model_name="smollm2", context_length=512, threads=2, max_batch=2
+    )
+    try:
+        assert engine.weight_sets == ("file",)
+        answer = asyncio.run(collect(engine.stream(ask(engine, "What is the capital of Japan?"))))
+        assert "Tokyo" in answer
+    finally:
+        asyncio.run(engine.aclose())
+    with pytest.raises(EngineError, match="cannot keep converted weights"):
+        LlamaCppEngine(
+            bundled_model,
+            model_name="smollm2",
+            context_length=512,
+            max_batch=2,
+            weight_type="file+q8_0",
+        )

@@ -101,11 +101,19 @@ class LlamaCppEngine(Engine):
             log.info("--max-batch %d (chosen from the model's KV size and memory)", max_batch)
         self._twin = None
         if len(self.weight_sets) > 1:
-            self._twin = load(weights_for(model_path, self.weight_sets[1], threads=threads))
-            log.info(
-                "weights: the file's for steps of few tokens, a %s copy for steps of many",
-                self.weight_sets[1],
-            )
+            try:
+                self._twin = load(weights_for(model_path, self.weight_sets[1], threads=threads))
+            except EngineError as exc:
+                if weight_type != "auto":
+                    raise
+                # Chosen for speed, not asked for: serving the file alone still answers.
+                log.warning("weights: the file's only (%s)", exc)
+                self.weight_sets = self.weight_sets[:1]
+            else:
+                log.info(
+                    "weights: the file's for steps of few tokens, a %s copy for steps of many",
+                    self.weight_sets[1],
+                )
         params = lc.llama_context_default_params()
         params.n_ctx = self.context_length * max_batch
         params.n_seq_max = max_batch
