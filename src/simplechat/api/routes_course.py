@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from simplechat.api.auth import presented_key
 from simplechat.api.chat_stream import chat_stream_response, wants_events
@@ -24,6 +22,7 @@ from simplechat.api.deps import ServiceDep
 from simplechat.api.disconnect import unless_disconnected
 from simplechat.api.errors import ERROR_RESPONSES, ApiError
 from simplechat.api.openai_protocol import Usage
+from simplechat.api.prepare import prepare
 from simplechat.engines.base import Completion, GenerationRequest, Message
 from simplechat.generations import Generations, owner_of
 from simplechat.service import ChatService, SamplingOptions
@@ -56,12 +55,9 @@ async def chat(
         top_p=body.top_p,
         fit_to_context=True,
     )
-    # Rendering and tokenizing a long conversation takes milliseconds: off the event loop.
-    request = await run_in_threadpool(
-        partial(service.chat_request, field="message"),
-        [*history, Message("user", body.message)],
-        options,
-    )
+    messages = [*history, Message("user", body.message)]
+    chars = sum(len(m.content) for m in messages)
+    request = await prepare(chars, service.chat_request, messages, options, field="message")
     if body.stream or wants_events(http):
         return chat_stream_response(http, service, request, user=body.user, started=started)
     result = await unless_disconnected(http, service.complete(request))
@@ -102,9 +98,10 @@ async def generate(body: GenerateRequest, service: ServiceDep, http: Request) ->
         top_p=body.top_p,
         fit_to_context=True,  # the course's server never refused max_new_tokens: 512
     )
-    request = await run_in_threadpool(
-        partial(service.chat_request, field="prompt"), [Message("user", body.prompt)], options
-    )
+    request = await prepare(
+        len(body.prompt), service.chat_request, [Message("user", body.prompt)], options,
+        field="prompt",
+    )  # fmt: skip
     result = await unless_disconnected(http, service.complete(request))
     answer = _answer(result, request, service, started)
     return GenerateResponse(generated_text=answer["response"], **answer)

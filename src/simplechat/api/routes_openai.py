@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from simplechat.api.auth import presented_key
 from simplechat.api.deps import ServiceDep
@@ -28,6 +27,7 @@ from simplechat.api.openai_protocol import (
     TextCompletion,
     Usage,
 )
+from simplechat.api.prepare import prepare
 from simplechat.api.sse import once_started, sse_response
 from simplechat.engines.base import Chunk, Message
 from simplechat.generations import Generations, Running, owner_of, paced
@@ -75,9 +75,11 @@ async def chat_completions(
         seed=body.seed,
         ignore_eos=body.ignore_eos,
     )
-    # Rendering and the context check happen here, before any byte is sent, and off the event
-    # loop: tokenizing a long conversation takes milliseconds.
-    request = await run_in_threadpool(service.chat_request, _messages(body.messages), options)
+    # Rendering and the context check happen here, before any byte is sent (off the event loop
+    # for a long conversation).
+    messages = _messages(body.messages)
+    chars = sum(len(m.content) for m in messages)
+    request = await prepare(chars, service.chat_request, messages, options)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
@@ -193,7 +195,8 @@ async def completions(
         seed=body.seed,
         ignore_eos=body.ignore_eos,
     )
-    request = await run_in_threadpool(service.completion_request, body.prompt_text(), options)
+    text = body.prompt_text()
+    request = await prepare(len(text), service.completion_request, text, options)
     completion_id = f"cmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
