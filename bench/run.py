@@ -162,6 +162,28 @@ def main() -> None:
     parser.add_argument("--versus-rounds", type=int, default=3, help="rounds of --only versus")
     parser.add_argument("--versus-max-tokens", type=int, default=128)
     parser.add_argument(
+        "--versus-samples",
+        type=int,
+        default=8,
+        help="--only versus: times to first token per level and round at least (clients at "
+        "1-4 each ask several times, one after another)",
+    )
+    parser.add_argument(
+        "--versus-questions",
+        choices=["repeated", "new"],
+        default="repeated",
+        help="--only versus: the same 8 questions every round (after the first, both servers "
+        "have each cached: the first token is one decode), or a question neither has seen in "
+        "every request (only the chat template's text is shared: the first token waits for "
+        "the rest of the prompt)",
+    )
+    parser.add_argument(
+        "--versus-pause",
+        type=float,
+        default=0.5,
+        help="--only versus: seconds a client waits between its answers (reading them)",
+    )
+    parser.add_argument(
         "--versus-also",
         action="append",
         default=[],
@@ -278,6 +300,9 @@ def versus_defaults(args: argparse.Namespace, model: Path) -> dict[str, Any] | N
             rounds=args.versus_rounds,
             max_tokens=args.versus_max_tokens,
             baseline="llama-server",
+            samples=args.versus_samples,
+            pause=args.versus_pause,
+            new_questions=args.versus_questions == "new",
         )
     finally:
         for name, server in servers.items():

@@ -8,6 +8,11 @@ the seed's Lambda) and `keep-alive` — on one server and then the other, the or
 round, so that whatever drifts on the machine hits both. The report gives, per level and kind,
 the median ratio over the rounds and its spread (min..max).
 
+Times to first token are pooled over the rounds, and each level gives at least `samples` of
+them a round: at 1, 2 and 4 clients each client asks several times, pausing between answers as
+a person reading them does (so a request finds the server idle, as a lone user's does). One
+request a round made the p99 at 1 client a single sample.
+
 The client is a plain asyncio socket reader that parses chunked SSE itself: httpx costs more
 CPU per token than the servers do, and on two shared cores the client must not set the pace.
 """
@@ -76,13 +81,29 @@ class Client:
             + ("Connection: close\r\n" if close else "")
             + "\r\n"
         ).encode()
+        if self.connection is not None and self.connection.reader.at_eof():
+            self.connection.close()  # the server closed it after the last answer
+            self.connection = None
+        reused = self.connection is not None
         if self.connection is None:
             self.connection = await Connection.open(self.host, self.port)
         stream = Stream()
         started = time.perf_counter()
         try:
-            self.connection.writer.write(head + body)
-            await read_sse(self.connection.reader, stream, started)
+            try:
+                self.connection.writer.write(head + body)
+                await read_sse(self.connection.reader, stream, started)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                # A kept connection the server closed as the request went out: an HTTP client
+                # opens a new one and sends it again (llama-server announces keep-alive, yet
+                # closes after a streamed answer).
+                if not reused or stream.tokens or not _before_the_answer(exc):
+                    raise
+                self.connection.close()
+                self.connection = await Connection.open(self.host, self.port)
+                started = time.perf_counter()
+                self.connection.writer.write(head + body)
+                await read_sse(self.connection.reader, stream, started)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             stream.error = type(exc).__name__
             close = True
@@ -91,6 +112,10 @@ class Client:
             self.connection = None
         self.streams.append(stream)
         return stream
+
+
+def _before_the_answer(exc: BaseException) -> bool:
+    return not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
 
 
 async def read_sse(reader: asyncio.StreamReader, stream: Stream, started: float) -> None:
@@ -128,33 +153,77 @@ async def served_model(host: str, port: int) -> str:
     return str(json.loads(body)["data"][0]["id"])
 
 
-async def level(url: str, clients: int, kind: str, max_tokens: int) -> dict[str, Any]:
-    """`clients` users at once, each asking once; aggregate tokens/s and TTFT."""
+def requests_per_client(clients: int, samples: int) -> int:
+    """Enough requests from each client that a level has at least `samples` times to first
+    token: one each from 8 clients, several from 1 or 2 (where one request a round made the
+    p99 a single sample)."""
+    return max(1, -(-samples // clients))
+
+
+async def level(
+    url: str,
+    clients: int,
+    kind: str,
+    max_tokens: int,
+    *,
+    requests: int = 1,
+    pause: float = 0.0,
+    tag: str = "",
+) -> dict[str, Any]:
+    """`clients` users at once, each asking `requests` times with a `pause` between (reading
+    the answer); aggregate tokens/s over the time spent answering, and every time to first
+    token. With a `tag`, every question is one neither server has seen: it starts with the tag
+    and its number, so only the chat template's own text is shared with earlier prompts."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     model = await served_model(host, port)
     users = [Client(host, port, kind) for _ in range(clients)]
+    paused = 0.0
+
+    async def user_loop(index: int, user: Client) -> list[Stream]:
+        nonlocal paused
+        streams = []
+        for r in range(requests):
+            if r:
+                await asyncio.sleep(pause)
+                paused += pause / clients  # every client pauses alike: the level's idle time
+            prompt = PROMPTS[(index + r * clients) % len(PROMPTS)]
+            if tag:
+                prompt = f"({tag}-{index}-{r}) {prompt}"
+            streams.append(await user.ask(prompt, max_tokens, model))
+        return streams
+
     started = time.perf_counter()
-    streams = await asyncio.gather(
-        *(u.ask(PROMPTS[i % len(PROMPTS)], max_tokens, model) for i, u in enumerate(users))
-    )
-    wall = time.perf_counter() - started
+    per_user = await asyncio.gather(*(user_loop(i, u) for i, u in enumerate(users)))
+    wall = time.perf_counter() - started - paused
     for user in users:
         if user.connection is not None:
             user.connection.close()
+    streams = [s for ss in per_user for s in ss]
     ok = [s for s in streams if not s.error]
     return {
         "tokens_per_s": round(sum(s.tokens for s in ok) / wall, 1),
         "ttft_p50_ms": round(percentile([s.ttft for s in ok], 50) * 1000, 1),
         "ttft_p99_ms": round(percentile([s.ttft for s in ok], 99) * 1000, 1),
+        "ttft_ms": [round(s.ttft * 1000, 2) for s in ok],
+        "requests": len(streams),
         "errors": len(streams) - len(ok),
     }
 
 
 def compare(
-    urls: dict[str, str], *, levels: list[int], rounds: int, max_tokens: int, baseline: str
+    urls: dict[str, str],
+    *,
+    levels: list[int],
+    rounds: int,
+    max_tokens: int,
+    baseline: str,
+    samples: int = 1,
+    pause: float = 0.0,
+    new_questions: bool = False,
 ) -> dict[str, Any]:
-    """Alternating rounds over every level and kind; raw figures and the ratios to `baseline`."""
+    """Alternating rounds over every level and kind; raw figures and the ratios to `baseline`.
+    Times to first token are pooled over the rounds (`samples` or more a level and round)."""
     names = list(urls)
     runs: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {
         n: {k: {c: [] for c in levels} for k in KINDS} for n in names
@@ -162,9 +231,21 @@ def compare(
     for r in range(rounds):
         order = names if r % 2 == 0 else names[::-1]
         for clients in levels:
+            requests = requests_per_client(clients, samples)
             for kind in KINDS:
                 for name in order:
-                    result = asyncio.run(level(urls[name], clients, kind, max_tokens))
+                    tag = f"round {r + 1} {kind}" if new_questions else ""
+                    result = asyncio.run(
+                        level(
+                            urls[name],
+                            clients,
+                            kind,
+                            max_tokens,
+                            requests=requests,
+                            pause=pause,
+                            tag=tag,
+                        )
+                    )
                     runs[name][kind][clients].append(result)
         print(f"    round {r + 1}/{rounds} done", flush=True)
     summary: dict[str, Any] = {}
@@ -184,6 +265,7 @@ def compare(
                     for a, b in zip(ours, theirs, strict=True)
                     if b["ttft_p99_ms"]
                 ]
+                pooled = {q: _pooled(ours, q) / _pooled(theirs, q) for q in (50, 90, 99)}
                 summary[f"{name}/{kind}/{clients}"] = {
                     "tokens_per_s": statistics.median(a["tokens_per_s"] for a in ours),
                     "baseline_tokens_per_s": statistics.median(b["tokens_per_s"] for b in theirs),
@@ -191,23 +273,41 @@ def compare(
                     "ratio_min": round(min(ratios), 3),
                     "ratio_max": round(max(ratios), 3),
                     "ttft_p99_ratio_median": round(statistics.median(ttft), 3),
+                    "ttft_samples": sum(len(a["ttft_ms"]) for a in ours),
+                    "ttft_pooled_ms": {q: _pooled(ours, q) for q in (50, 90, 99)},
+                    "baseline_ttft_pooled_ms": {q: _pooled(theirs, q) for q in (50, 90, 99)},
+                    **{f"ttft_p{q}_pooled_ratio": round(r, 3) for q, r in pooled.items()},
                     "errors": sum(a["errors"] for a in ours) + sum(b["errors"] for b in theirs),
                 }
-    return {"runs": runs, "summary": summary, "baseline": baseline}
+    return {
+        "runs": runs,
+        "summary": summary,
+        "baseline": baseline,
+        "samples": samples,
+        "pause_s": pause,
+        "questions": "new" if new_questions else "repeated",
+    }
+
+
+def _pooled(results: list[dict[str, Any]], q: float) -> float:
+    """The q-th percentile of the times to first token of every round, in ms."""
+    return round(percentile([t for r in results for t in r["ttft_ms"]], q), 2)
 
 
 def versus_table(results: dict[str, Any]) -> str:
     baseline = results["baseline"]
     lines = [
         f"| server / clients | kind | tok/s | {baseline} tok/s | ratio median (min..max) "
-        f"| TTFT p99 ratio |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| TTFT p50 / p99 ms (n) | {baseline} p50 / p99 ms | TTFT p50 / p99 ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, s in results["summary"].items():
         name, kind, clients = key.split("/")
+        ours, theirs = s["ttft_pooled_ms"], s["baseline_ttft_pooled_ms"]
         lines.append(
             f"| {name} / {clients} | {kind} | {s['tokens_per_s']} | {s['baseline_tokens_per_s']} "
             f"| {s['ratio_median']:.2f}× ({s['ratio_min']:.2f}..{s['ratio_max']:.2f}) "
-            f"| {s['ttft_p99_ratio_median']:.2f}× |"
+            f"| {ours[50]} / {ours[99]} ({s['ttft_samples']}) | {theirs[50]} / {theirs[99]} "
+            f"| {s['ttft_p50_pooled_ratio']:.2f}× / {s['ttft_p99_pooled_ratio']:.2f}× |"
         )
     return "\n".join(lines)

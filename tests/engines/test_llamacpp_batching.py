@@ -1,7 +1,7 @@
 """Continuous batching in llama.cpp: requests share decode steps, leave early, keep sampling."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -470,3 +470,72 @@ def test_greedy_picks_what_llama_cpps_own_greedy_sampler_picks(
     asyncio.run(together())
     assert len(picks) == 3 * 16
     assert [theirs for _, theirs in picks] == [token for token, _ in picks]
+
+
+def test_the_decode_after_a_first_token_waits_for_its_reader(
+    llama_engine: LlamaCppEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A response's start (headers, first frame) is sent before the next decode takes the
+    cores: while a reader holds its first token, the other streams stand still."""
+    monkeypatch.setattr(llamacpp_batch, "FIRST_STEP_WAIT_S", 60.0)  # no bound in this test
+    long = request(llama_engine, PROMPTS[2], temperature=0, max_tokens=40, ignore_eos=True)
+    late = request(llama_engine, PROMPTS[0], temperature=0, max_tokens=8, ignore_eos=True)
+    counts: list[int] = []
+    long_tokens = 0
+
+    async def follow_long(started: asyncio.Event) -> None:
+        nonlocal long_tokens
+        async for chunk in llama_engine.stream(long):
+            long_tokens = chunk.completion_tokens
+            if long_tokens >= 3:
+                started.set()
+
+    async def hold_the_first_token() -> None:
+        async for _ in llama_engine.stream(late):
+            if not counts:
+                counts.append(long_tokens)
+                await asyncio.sleep(0.5)  # the reader is slow to send its first token on
+                counts.append(long_tokens)
+
+    async def run() -> None:
+        started = asyncio.Event()
+        following = asyncio.create_task(follow_long(started))
+        await started.wait()
+        await hold_the_first_token()
+        await following
+
+    asyncio.run(run())
+    # At most the step that gave the late request its first token reached the long stream.
+    assert counts[1] - counts[0] <= 1
+    assert long_tokens == 40
+
+
+def test_a_reader_that_does_not_send_its_first_token_holds_nobody_up(
+    llama_engine: LlamaCppEngine,
+) -> None:
+    """The wait for a first token's reader is bounded (FIRST_STEP_WAIT_S): one that never asks
+    for more does not stop the others."""
+    stalled = request(llama_engine, PROMPTS[0], temperature=0, max_tokens=8, ignore_eos=True)
+    other = request(llama_engine, PROMPTS[1], temperature=0, max_tokens=30, ignore_eos=True)
+
+    async def run() -> bool:
+        other_done = asyncio.Event()
+
+        async def follow_other() -> None:
+            await collect(llama_engine.stream(other))
+            other_done.set()
+
+        stream = llama_engine.stream(stalled)
+        assert isinstance(stream, AsyncGenerator)
+        await anext(stream)  # its first token, and then nothing more for a long while
+        following = asyncio.create_task(follow_other())
+        try:
+            await asyncio.wait_for(other_done.wait(), timeout=60)
+        except TimeoutError:
+            return False
+        finally:
+            await stream.aclose()
+            await following
+        return True
+
+    assert asyncio.run(run())

@@ -21,6 +21,7 @@ from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
 from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
 from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
 from simplechat.engines.loop_inbox import inbox_of
+from simplechat.engines.template_tokens import TemplateTokens
 from simplechat.engines.weight_type import weight_sets_for, weights_for
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,9 @@ class LlamaCppEngine(Engine):
         self.max_batch = max_batch
         self.model_name = model_name
         self._template = self._load_template()
+        self._template_tokens = TemplateTokens(
+            lambda text, add_bos: self._encode(text, True, add_bos=add_bos)
+        )
         self._scheduler = BatchScheduler(
             self._model,
             self._context,
@@ -182,15 +186,18 @@ class LlamaCppEngine(Engine):
     def tokenize(self, prompt: Prompt) -> list[int]:
         """Part by part: special tokens are parsed in template text only, never in user text."""
 
-        def encode(text: str, special: bool, *, add_bos: bool = False) -> list[int]:
-            data = text.encode("utf-8")
-            return list(self._model.tokenize(data, add_bos=add_bos, special=special))
-
-        refuse_unseparated_control_tokens(prompt, encode)
+        refuse_unseparated_control_tokens(prompt, self._encode)
         tokens: list[int] = []
         for text, trusted in prompt.parts:
-            tokens += encode(text, trusted, add_bos=not tokens)
+            if trusted:
+                tokens += self._template_tokens(text, not tokens)
+            else:
+                tokens += self._encode(text, False, add_bos=not tokens)
         return tokens
+
+    def _encode(self, text: str, special: bool, *, add_bos: bool = False) -> list[int]:
+        data = text.encode("utf-8")
+        return list(self._model.tokenize(data, add_bos=add_bos, special=special))
 
     @property
     def running(self) -> int:  # decoding now; the rest of the admitted requests are queued
@@ -237,9 +244,13 @@ class LlamaCppEngine(Engine):
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+                # Asked for more: the reader has sent this one on (the next decode waits for
+                # that after a first token, so the response starts on an uncontended core).
+                sequence.first_taken.set()
                 if item.finish_reason is not None:
                     return
         finally:
+            sequence.first_taken.set()
             # Stop sequence hit, client gone or finished: the slot is freed before the next step.
             self._scheduler.cancel(sequence)
 

@@ -40,6 +40,11 @@ MOVE_MIN_TOKENS_LEFT = 8
 #: against 445-527 ms, the first step's stream copies dominating; the shorter wait stays.)
 BURST_QUIET_S = 0.003
 BURST_WINDOW_S = 0.02
+#: After a step that gave a request its first token, the next decode waits (at most this long)
+#: until the request's reader has sent that token on: done beside a decode, the event loop's
+#: work for a response's start (headers, the first frame) shares the two cores with llama.cpp's
+#: threads and took 1.5-2 ms, sometimes 5-15; alone it takes under one. Once per request.
+FIRST_STEP_WAIT_S = 0.005
 
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
 TOP_K = 40
@@ -55,6 +60,8 @@ class Sequence:
     deliver: Deliver  # runs on the event loop of the request's reader, through its inbox
     inbox: LoopInbox
     cancelled: threading.Event = field(default_factory=threading.Event)
+    #: set by the reader once it has sent the first step on (or stopped reading)
+    first_taken: threading.Event = field(default_factory=threading.Event)
     seq_id: int = -1
     sampler: Any = None
     prefilled: int = 0  # prompt tokens already in the KV cache
@@ -159,6 +166,7 @@ class BatchScheduler:
         #: when none follows): one wake-up of the loop per step, not one per token of every
         #: sequence
         self._outbox: list[tuple[Sequence, Step | BaseException]] = []
+        self._first_out: list[Sequence] = []  # in the outbox with their first step
         self._last_decode_end = 0.0  # perf_counter when the last decode returned
         self._wake = threading.Condition()
         self._stopping = False
@@ -237,6 +245,7 @@ class BatchScheduler:
                     self._emit(sequence, EngineError(f"decoding failed: {exc}"))
             if not self._active:  # else the next step hands it over as it starts
                 self._flush()
+                self._first_out = []  # no decode to hold back
         for sequence in [*self._active, *self._waiting]:
             if sequence in self._active:
                 self._release(sequence)
@@ -244,7 +253,19 @@ class BatchScheduler:
         self._flush()
 
     def _emit(self, sequence: Sequence, item: Step | BaseException) -> None:
+        if isinstance(item, Step) and sequence.generated <= 1:
+            self._first_out.append(sequence)
         self._outbox.append((sequence, item))
+
+    def _await_first_readers(self) -> None:
+        """Waits (FIRST_STEP_WAIT_S at most) for the readers of the first steps just handed
+        over to send them on, so the event loop does that without llama.cpp beside it."""
+        deadline = time.perf_counter() + FIRST_STEP_WAIT_S
+        for sequence in self._first_out:
+            left = deadline - time.perf_counter()
+            if left <= 0 or not sequence.first_taken.wait(left):
+                break
+        self._first_out = []
 
     def _flush(self) -> None:
         """Hands the step's output to each reader's event loop, in one call per loop."""
@@ -515,6 +536,7 @@ class BatchScheduler:
         # then took a core from the decode: three A/B runs at 16 clients gave 133-143 against
         # 142-155 tok/s, one stream 79 against 75 in one and no difference in another.)
         self._flush()
+        self._await_first_readers()
         started = time.perf_counter()
         status = lc.llama_decode(self._context.ctx, batch)
         if status != 0:
