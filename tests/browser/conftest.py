@@ -85,6 +85,36 @@ def runtime_config(stack: ServerProcess) -> dict[str, Any]:
     return config
 
 
+def cognito_client(stack: ServerProcess, *, admin: bool = False) -> Any:
+    """boto3's Cognito client for a stack's local pool: through the stack's own /cognito (the
+    calls anyone may make), or with `admin=True` straight to moto, with the admin secret the
+    stack leaves its owner in the data folder (how an operator adds users)."""
+    import boto3
+
+    auth = runtime_config(stack)["auth"]
+    endpoint = stack.url + auth["endpoint"]
+    if admin:
+        args = list(stack.process.args)  # type: ignore[arg-type]
+        data = (
+            Path(args[args.index("--data-dir") + 1])
+            if "--data-dir" in args
+            else stack.log_path.parent / "data"
+        )
+        secret = json.loads((data / "local-cognito-admin.json").read_text())
+        endpoint = secret["endpoint"]
+    client = boto3.session.Session().client(
+        "cognito-idp", endpoint_url=endpoint, region_name=auth["region"],
+        aws_access_key_id="local", aws_secret_access_key="local",
+    )  # fmt: skip
+    if admin:
+
+        def add_secret(request: Any, **_: Any) -> None:
+            request.headers[secret["secretHeader"]] = secret["secret"]
+
+        client.meta.events.register("before-send.cognito-idp", add_secret)
+    return client
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # Module-scoped: Playwright's sync API keeps an event loop running in this thread while it

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import runtime_config, screenshot, start_stack
+from tests.browser.conftest import cognito_client, runtime_config, screenshot, start_stack
 from tests.e2e.server import ServerProcess
 
 PASSWORD = "Sign-up-pass-2026"
@@ -158,13 +158,8 @@ def test_forgot_password_then_sign_in_with_the_new_one(
 
 def confirmed_user(cognito_stack: ServerProcess, what: str) -> str:
     """A user signed up and confirmed through the API (the UI's steps are tested above)."""
-    import boto3
-
     auth = runtime_config(cognito_stack)["auth"]
-    client = boto3.session.Session().client(
-        "cognito-idp", endpoint_url=auth["endpoint"], region_name=auth["region"],
-        aws_access_key_id="local", aws_secret_access_key="local",
-    )  # fmt: skip
+    client = cognito_client(cognito_stack)
     email = new_email(what)
     client.sign_up(ClientId=auth["clientId"], Username=email, Password=PASSWORD)
     code = emailed_code(cognito_stack, "sign-up confirmation", email)
@@ -265,7 +260,8 @@ def fake_cognito(page: Page, endpoint: str, answers: dict[str, tuple[str, str]])
             body=json.dumps({"__type": code, "message": message}),
         )
 
-    page.route(lambda url: url.rstrip("/") == endpoint.rstrip("/"), handle)
+    # The endpoint is the stack's own path (/cognito/), the page's URL for it absolute.
+    page.route(lambda url: url.rstrip("/").endswith(endpoint.rstrip("/")), handle)
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,16 @@ import json
 import urllib.error
 import urllib.request
 
-import boto3
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, runtime_config, screenshot
+from tests.browser.conftest import (
+    DEMO_PASSWORD,
+    DEMO_USER,
+    cognito_client,
+    runtime_config,
+    screenshot,
+)
 from tests.e2e.server import ServerProcess
 
 
@@ -44,10 +49,7 @@ def test_admin_created_user_must_choose_a_new_password(
     page: Page, cognito_stack: ServerProcess
 ) -> None:
     auth = runtime_config(cognito_stack)["auth"]
-    cognito = boto3.session.Session().client(
-        "cognito-idp", endpoint_url=auth["endpoint"], region_name=auth["region"],
-        aws_access_key_id="local", aws_secret_access_key="local",
-    )  # fmt: skip
+    cognito = cognito_client(cognito_stack, admin=True)
     cognito.admin_create_user(
         UserPoolId=auth["userPoolId"], Username="new@example.com",
         TemporaryPassword="Temporary-pass-1", MessageAction="SUPPRESS",
@@ -125,3 +127,39 @@ def test_a_message_refused_for_an_expired_session_is_kept(
     sign_in(page, DEMO_USER, DEMO_PASSWORD)
     expect(page.locator("#chat-view")).to_be_visible()
     expect(page.locator("#input")).to_have_value("a long message I do not want to type again")
+
+
+def test_signing_out_ends_the_sign_in_not_only_this_tab(
+    page: Page, cognito_stack: ServerProcess
+) -> None:
+    """Tokens copied before sign-out (a stolen localStorage) stop working after it."""
+    page.goto(cognito_stack.url)
+    sign_in(page, DEMO_USER, DEMO_PASSWORD)
+    expect(page.locator("#chat-view")).to_be_visible()
+    tokens = page.evaluate("JSON.parse(localStorage.getItem('simplechat.tokens'))")
+
+    def conversations_status() -> int:
+        request = urllib.request.Request(
+            cognito_stack.url + "/api/conversations",
+            headers={"Authorization": tokens["idToken"]},
+        )
+        try:
+            with urllib.request.urlopen(request) as reply:
+                return int(reply.status)
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    assert conversations_status() == 200
+    with page.expect_request("**/cognito/") as revoke:
+        page.click("#logout-button")
+    assert revoke.value.headers["x-amz-target"].endswith(".RevokeToken")
+    expect(page.locator("#login-view")).to_be_visible()
+    revoke.value.response()  # the revocation has been answered
+    assert conversations_status() == 401
+    client = cognito_client(cognito_stack)
+    with pytest.raises(client.exceptions.NotAuthorizedException):
+        client.initiate_auth(
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            ClientId=runtime_config(cognito_stack)["auth"]["clientId"],
+            AuthParameters={"REFRESH_TOKEN": tokens["refreshToken"]},
+        )

@@ -52,3 +52,24 @@ def test_enter_during_ime_composition_does_not_send(page: Page, fake_stack: Serv
     expect(page.locator("#messages .message")).to_have_count(0)
     page.press("#input", "Enter")
     expect(page.locator("#messages .message.user")).to_have_count(1)
+
+
+def test_links_in_an_answer_open_apart_and_only_to_the_web_or_mail(
+    page: Page, fake_stack: ServerProcess
+) -> None:
+    page.goto(fake_stack.url)
+    page.fill(
+        "#input",
+        "[web](https://example.com/a) [mail](mailto:a@example.com) "
+        "[data](data:text/html,hello) [file](file:///etc/passwd) [rel](/api/conversations)",
+    )
+    page.press("#input", "Enter")
+    answer = page.locator("#messages .message.assistant")
+    expect(answer.locator("a")).to_have_count(5)
+    for text in ("web", "mail"):
+        link = answer.locator("a", has_text=text)
+        assert link.get_attribute("target") == "_blank"
+        assert link.get_attribute("rel") == "noopener noreferrer nofollow"
+    assert answer.locator("a", has_text="web").get_attribute("href") == "https://example.com/a"
+    for text in ("data", "file", "rel"):
+        assert answer.locator("a", has_text=text).get_attribute("href") is None

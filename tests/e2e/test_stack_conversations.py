@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, runtime_config
+from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, cognito_client, runtime_config
 from tests.e2e.server import ServerProcess
 from tests.e2e.test_stack_streaming import events
 
@@ -34,10 +33,7 @@ def start(tmp: Path, data: Path) -> ServerProcess:
 
 def id_token(stack: ServerProcess, user: str, password: str, *, create: bool = False) -> str:
     auth = runtime_config(stack)["auth"]
-    cognito = boto3.session.Session().client(
-        "cognito-idp", endpoint_url=auth["endpoint"], region_name=auth["region"],
-        aws_access_key_id="local", aws_secret_access_key="local",
-    )  # fmt: skip
+    cognito = cognito_client(stack, admin=True)
     if create:
         cognito.admin_create_user(
             UserPoolId=auth["userPoolId"], Username=user, MessageAction="SUPPRESS"

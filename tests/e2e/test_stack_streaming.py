@@ -8,10 +8,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, runtime_config, start_stack
+from tests.browser.conftest import (
+    DEMO_PASSWORD,
+    DEMO_USER,
+    cognito_client,
+    runtime_config,
+    start_stack,
+)
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.real_model
@@ -34,10 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def tokens(stack: ServerProcess) -> dict[str, str]:
     """An ID token for each of two users of the stack's user pool."""
     auth = runtime_config(stack)["auth"]
-    cognito = boto3.session.Session().client(
-        "cognito-idp", endpoint_url=auth["endpoint"], region_name=auth["region"],
-        aws_access_key_id="local", aws_secret_access_key="local",
-    )  # fmt: skip
+    cognito = cognito_client(stack, admin=True)
     cognito.admin_create_user(
         UserPoolId=auth["userPoolId"], Username=OTHER_USER, MessageAction="SUPPRESS"
     )

@@ -1,5 +1,8 @@
 """The local Cognito's emailed codes: checked, expiring, and void after too many wrong tries."""
 
+import json
+from collections.abc import Callable
+
 import pytest
 
 from simplechat.stack.cognito import PASSWORD_POLICY
@@ -73,31 +76,40 @@ def test_a_totp_code_of_the_step_before_is_still_accepted() -> None:
         models.verify_totp(totp, totp.generate(int(time.time()) - 120))
 
 
-def test_the_browsers_preflight_is_answered_as_cognito_answers_it() -> None:
-    # The page's calls carry X-Amz-Target, so Chromium asks first with OPTIONS /; passed to
-    # moto, that reached its S3 and failed, and no sign-in call could be made from the page.
-    def refuse(environ: dict[str, object], start_response: object) -> list[bytes]:
-        raise AssertionError("the preflight reached moto")
+def test_motos_port_refuses_callers_without_the_stacks_secret() -> None:
+    """Any local process (or a page, by the browser) could call moto's unsigned admin API
+    (AdminSetUserPassword, ListUsers); only callers with this process's secret get through,
+    and nothing reflects a page's Origin any more."""
+    from simplechat.stack.signing import LocalSigner
 
-    extras = CognitoExtras()
-    extras.inner = refuse
-    answer: dict[str, object] = {}
+    def moto(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+        return [b"{}"]
 
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        answer.update(status=status, headers=dict(headers))
+    signer = LocalSigner()
+    extras = CognitoExtras(admin_secret="the-secret", signer=signer)
+    extras.inner = moto
 
-    body = extras(
-        {
-            "REQUEST_METHOD": "OPTIONS",
-            "HTTP_ORIGIN": "http://127.0.0.1:8000",
-            "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "content-type,x-amz-target,x-amz-user-agent",
-        },
-        start_response,
-    )
-    assert b"".join(body) == b""
-    assert answer["status"] == "200 OK"
-    headers = answer["headers"]
-    assert isinstance(headers, dict)
-    assert headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
-    assert "POST" in headers["Access-Control-Allow-Methods"]
-    assert headers["Access-Control-Allow-Headers"] == "content-type,x-amz-target,x-amz-user-agent"
+    def call(**environ: str) -> tuple[str, dict[str, str], bytes]:
+        answer: dict[str, object] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+            answer.update(status=status, headers=dict(headers))
+
+        body = b"".join(extras({"REQUEST_METHOD": "POST", **environ}, start_response))
+        headers = answer["headers"]
+        assert isinstance(headers, dict)
+        return str(answer["status"]), headers, body
+
+    admin = {"HTTP_X_AMZ_TARGET": "AWSCognitoIdentityProviderService.AdminSetUserPassword"}
+    status, headers, body = call(**admin, HTTP_ORIGIN="http://evil.example")
+    assert status.startswith("403")
+    assert b"AccessDeniedException" in body
+    assert "Access-Control-Allow-Origin" not in headers
+    assert call(**admin, HTTP_X_SIMPLECHAT_COGNITO_SECRET="a-guess")[0].startswith("403")
+    assert call(REQUEST_METHOD="OPTIONS", HTTP_ORIGIN="http://evil.example")[0].startswith("403")
+    assert call(**admin, HTTP_X_SIMPLECHAT_COGNITO_SECRET="the-secret")[0] == "200 OK"
+    # The JWKS is public, and it is this stack's key, not moto's.
+    status, _, body = call(REQUEST_METHOD="GET", PATH_INFO="/pool_1/.well-known/jwks.json")
+    assert status == "200 OK"
+    assert json.loads(body) == signer.jwks()

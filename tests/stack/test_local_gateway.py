@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from simplechat.stack.app import MAX_EVENT_BYTES, config_js, create_stack_app
@@ -63,6 +64,17 @@ class RecordingGateway(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
+def stack_app(gateway: RecordingGateway, web_dir: Path) -> FastAPI:
+    # TestClient's requests name the host "testserver".
+    return create_stack_app(
+        llm_app=None,
+        gateway_url=gateway.url,
+        web_dir=web_dir,
+        adapter_secret="adapter-secret",
+        allowed_hosts=("testserver",),
+    )
+
+
 @pytest.fixture
 def recording_gateway() -> Iterator[RecordingGateway]:
     server = RecordingGateway()
@@ -73,7 +85,7 @@ def recording_gateway() -> Iterator[RecordingGateway]:
 def test_chat_and_cancel_reach_the_gateway_with_the_request_context(
     tmp_path: Path, recording_gateway: RecordingGateway
 ) -> None:
-    app = create_stack_app(llm_app=None, gateway_url=recording_gateway.url, web_dir=tmp_path)
+    app = stack_app(recording_gateway, tmp_path)
     with TestClient(app) as client:
         assert client.post("/api/chat", content=b'{"message": "hi"}').text == '{"message": "hi"}'
         assert client.post("/api/chat/cancel", content=b'{"id": "x"}').status_code == 200
@@ -87,7 +99,7 @@ def test_chat_and_cancel_reach_the_gateway_with_the_request_context(
 def test_the_conversation_routes_reach_the_gateway_with_their_query(
     tmp_path: Path, recording_gateway: RecordingGateway
 ) -> None:
-    app = create_stack_app(llm_app=None, gateway_url=recording_gateway.url, web_dir=tmp_path)
+    app = stack_app(recording_gateway, tmp_path)
     conversation = "/api/conversations/" + "a" * 32
     with TestClient(app) as client:
         assert client.get("/api/conversations?q=%E4%BA%AC&limit=5").status_code == 200
@@ -116,7 +128,7 @@ def test_config_js_without_and_with_cognito() -> None:
         "language": "ja",
         "auth": {
             "type": "cognito",
-            "endpoint": "http://127.0.0.1:5000",
+            "endpoint": "/cognito/",  # the stack's own path, never moto's port
             "region": "ap-northeast-1",
             "userPoolId": "pool_1",
             "clientId": "client-1",
@@ -137,7 +149,7 @@ def test_config_js_without_and_with_cognito() -> None:
 def test_a_body_over_api_gateways_limit_is_a_413_even_when_sent_chunked(
     tmp_path: Path, recording_gateway: RecordingGateway
 ) -> None:
-    app = create_stack_app(llm_app=None, gateway_url=recording_gateway.url, web_dir=tmp_path)
+    app = stack_app(recording_gateway, tmp_path)
     client = TestClient(app)
 
     def chunks(total: int) -> Iterator[bytes]:  # no Content-Length: sent chunked
@@ -153,3 +165,116 @@ def test_a_body_over_api_gateways_limit_is_a_413_even_when_sent_chunked(
     fits = client.post("/api/chat", content=iter([b'{"message": ', b'"hi"}']))
     assert fits.status_code == 200
     assert fits.text == '{"message": "hi"}'
+
+
+def test_the_gateway_gets_the_adapter_secret_and_never_a_browsers_context(
+    tmp_path: Path, recording_gateway: RecordingGateway
+) -> None:
+    """A client's own x-amzn-request-context or secret header never reaches the gateway."""
+    forged = json.dumps({"authorizer": {"claims": {"sub": "someone-else"}}})
+    with TestClient(stack_app(recording_gateway, tmp_path)) as client:
+        client.post(
+            "/api/chat",
+            content=b"{}",
+            headers={
+                "x-amzn-request-context": forged,
+                "x-simplechat-adapter-secret": "a-guess",
+                "x-simplechat-metrics-users": "1",
+            },
+        )
+    headers = {k.lower(): v for k, v in recording_gateway.received[0]["headers"].items()}
+    assert headers["x-simplechat-adapter-secret"] == "adapter-secret"
+    assert "x-simplechat-metrics-users" not in headers
+    assert "authorizer" not in json.loads(headers["x-amzn-request-context"])
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example"])
+def test_a_host_the_stack_does_not_serve_is_refused(
+    tmp_path: Path, recording_gateway: RecordingGateway, host: str
+) -> None:
+    """DNS rebinding: a hostile name that resolves to 127.0.0.1 names itself in Host."""
+    with TestClient(stack_app(recording_gateway, tmp_path)) as client:
+        reply = client.get("/api/conversations", headers={"host": host})
+        assert reply.status_code == 400
+        assert "--allowed-host" in reply.json()["message"]
+        assert client.post("/api/chat", content=b"{}", headers={"host": host}).status_code == 400
+    assert recording_gateway.received == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "10.0.0.5"])
+def test_ip_addresses_and_localhost_are_served(
+    tmp_path: Path, recording_gateway: RecordingGateway, host: str
+) -> None:
+    with TestClient(stack_app(recording_gateway, tmp_path)) as client:
+        assert client.get("/api/conversations", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "http://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://testserver:9999"},  # another port is another origin
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},  # e.g. another port of localhost
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/conversations"),
+        ("DELETE", "/api/conversations/" + "a" * 32),
+        ("POST", "/api/chat"),
+        ("GET", "/metrics"),
+    ],
+)
+def test_a_request_from_another_origin_is_refused_before_the_gateway(
+    tmp_path: Path,
+    recording_gateway: RecordingGateway,
+    headers: dict[str, str],
+    method: str,
+    path: str,
+) -> None:
+    with TestClient(stack_app(recording_gateway, tmp_path)) as client:
+        reply = client.request(method, path, headers=headers, content=b"{}")
+    assert reply.status_code == 403
+    assert "other websites" in reply.json()["message"]
+    assert recording_gateway.received == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, urllib, the course's Lambdas: no browser headers at all
+        {"origin": "http://testserver"},
+        {"sec-fetch-site": "same-origin"},
+        {"sec-fetch-site": "none"},  # typed in the address bar
+    ],
+)
+def test_the_stacks_own_page_and_programs_are_answered(
+    tmp_path: Path, recording_gateway: RecordingGateway, headers: dict[str, str]
+) -> None:
+    with TestClient(stack_app(recording_gateway, tmp_path)) as client:
+        assert client.get("/api/conversations", headers=headers).status_code == 200
+
+
+def test_per_user_metrics_only_for_the_operators_key(
+    tmp_path: Path, recording_gateway: RecordingGateway
+) -> None:
+    app = create_stack_app(
+        llm_app=None,
+        gateway_url=recording_gateway.url,
+        web_dir=tmp_path,
+        adapter_secret="adapter-secret",
+        allowed_hosts=("testserver",),
+        operator_keys=("operator-key",),
+    )
+    with TestClient(app) as client:
+        client.get("/metrics")
+        client.get("/metrics", headers={"authorization": "Bearer a-guess"})
+        client.get("/metrics", headers={"authorization": "Bearer operator-key"})
+    asked = [
+        {k.lower(): v for k, v in r["headers"].items()}.get("x-simplechat-metrics-users")
+        for r in recording_gateway.received
+    ]
+    assert asked == [None, None, "1"]

@@ -1,4 +1,5 @@
-"""ID tokens are checked as API Gateway's Cognito authorizer does: signature, claims, expiry."""
+"""ID tokens are checked as API Gateway's Cognito authorizer does (signature, claims, expiry),
+signed with the stack's own key, and only while the sign-in they came from stands."""
 
 import gzip
 import json
@@ -10,46 +11,85 @@ from typing import Any
 import jwt
 import pytest
 
-from simplechat.stack.cognito import LocalCognito, TokenVerifier, Unauthorized
+from simplechat.stack.cognito import LocalCognito, TokenVerifier, Unauthorized, UserPool
+
+PASSWORD = "Good-password-123"
 
 
 @pytest.fixture(scope="module")
 def cognito() -> Iterator[LocalCognito]:
     local = LocalCognito()
-    local.add_user("user@example.com", "Good-password-123")
+    local.add_user("user@example.com", PASSWORD)
     yield local
     local.stop()
 
 
-def real_id_token(cognito: LocalCognito) -> str:
+def sign_in(cognito: LocalCognito, email: str = "user@example.com") -> dict[str, str]:
     reply = cognito.client.initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH",
         ClientId=cognito.pool.client_id,
-        AuthParameters={"USERNAME": "user@example.com", "PASSWORD": "Good-password-123"},
+        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
     )
-    token: str = reply["AuthenticationResult"]["IdToken"]
-    return token
+    tokens: dict[str, str] = reply["AuthenticationResult"]
+    return tokens
 
 
-def forged(cognito: LocalCognito, **changes: Any) -> str:
-    """A token signed with the pool's own key (moto's), but with claims of our choosing."""
-    claims = jwt.decode(real_id_token(cognito), options={"verify_signature": False})
+def real_id_token(cognito: LocalCognito) -> str:
+    return sign_in(cognito)["IdToken"]
+
+
+def verifier(cognito: LocalCognito) -> TokenVerifier:
+    return TokenVerifier(cognito.pool, cognito.session_live)
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+def forged(cognito: LocalCognito, drop: tuple[str, ...] = (), **changes: Any) -> str:
+    """A token signed with the stack's own key, with claims of our choosing."""
+    claims = claims_of(real_id_token(cognito))
     claims.update(changes)
+    for name in drop:
+        del claims[name]
+    private = cognito.signer._private
+    return jwt.encode(claims, private, algorithm="RS256", headers={"kid": cognito.signer.kid})
+
+
+def motos_key() -> jwt.PyJWK:
     raw = files("moto.cognitoidp").joinpath("resources/jwks-private.json.gz").read_bytes()
-    key = jwt.PyJWK(json.loads(gzip.decompress(raw)))
-    return jwt.encode(claims, key.key, algorithm="RS256", headers={"kid": key.key_id})
+    return jwt.PyJWK(json.loads(gzip.decompress(raw)))
 
 
 def test_a_real_id_token_passes(cognito: LocalCognito) -> None:
-    claims = TokenVerifier(cognito.pool).claims(real_id_token(cognito))
+    claims = verifier(cognito).claims(real_id_token(cognito))
     assert claims["email"] == "user@example.com"
     assert claims["token_use"] == "id"
+
+
+def test_tokens_are_signed_with_the_stacks_own_key_not_motos(cognito: LocalCognito) -> None:
+    token = real_id_token(cognito)
+    assert jwt.get_unverified_header(token)["kid"] == cognito.signer.kid
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(
+            token, motos_key().key.public_key(), algorithms=["RS256"], options={"verify_aud": False}
+        )
+
+
+def test_a_token_signed_with_motos_shared_key_is_refused(cognito: LocalCognito) -> None:
+    """moto's private key ships inside moto: anyone could sign a token that passed."""
+    claims = claims_of(real_id_token(cognito))
+    for kid in ("dummy", cognito.signer.kid):
+        token = jwt.encode(claims, motos_key().key, algorithm="RS256", headers={"kid": kid})
+        with pytest.raises(Unauthorized):
+            verifier(cognito).claims(token)
 
 
 def test_a_correctly_forged_token_passes_so_the_rejections_below_are_meaningful(
     cognito: LocalCognito,
 ) -> None:
-    assert TokenVerifier(cognito.pool).claims(forged(cognito))["sub"]
+    assert verifier(cognito).claims(forged(cognito))["sub"]
 
 
 @pytest.mark.parametrize(
@@ -59,11 +99,56 @@ def test_a_correctly_forged_token_passes_so_the_rejections_below_are_meaningful(
         {"aud": "another-client"},
         {"iss": "https://cognito-idp.us-east-1.amazonaws.com/other_pool"},
         {"token_use": "access"},
+        {"origin_jti": "a-sign-in-that-never-was"},
     ],
 )
 def test_wrong_claims_are_refused(cognito: LocalCognito, changes: dict[str, Any]) -> None:
     with pytest.raises(Unauthorized):
-        TokenVerifier(cognito.pool).claims(forged(cognito, **changes))
+        verifier(cognito).claims(forged(cognito, **changes))
+
+
+@pytest.mark.parametrize("missing", ["sub", "exp", "origin_jti"])
+def test_a_token_without_a_required_claim_is_refused(cognito: LocalCognito, missing: str) -> None:
+    with pytest.raises(Unauthorized):
+        verifier(cognito).claims(forged(cognito, drop=(missing,)))
+
+
+def test_hs256_signed_with_the_public_key_and_a_real_kid_is_refused(cognito: LocalCognito) -> None:
+    """The algorithm-confusion attack: the public key used as an HMAC secret."""
+    import hashlib
+    import hmac
+
+    public = json.dumps(cognito.signer.jwks()["keys"][0]).encode()
+    header = {"alg": "HS256", "typ": "JWT", "kid": cognito.signer.kid}
+    parts = [
+        jwt.utils.base64url_encode(json.dumps(part).encode())
+        for part in (header, claims_of(real_id_token(cognito)))
+    ]
+    signing_input = b".".join(parts)
+    signature = hmac.new(public, signing_input, hashlib.sha256).digest()
+    token = (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
+    with pytest.raises(Unauthorized):
+        verifier(cognito).claims(token)
+
+
+def test_an_unknown_kid_is_refused(cognito: LocalCognito) -> None:
+    claims = claims_of(real_id_token(cognito))
+    private = cognito.signer._private
+    token = jwt.encode(claims, private, algorithm="RS256", headers={"kid": "not-a-key-of-ours"})
+    with pytest.raises(Unauthorized):
+        verifier(cognito).claims(token)
+
+
+def test_an_unreachable_jwks_refuses_every_token(cognito: LocalCognito) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    pool = cognito.pool
+    elsewhere = UserPool(dead, pool.region, pool.user_pool_id, pool.client_id)
+    with pytest.raises(Unauthorized):
+        TokenVerifier(elsewhere, cognito.session_live).claims(real_id_token(cognito))
 
 
 def test_a_tampered_signature_is_refused(cognito: LocalCognito) -> None:
@@ -72,10 +157,61 @@ def test_a_tampered_signature_is_refused(cognito: LocalCognito) -> None:
     body["email"] = "admin@example.com"
     tampered = jwt.utils.base64url_encode(json.dumps(body).encode()).decode()
     with pytest.raises(Unauthorized):
-        TokenVerifier(cognito.pool).claims(f"{header}.{tampered}.{signature}")
+        verifier(cognito).claims(f"{header}.{tampered}.{signature}")
 
 
 @pytest.mark.parametrize("value", [None, "", "Bearer ", "garbage", "a.b.c"])
 def test_missing_or_malformed_tokens_are_refused(cognito: LocalCognito, value: str | None) -> None:
     with pytest.raises(Unauthorized):
-        TokenVerifier(cognito.pool).claims(value)
+        verifier(cognito).claims(value)
+
+
+def test_a_revoked_refresh_token_ends_its_id_tokens(cognito: LocalCognito) -> None:
+    kept, revoked = sign_in(cognito), sign_in(cognito)
+    cognito.client.revoke_token(Token=revoked["RefreshToken"], ClientId=cognito.pool.client_id)
+    with pytest.raises(Unauthorized, match="signed out"):
+        verifier(cognito).claims(revoked["IdToken"])
+    with pytest.raises(cognito.client.exceptions.NotAuthorizedException):
+        cognito.client.initiate_auth(
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            ClientId=cognito.pool.client_id,
+            AuthParameters={"REFRESH_TOKEN": revoked["RefreshToken"]},
+        )
+    assert verifier(cognito).claims(kept["IdToken"])  # the other sign-in stands
+
+
+def test_a_global_sign_out_ends_every_sign_in_of_the_user(cognito: LocalCognito) -> None:
+    cognito.add_user("other@example.com", PASSWORD)
+    first, second = sign_in(cognito, "other@example.com"), sign_in(cognito, "other@example.com")
+    bystander = sign_in(cognito)
+    cognito.client.global_sign_out(AccessToken=first["AccessToken"])
+    for tokens in (first, second):
+        with pytest.raises(Unauthorized):
+            verifier(cognito).claims(tokens["IdToken"])
+    assert verifier(cognito).claims(bystander["IdToken"])
+
+
+def test_a_new_password_by_reset_ends_every_sign_in(cognito: LocalCognito) -> None:
+    cognito.add_user("reset@example.com", PASSWORD)
+    before = sign_in(cognito, "reset@example.com")
+    client = cognito.pool.client_id
+    cognito.client.forgot_password(ClientId=client, Username="reset@example.com")
+    code = cognito.extras.mail._codes[("reset", "reset@example.com")].value
+    cognito.client.confirm_forgot_password(
+        ClientId=client,
+        Username="reset@example.com",
+        ConfirmationCode=code,
+        Password="Another-password-456",
+    )
+    with pytest.raises(Unauthorized):
+        verifier(cognito).claims(before["IdToken"])
+
+
+def test_a_users_sub_cannot_be_computed_from_the_email(cognito: LocalCognito) -> None:
+    """The old sub was uuid5(a namespace in our source, pool name and email)."""
+    import uuid
+
+    sub = claims_of(real_id_token(cognito))["sub"]
+    namespace = uuid.UUID("7f0c5d0e-4c1b-4f0e-9a43-5e0f6c2a9b11")
+    assert sub != str(uuid.uuid5(namespace, "simplechat-local/user@example.com"))
+    uuid.UUID(sub)  # still a UUID, as Cognito's are

@@ -279,7 +279,7 @@ function wire() {
   window.addEventListener("popstate", () => api && !$("chat-view").hidden && openFromUrl());
   $("logout-button").addEventListener("click", () => {
     view.discardRunning();
-    auth.signOut();
+    auth.signOutAndRevoke();
     startLogin();
   });
   wireDialogs();

@@ -193,6 +193,20 @@ export class CognitoAuth {
     }
   }
 
+  // Signs out here and ends this sign-in at Cognito: its refresh token, and the ID and access
+  // tokens made from it, stop working even where a copy was taken. Local sign-out happens
+  // first and whatever the network says, so the button always signs out.
+  async signOutAndRevoke() {
+    const refreshToken = this.tokens && this.tokens.refreshToken;
+    this.signOut();
+    if (!refreshToken) return;
+    try {
+      await this.call("RevokeToken", { ClientId: this.clientId, Token: refreshToken });
+    } catch {
+      // Offline or refused: the tokens are gone from this browser; they expire on their own.
+    }
+  }
+
   signOut() {
     this.tokens = null;
     localStorage.removeItem(STORAGE_KEY);

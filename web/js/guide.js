@@ -31,7 +31,7 @@ async function show() {
     guide.textContent = `${file}: HTTP ${reply.status}`;
     return;
   }
-  guide.innerHTML = renderMarkdown(await reply.text(), { breaks: false }); // hard-wrapped prose
+  guide.innerHTML = renderMarkdown(await reply.text(), { breaks: false, ours: true }); // hard-wrapped
   for (const heading of guide.querySelectorAll("h1, h2, h3")) heading.id = slug(heading.textContent);
   for (const link of guide.querySelectorAll('a[href="README.md"], a[href="README.ja.md"]')) {
     link.href = `guide.html?lang=${link.getAttribute("href") === "README.ja.md" ? "ja" : "en"}`;

@@ -16,13 +16,35 @@ marked.use({
   },
 });
 
+// Links the model writes lead only to the web or to mail, open in a new tab, and give the page
+// they open no hold on this one (noopener), no referrer, and no endorsement (nofollow). Our own
+// README (the guide) keeps its links to its sections and to the other language.
+const SAFE_LINK = /^(https?:|mailto:)/i;
+let modelText = false; // set while an answer is sanitized (DOMPurify's hooks are global)
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (!modelText || node.tagName !== "A") return;
+  const href = node.getAttribute("href") || "";
+  if (!SAFE_LINK.test(href.trim())) {
+    node.removeAttribute("href");
+    return;
+  }
+  node.setAttribute("target", "_blank");
+  node.setAttribute("rel", "noopener noreferrer nofollow");
+});
+
 // `breaks: false` for hard-wrapped documents (the README); answers keep their line breaks.
-export function renderMarkdown(text, { breaks = true } = {}) {
+// `ours: true` for our own text (the README), whose relative links stay as they are.
+export function renderMarkdown(text, { breaks = true, ours = false } = {}) {
   const html = marked.parse(text, { async: false, breaks });
-  return DOMPurify.sanitize(html, {
-    FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "iframe"],
-    FORBID_ATTR: ["style"],
-  });
+  modelText = !ours;
+  try {
+    return DOMPurify.sanitize(html, {
+      FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "iframe"],
+      FORBID_ATTR: ["style"],
+    });
+  } finally {
+    modelText = false;
+  }
 }
 
 // Renders `text` into `element` (sanitized as above), touching only what changed: an answer

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -17,9 +18,18 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from simplechat.stack.cognito import TokenVerifier, Unauthorized, UserPool
+from simplechat.stack.cognito_proxy import COGNITO_PREFIX, forward
 from simplechat.stack.first_run import ModelInfo
-from simplechat.stack.local_gateway import request_context
+from simplechat.stack.local_gateway import (
+    ADAPTER_SECRET_HEADER,
+    METRICS_USERS_HEADER,
+    request_context,
+)
 from simplechat.stack.paths import ROOT
+from simplechat.stack.request_guard import RequestGuard
+
+if TYPE_CHECKING:
+    from simplechat.stack.cognito import LocalCognito
 
 # One line per proxied request would double the access log (uvicorn logs the browser's).
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -39,6 +49,8 @@ API_ROUTES = frozenset({"", "/cancel"})
 HOP_BY_HOP = frozenset(
     {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te"}
 )
+#: Headers only the stack may set on the way to the gateway: a browser's are dropped.
+STACK_ONLY = frozenset({"x-amzn-request-context", ADAPTER_SECRET_HEADER, METRICS_USERS_HEADER})
 
 
 def missing_route() -> Response:
@@ -51,7 +63,8 @@ def config_js(pool: UserPool | None, language: str, model: ModelInfo | None = No
     if pool is not None:
         auth = {
             "type": "cognito",
-            "endpoint": pool.endpoint,
+            # The stack's own path to the pool (cognito_proxy), not moto's port.
+            "endpoint": COGNITO_PREFIX + "/",
             "region": pool.region,
             "userPoolId": pool.user_pool_id,
             "clientId": pool.client_id,
@@ -83,11 +96,16 @@ def create_stack_app(
     llm_app: FastAPI | None,
     gateway_url: str,
     web_dir: Path,
-    pool: UserPool | None = None,
+    cognito: LocalCognito | None = None,
     language: str = "auto",
     model: ModelInfo | None = None,
+    adapter_secret: str = "",
+    allowed_hosts: Collection[str] = (),
+    operator_keys: Collection[str] = (),
 ) -> FastAPI:
-    """`gateway_url`: the gateway server (chat_gateway.server), as the adapter reaches it."""
+    """`gateway_url`: the gateway server (chat_gateway.server), as the adapter reaches it, with
+    `adapter_secret` (its ADAPTER_SECRET). `allowed_hosts`: host names served besides IP
+    addresses and localhost. `operator_keys`: the API keys that may see per-user metrics."""
     # No read timeout: a stream is long, and the gateway sends keep-alives while it is quiet.
     client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
 
@@ -103,7 +121,8 @@ def create_stack_app(
         openapi_url=None,
         lifespan=lifespan,
     )
-    verifier = TokenVerifier(pool) if pool is not None else None
+    pool = cognito.pool if cognito is not None else None
+    verifier = TokenVerifier(cognito.pool, cognito.session_live) if cognito is not None else None
     script = config_js(pool, language, model)
 
     @app.get("/guide/{name}", include_in_schema=False)
@@ -131,10 +150,15 @@ def create_stack_app(
                 )
             except Unauthorized:
                 return JSONResponse({"message": "Unauthorized"}, 401)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in HOP_BY_HOP and k.lower() not in STACK_ONLY
+        }
         headers["x-amzn-request-context"] = json.dumps(
             request_context(path, request.method, claims)
         )
+        headers[ADAPTER_SECRET_HEADER] = adapter_secret
         target = gateway_url.rstrip("/") + path
         if request.url.query:
             target += "?" + request.url.query
@@ -164,11 +188,22 @@ def create_stack_app(
         return await local_api_gateway(request, "/chat" + rest)
 
     @app.get("/metrics", include_in_schema=False)
-    async def gateway_metrics() -> Response:
+    async def gateway_metrics(request: Request) -> Response:
         # The gateway's counts (requests by status, throttled by limit, tokens by user, time to
         # first token): what the CDK app's dashboard shows on AWS. The model's are /llm/metrics.
-        reply = await client.get(gateway_url.rstrip("/") + "/metrics")
+        # Users' ids only for the operator (an API key): they are what a token would claim.
+        headers = {ADAPTER_SECRET_HEADER: adapter_secret}
+        if is_operator(request.headers.get("authorization"), operator_keys):
+            headers[METRICS_USERS_HEADER] = "1"
+        reply = await client.get(gateway_url.rstrip("/") + "/metrics", headers=headers)
         return Response(reply.content, reply.status_code, media_type=reply.headers["content-type"])
+
+    if cognito is not None:
+        moto = cognito.endpoint.rstrip("/") + "/"
+
+        @app.api_route(f"{COGNITO_PREFIX}/", methods=["POST", "GET"], include_in_schema=False)
+        async def cognito_route(request: Request) -> Response:
+            return await forward(request, client, moto, cognito.admin_secret)
 
     @app.api_route(f"{API_PREFIX}/usage", methods=["GET", "OPTIONS"], include_in_schema=False)
     async def usage_route(request: Request) -> Response:
@@ -187,4 +222,10 @@ def create_stack_app(
     if llm_app is not None:
         app.mount(LLM_PREFIX, llm_app)
     app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
+    app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)
     return app
+
+
+def is_operator(authorization: str | None, keys: Collection[str]) -> bool:
+    given = (authorization or "").removeprefix("Bearer ").strip().encode()
+    return bool(given) and any(secrets.compare_digest(given, key.encode()) for key in keys)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 REGION = "ap-northeast-1"
@@ -19,6 +23,11 @@ PASSWORD_POLICY: dict[str, Any] = {
 }
 #: `--mfa` choices, as the CDK app's `-c mfa=`, and Cognito's name for each.
 MFA_CONFIGURATIONS = {"off": "OFF", "optional": "OPTIONAL", "required": "ON"}
+#: The header that opens moto's port: only this process (the stack) knows its value.
+ADMIN_SECRET_HEADER = "x-simplechat-cognito-secret"
+#: Where the running stack leaves its pool's admin address and secret for its owner (0600 in
+#: the data folder, removed at stop): how the operator, and tests, add users.
+ADMIN_FILE = "local-cognito-admin.json"
 
 
 class Unauthorized(Exception):
@@ -67,23 +76,31 @@ class LocalCognito:
 
     moto sends no email and checks no emailed code: `CognitoExtras` in front of it does that
     (the codes are printed) and asks for TOTP enrolment at sign-in where MFA is required.
+    Its port answers only calls that carry this process's secret (the stack's proxy adds it
+    to the calls a browser may make), and its tokens are signed with a key of this stack's.
+    `data_dir` keeps the secret behind local users' `sub`s (None: they last one process).
     """
 
-    def __init__(self, mfa: str = "optional") -> None:
+    def __init__(self, mfa: str = "optional", data_dir: Path | None = None) -> None:
         from simplechat.stack import stable_subs
         from simplechat.stack.cognito_extras import (
             CognitoExtras,
             ExtendedMotoServer,
             tolerate_clock_drift,
         )
+        from simplechat.stack.signing import LocalSigner
 
+        if data_dir is not None:
+            stable_subs.use_secret(stable_subs.load_secret(data_dir))
         stable_subs.install()
         tolerate_clock_drift()
+        self.admin_secret = secrets.token_urlsafe(32)
+        self.signer = LocalSigner()
 
         # moto checks TOTP codes only when asked to (its secret is fixed; the codes are real).
         os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        self.extras = CognitoExtras()
+        self.extras = CognitoExtras(admin_secret=self.admin_secret, signer=self.signer)
         self._server = ExtendedMotoServer(self.extras)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -110,18 +127,65 @@ class LocalCognito:
             ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
         )["UserPoolClient"]
         self.pool = UserPool(self.endpoint, REGION, pool["Id"], app_client["ClientId"], mfa)
-        self.extras.attach(self.pool, self.client)
+        self._moto_pool = self._sign_with_own_key(pool["Id"])
+        self.extras.attach(self.pool, self.client, self._moto_pool)
+        self._admin_file = data_dir / ADMIN_FILE if data_dir is not None else None
+        if self._admin_file is not None:
+            self._write_admin_file(self._admin_file)
+
+    def _write_admin_file(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        admin = {
+            "endpoint": self.endpoint,
+            "secretHeader": ADMIN_SECRET_HEADER,
+            "secret": self.admin_secret,
+            "region": REGION,
+            "userPoolId": self.pool.user_pool_id,
+            "clientId": self.pool.client_id,
+        }
+        with os.fdopen(fd, "w") as file:
+            json.dump(admin, file)
 
     def _admin_client(self) -> Any:
         import boto3
 
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "cognito-idp",
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
+
+        def add_secret(request: Any, **_: Any) -> None:
+            request.headers[ADMIN_SECRET_HEADER] = self.admin_secret
+
+        client.meta.events.register("before-send.cognito-idp", add_secret)
+        return client
+
+    def _sign_with_own_key(self, user_pool_id: str) -> Any:
+        """moto's pool object, its tokens signed again with this stack's key as it makes them."""
+        from moto.cognitoidp import models
+
+        from simplechat.stack.stable_subs import find_pool
+
+        moto_pool = find_pool(models.cognitoidp_backends, user_pool_id)
+        create_jwt = moto_pool.create_jwt
+
+        def signed_here(*args: Any, **kwargs: Any) -> tuple[str, int]:
+            token, expires_in = create_jwt(*args, **kwargs)
+            return self.signer.resign(token), expires_in
+
+        # On the instance: moto's own calls (sign-in, refresh, MFA) all go through it.
+        moto_pool.create_jwt = signed_here
+        return moto_pool
+
+    def session_live(self, origin_jti: str) -> bool:
+        """Whether the sign-in a token came from still stands: its refresh token was not
+        revoked (RevokeToken) nor ended by a global sign-out or a new password."""
+        sessions = list(self._moto_pool.refresh_tokens.values())  # moto's thread may add some
+        return any(session is not None and session[2] == origin_jti for session in sessions)
 
     def add_user(self, email: str, password: str, *, permanent: bool = True) -> None:
         """`permanent=False` leaves the password temporary: sign-in asks for a new one."""
@@ -137,17 +201,21 @@ class LocalCognito:
             )
 
     def stop(self) -> None:
+        if self._admin_file is not None:
+            self._admin_file.unlink(missing_ok=True)
         self._server.stop()
 
 
 class TokenVerifier:
-    """Checks an ID token's signature (JWKS), issuer, audience, token_use and expiry."""
+    """Checks an ID token's signature (JWKS), issuer, audience, token_use and expiry, and,
+    given `session_live`, that its sign-in was not revoked since."""
 
-    def __init__(self, pool: UserPool) -> None:
+    def __init__(self, pool: UserPool, session_live: Callable[[str], bool] | None = None) -> None:
         import jwt
 
         self._pool = pool
-        self._jwks = jwt.PyJWKClient(pool.jwks_url, cache_keys=True)
+        self._session_live = session_live
+        self._jwks = jwt.PyJWKClient(pool.jwks_url, cache_keys=True, timeout=5)
 
     def claims(self, authorization: str | None) -> dict[str, Any]:
         import jwt
@@ -172,4 +240,8 @@ class TokenVerifier:
             raise Unauthorized("not an ID token")
         if claims["exp"] <= time.time():
             raise Unauthorized("expired")
+        if self._session_live is not None and not self._session_live(
+            str(claims.get("origin_jti", ""))
+        ):
+            raise Unauthorized("signed out")
         return claims

@@ -1,10 +1,14 @@
-"""What moto's Cognito leaves out, put in front of it: emailed codes, reset rules, MFA_SETUP.
+"""What moto's Cognito leaves out, put in front of it: emailed codes, reset rules, MFA_SETUP,
+RevokeToken, a key of our own, and a port that only the stack can use.
 
-moto (5.x) accepts any sign-up confirmation code, has no ResendConfirmationCode, hands the
-forgot-password code back in a header of its own, does not check a reset password against the
-pool's policy, sends an unsigned GlobalSignOut (the browser's) to a region without the pool,
-and never asks for TOTP enrolment at USER_PASSWORD_AUTH sign-in in a pool whose
-MFA is required. This WSGI layer answers those calls as Cognito does and passes all else on.
+moto (5.x) accepts any sign-up confirmation code, has no ResendConfirmationCode nor
+RevokeToken, hands the forgot-password code back in a header of its own, does not check a reset
+password against the pool's policy, sends an unsigned GlobalSignOut (the browser's) to a region
+without the pool, never asks for TOTP enrolment at USER_PASSWORD_AUTH sign-in in a pool whose
+MFA is required, publishes the JWKS of the key every moto shares, and answers unsigned admin
+calls from anyone who reaches its port. This WSGI layer answers those calls as Cognito does and
+passes all else on, to callers that show this process's secret (the stack's proxy and its admin
+client); the JWKS, public anyway, is served to all.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from moto.server import ThreadedMotoServer
 
 if TYPE_CHECKING:
     from simplechat.stack.cognito import UserPool
+    from simplechat.stack.signing import LocalSigner
 
 log = logging.getLogger("simplechat")
 
@@ -33,6 +38,9 @@ MAX_CODE_ATTEMPTS = 5
 #: The symbols Cognito counts for RequireSymbols.
 SYMBOLS = set("^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-")
 MOTO_CODE_HEADER = "x-moto-forgot-password-confirmation-code"
+#: The admin secret's header (cognito.ADMIN_SECRET_HEADER) as WSGI names it.
+SECRET_ENVIRON_KEY = "HTTP_X_SIMPLECHAT_COGNITO_SECRET"
+JSON_TYPE = "application/x-amz-json-1.1"
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -109,11 +117,16 @@ def password_problems(policy: dict[str, Any], password: str) -> list[str]:
 class CognitoExtras:
     """WSGI middleware over moto's app; `attach` gives it the pool and an admin client."""
 
-    def __init__(self, mail: CodeMail | None = None) -> None:
+    def __init__(
+        self, *, admin_secret: str, signer: LocalSigner, mail: CodeMail | None = None
+    ) -> None:
         self.mail = mail or CodeMail()
         self.inner: WsgiApp | None = None
         self.pool: UserPool | None = None
         self.admin: Any = None
+        self.moto_pool: Any = None
+        self._admin_secret = admin_secret
+        self._signer = signer
         self._handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
             "SignUp": self._sign_up,
             "ResendConfirmationCode": self._resend_confirmation_code,
@@ -122,15 +135,30 @@ class CognitoExtras:
             "ConfirmForgotPassword": self._confirm_forgot_password,
             "InitiateAuth": self._initiate_auth,
             "GlobalSignOut": self._global_sign_out,
+            "RevokeToken": self._revoke_token,
         }
 
-    def attach(self, pool: UserPool, admin: Any) -> None:
-        self.pool, self.admin = pool, admin
+    def attach(self, pool: UserPool, admin: Any, moto_pool: Any) -> None:
+        self.pool, self.admin, self.moto_pool = pool, admin, moto_pool
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         assert self.inner is not None
-        if environ["REQUEST_METHOD"] == "OPTIONS":
-            return self._preflight(environ, start_response)
+        if environ["REQUEST_METHOD"] == "GET" and environ.get("PATH_INFO", "").endswith(
+            "/.well-known/jwks.json"
+        ):
+            return _answer(start_response, "200 OK", "application/json", self._signer.jwks())
+        shown = environ.get(SECRET_ENVIRON_KEY, "")
+        if not secrets.compare_digest(shown.encode(), self._admin_secret.encode()):
+            return _answer(
+                start_response,
+                "403 Forbidden",
+                JSON_TYPE,
+                {
+                    "__type": "AccessDeniedException",
+                    "message": "The local user pool answers only the simplechat stack; "
+                    "sign in through the chat app's own address.",
+                },
+            )
         action = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
         handler = self._handlers.get(action)
         if environ["REQUEST_METHOD"] != "POST" or handler is None or self.pool is None:
@@ -146,28 +174,8 @@ class CognitoExtras:
         headers = [
             (k, v) for k, v in headers if k.lower() not in ("content-length", MOTO_CODE_HEADER)
         ]
-        if not any(k.lower() == "access-control-allow-origin" for k, _ in headers):
-            headers.append(("Access-Control-Allow-Origin", environ.get("HTTP_ORIGIN", "*")))
         start_response(status, [*headers, ("Content-Length", str(len(reply)))])
         return [reply]
-
-    @staticmethod
-    def _preflight(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """The browser's CORS preflight, answered as Cognito answers it. moto routes a request
-        without X-Amz-Target by its path, so `OPTIONS /` reached its S3 (ListBuckets), which
-        fails unsigned since moto 5.2.6: every sign-in call from the page was then refused."""
-        requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "content-type")
-        start_response(
-            "200 OK",
-            [
-                ("Access-Control-Allow-Origin", environ.get("HTTP_ORIGIN", "*")),
-                ("Access-Control-Allow-Methods", "POST, OPTIONS"),
-                ("Access-Control-Allow-Headers", requested),
-                ("Access-Control-Max-Age", "600"),
-                ("Content-Length", "0"),
-            ],
-        )
-        return [b""]
 
     def _forward(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         assert self.inner is not None
@@ -231,6 +239,11 @@ class CognitoExtras:
             )
         answer = self._forward(environ)
         self.mail.used("reset", username)
+        if answer[0].startswith("200"):
+            # A new password ends every session, as a reset after a stolen password must.
+            self.admin.admin_user_global_sign_out(
+                UserPoolId=self.pool.user_pool_id, Username=username
+            )
         return answer
 
     def _initiate_auth(self, environ: dict[str, Any], request: dict[str, Any]) -> Any:
@@ -270,6 +283,27 @@ class CognitoExtras:
         scope = f"local/20260101/{self.pool.region}/cognito-idp/aws4_request"
         environ.setdefault("HTTP_AUTHORIZATION", f"AWS4-HMAC-SHA256 Credential={scope}")
         return self._forward(environ)
+
+    def _revoke_token(self, environ: dict[str, Any], request: dict[str, Any]) -> Any:
+        """Ends the sign-in a refresh token belongs to: the token, and the ID and access tokens
+        made from it, stop working (the stack checks their `origin_jti`)."""
+        assert self.pool is not None
+        token, client = request.get("Token", ""), request.get("ClientId", "")
+        if client != self.pool.client_id:
+            raise CognitoError("UnauthorizedException", "Client is not authorized.")
+        session = self.moto_pool.refresh_tokens.get(token)
+        if session is not None and session[0] == client:
+            self.moto_pool.refresh_tokens[token] = None
+        # An unknown or already revoked token is not an error (RFC 7009, as Cognito).
+        return _ok({})
+
+
+def _answer(
+    start_response: StartResponse, status: str, content_type: str, body: dict[str, Any]
+) -> Iterable[bytes]:
+    reply = json.dumps(body).encode()
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(reply)))])
+    return [reply]
 
 
 def _ok(body: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:

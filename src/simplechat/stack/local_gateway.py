@@ -10,6 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+#: The header that shows the gateway server a request came through the stack (ADAPTER_SECRET).
+ADAPTER_SECRET_HEADER = "x-simplechat-adapter-secret"
+#: Asks the gateway's /metrics for per-user series (the stack sends it for the operator only).
+METRICS_USERS_HEADER = "x-simplechat-metrics-users"
+
 
 class RunningGateway(Protocol):
     """What the stack needs of chat_gateway.server.GatewayServer."""

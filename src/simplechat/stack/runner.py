@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 import socket
@@ -37,6 +38,10 @@ class StackOptions:
     user_tokens_per_day: int | None = None
     user_requests_per_minute: int | None = None
     user_concurrent_answers: int | None = None
+    # Host names served besides IP addresses and localhost (a LAN name, a proxy's domain).
+    allowed_hosts: tuple[str, ...] = ()
+    # --auth none on an address others can reach: only when the user says so.
+    allow_no_auth_on_network: bool = False
 
     def limits_env(self) -> dict[str, str]:
         limits = {
@@ -68,6 +73,35 @@ def conversations_db(folder: Path | None) -> str:
     return str(folder / "conversations.sqlite3")
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_network_refusal(host: str, options: StackOptions) -> str | None:
+    """Why the stack will not start, if it would serve everyone's data to the network."""
+    if options.auth != "none" or is_loopback(host) or options.allow_no_auth_on_network:
+        return None
+    return (
+        f"--host {host} lets other machines reach the stack, and --auth none lets anyone who "
+        "reaches it read and delete the conversations and use the model. Use --auth cognito "
+        "(sign-in), or pass --allow-no-auth-on-network if every machine that can reach "
+        f"{host} is yours."
+    )
+
+
+def own_origins(host: str, port: int, allowed_hosts: tuple[str, ...]) -> list[str]:
+    """The origins the stack's page is loaded from: the gateway's CORS answers only these."""
+    names = ["127.0.0.1", "localhost", *allowed_hosts]
+    if host not in ("0.0.0.0", "::") and host not in names:
+        names.append(f"[{host}]" if ":" in host else host)
+    return [f"http://{name}:{port}" for name in names]
+
+
 def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) -> int:
     from simplechat.api.app import create_app
     from simplechat.draining import sigterm_ends_like_ctrl_c
@@ -84,13 +118,17 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     if settings.port == 0:
         print("simplechat stack: give a fixed --port (the gateway must know it)", file=sys.stderr)
         return 2
+    refusal = open_network_refusal(settings.host, options)
+    if refusal is not None:
+        print(f"simplechat stack: {refusal}", file=sys.stderr)
+        return 2
     cognito = None
     pool = None
     if options.auth == "cognito":
         from simplechat.stack.cognito import LocalCognito
         from simplechat.stack.cognito_extras import password_problems
 
-        cognito = LocalCognito(mfa=options.mfa)
+        cognito = LocalCognito(mfa=options.mfa, data_dir=options.data_dir)
         pool = cognito.pool
         password = options.demo_password or f"Local-{secrets.token_urlsafe(9)}1a"
         try:
@@ -110,6 +148,9 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         shown = "(the one given with --demo-password)" if options.demo_password else password
         log.info("sign in as %s with password %s", options.demo_user, shown)
     keys = [key.get_secret_value() for key in settings.api_key]
+    # Only the stack may reach the gateway's loopback port: it shows this secret (another
+    # local process, e.g. another user's on a shared machine, does not know it).
+    adapter_secret = secrets.token_urlsafe(32)
     # The gateway server as the Lambda Web Adapter runs it on AWS, with the CDK app's budget.
     gateway_server = start_gateway(
         gateway,
@@ -119,7 +160,12 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
             "UPSTREAM_API_KEY": keys[0] if keys else "",
             "MAX_TOKENS": str(settings.default_max_tokens),
             "TIME_BUDGET_SECONDS": str(STREAM_BUDGET_SECONDS),
-            "ALLOWED_ORIGINS": "*",
+            "ALLOWED_ORIGINS": ",".join(
+                own_origins(settings.host, settings.port, options.allowed_hosts)
+            ),
+            "ADAPTER_SECRET": adapter_secret,
+            # Without sign-in there is one user, `local`; with it, no `sub` is no entry.
+            "LOCAL_SINGLE_USER": "true" if options.auth == "none" else "false",
             "CONVERSATIONS_DB": conversations_db(options.data_dir),
             **options.limits_env(),
         },
@@ -131,9 +177,12 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         llm_app=create_app(settings, engine) if engine is not None else None,
         gateway_url=f"http://127.0.0.1:{gateway_server.port}",
         web_dir=web,
-        pool=pool,
+        cognito=cognito,
         language=options.language,
         model=model,
+        adapter_secret=adapter_secret,
+        allowed_hosts=options.allowed_hosts,
+        operator_keys=keys,
     )
     url = f"http://{settings.host}:{settings.port}"
     model_at = options.upstream or f"{url}{LLM_PREFIX} (docs: {url}{LLM_PREFIX}/docs)"

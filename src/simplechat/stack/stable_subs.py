@@ -1,23 +1,56 @@
-"""Local users keep their `sub` across restarts: conversations are kept under it.
+"""Local users keep their `sub` across restarts, and nobody can work it out from the email.
 
 moto's Cognito lives in memory and gives every user a random `sub`, so after a restart of the
 local stack the same email would be a stranger to its own conversations. Here the `sub` of a
-local user is derived from the pool's name and the email (a UUID, as Cognito's are); real
-Cognito is not touched by this.
+local user is a keyed hash (HMAC-SHA256) of the pool's name and the email, under a secret kept
+in the stack's data folder (owner-only): stable across restarts, unguessable without the
+secret. Real Cognito is not touched by this.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
-#: The namespace of local subs: uuid5(this, "<pool name>/<email>").
-LOCAL_SUBS = uuid.UUID("7f0c5d0e-4c1b-4f0e-9a43-5e0f6c2a9b11")
+#: The secret's file in the data folder.
+SECRET_FILE = "local-subs.key"
 _installed = False
+_secret: bytes = secrets.token_bytes(32)  # until `use_secret`: subs last as long as the process
 
 
 def stable_sub(pool_name: str, email: str) -> str:
-    return str(uuid.uuid5(LOCAL_SUBS, f"{pool_name}/{email.strip().lower()}"))
+    digest = hmac.new(_secret, f"{pool_name}/{email.strip().lower()}".encode(), hashlib.sha256)
+    return str(uuid.UUID(bytes=digest.digest()[:16], version=4))
+
+
+def load_secret(folder: Path) -> bytes:
+    """The data folder's secret, made (readable by its owner only) the first time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SECRET_FILE
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        secret = secrets.token_bytes(32)
+        # O_EXCL: two stacks starting at once on one folder do not write two secrets.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as file:
+            file.write(secret)
+    if len(secret) < 32:
+        raise ValueError(f"{path} is damaged (shorter than 32 bytes); remove it to make a new one")
+    return secret
+
+
+def use_secret(secret: bytes) -> None:
+    global _secret
+    _secret = secret
 
 
 def install() -> None:
@@ -35,7 +68,7 @@ def install() -> None:
         email = self.attribute_lookup.get("email") or username
         if not email:
             return
-        pool = _pool(backend_of, user_pool_id)
+        pool = find_pool(backend_of, user_pool_id)
         sub = stable_sub(pool.name if pool is not None else user_pool_id, email)
         if self.username == self.id:  # moto names email-username users by their sub
             self.username = sub
@@ -46,7 +79,8 @@ def install() -> None:
     _installed = True
 
 
-def _pool(backends: Any, user_pool_id: str) -> Any:
+def find_pool(backends: Any, user_pool_id: str) -> Any:
+    """moto's in-memory pool object (this process runs moto's server)."""
     for account in backends.values():
         for backend in account.values():
             pool = backend.user_pools.get(user_pool_id)

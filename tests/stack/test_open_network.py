@@ -1,0 +1,36 @@
+"""`--auth none` serves whoever reaches the stack: it starts on another host only when asked."""
+
+import pytest
+
+from simplechat.cli import main
+from simplechat.stack.runner import StackOptions, open_network_refusal, own_origins
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "my-laptop.local"])
+def test_no_sign_in_on_a_reachable_address_refuses_to_start_and_says_why(
+    host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stack", "--engine", "fake", "--host", host, "--port", "18999"]) == 2
+    said = capsys.readouterr().err
+    assert "--auth cognito" in said
+    assert "--allow-no-auth-on-network" in said
+    assert "read and delete the conversations" in said
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_needs_no_flag(host: str) -> None:
+    assert open_network_refusal(host, StackOptions()) is None
+
+
+def test_sign_in_or_the_explicit_flag_lets_it_start() -> None:
+    assert open_network_refusal("0.0.0.0", StackOptions(auth="cognito")) is None
+    assert open_network_refusal("0.0.0.0", StackOptions(allow_no_auth_on_network=True)) is None
+
+
+def test_the_gateway_allows_only_the_stacks_own_origins() -> None:
+    assert own_origins("127.0.0.1", 8000, ()) == ["http://127.0.0.1:8000", "http://localhost:8000"]
+    assert own_origins("0.0.0.0", 8000, ("chat.lan",)) == [
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+        "http://chat.lan:8000",
+    ]
