@@ -97,6 +97,9 @@ class UserAuth(Construct):
             id_token_validity=Duration.hours(1),
             access_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(30),
+            # Sign-out calls RevokeToken, so a copied 30-day refresh token dies with the session.
+            # (CloudFormation turns it on for a new client anyway; said here so it stays on.)
+            enable_token_revocation=True,
         )
         self.ui_settings: dict[str, Any] = {
             "signUp": self_sign_up,

@@ -1,6 +1,6 @@
 """The chat API: REST API Gateway (streaming) with a Cognito authorizer in front of the gateway."""
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from simplechat_infra.conversations import ConversationTable
+from simplechat_infra.fair_use import MIN_UNRESERVED, USUAL_ACCOUNT_QUOTA, FairUse
 from simplechat_infra.paths import ASSET_EXCLUDES, GATEWAY_DIR
 from simplechat_infra.upstream_config import UpstreamConfig
 
@@ -60,18 +61,19 @@ class ChatApi(Construct):
         site_origin: str,
         upstream_protocol: str,
         upstream_model: str = "",
-        user_limits: dict[str, int] | None = None,
+        fair_use: FairUse | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        fair_use = fair_use or FairUse()
         self.conversations = ConversationTable(self, "Conversations")
         self.function = self._gateway_function(
             upstream=upstream,
             site_origin=site_origin,
             upstream_protocol=upstream_protocol,
             upstream_model=upstream_model,
-            user_limits=user_limits or {},
+            fair_use=fair_use,
         )
-        self.api = self._rest_api(site_origin=site_origin)
+        self.api = self._rest_api(site_origin=site_origin, fair_use=fair_use)
         authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[user_pool]
         )
@@ -113,7 +115,7 @@ class ChatApi(Construct):
         site_origin: str,
         upstream_protocol: str,
         upstream_model: str,
-        user_limits: dict[str, int],
+        fair_use: FairUse,
     ) -> lambda_.Function:
         """The gateway server (gateway/run.sh) behind the Lambda Web Adapter, streaming."""
         log_group = logs.LogGroup(
@@ -153,6 +155,9 @@ class ChatApi(Construct):
             # A small stdlib server and the adapter (a static Rust binary); the work is waiting
             # on the model server's tokens, not computing.
             memory_size=256,
+            # A cap on instances at once (each stream holds one): a flood of accounts costs at
+            # most this, and the account's other functions keep theirs (fair_use.py).
+            reserved_concurrent_executions=fair_use.reserved_concurrency,
             role=role,
             log_group=log_group,
             environment={
@@ -167,18 +172,26 @@ class ChatApi(Construct):
                 "ALLOWED_ORIGINS": site_origin,
                 "CONVERSATIONS_TABLE": self.conversations.table.table_name,
                 # per-user limits, counted in the same table (unset: no limit)
-                **{name: str(value) for name, value in user_limits.items()},
+                **{name: str(value) for name, value in fair_use.user_limits.items()},
                 # servers behind the openai protocol may want the model named (vLLM, Ollama)
                 **({"UPSTREAM_MODEL": upstream_model} if upstream_model else {}),
             },
         )
+        reserved = fair_use.reserved_concurrency or 0
+        if reserved > USUAL_ACCOUNT_QUOTA - MIN_UNRESERVED:
+            Annotations.of(function).add_warning_v2(
+                "simplechat:reservedConcurrency",
+                f"gatewayReservedConcurrency={reserved} leaves fewer than {MIN_UNRESERVED} "
+                f"unreserved executions in an account with the usual quota of "
+                f"{USUAL_ACCOUNT_QUOTA}: Lambda refuses it unless the quota was raised.",
+            )
         self.log_group = log_group
         upstream.url_parameter.grant_read(function)
         upstream.api_key_secret.grant_read(function)
         self.conversations.grant_gateway(role)
         return function
 
-    def _rest_api(self, *, site_origin: str) -> apigw.RestApi:
+    def _rest_api(self, *, site_origin: str, fair_use: FairUse) -> apigw.RestApi:
         access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -198,8 +211,17 @@ class ChatApi(Construct):
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
             deploy_options=apigw.StageOptions(
                 stage_name="prod",
+                # the default for each method, each with a bucket of its own
                 throttling_rate_limit=10,
                 throttling_burst_limit=20,
+                # POST /chat starts a generation that may stream for 15 minutes: a lower rate
+                # of its own, refused with 429 before any Lambda runs (fair_use.py)
+                method_options={
+                    "/chat/POST": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=fair_use.chat_rate_limit,
+                        throttling_burst_limit=fair_use.chat_burst_limit,
+                    )
+                },
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(

@@ -7,33 +7,14 @@ from constructs import Construct, Node
 
 from simplechat_infra.auth import MFA_CHOICES, UserAuth
 from simplechat_infra.chat_api import ChatApi
+from simplechat_infra.fair_use import FairUse
 from simplechat_infra.nag import acknowledge_reviewed_findings
 from simplechat_infra.operations import Operations
+from simplechat_infra.register_policy import RegisterPolicy
 from simplechat_infra.upstream_config import UpstreamConfig
 from simplechat_infra.web_site import WebSite
 
 PROTOCOLS = ("chat", "generate", "openai")
-#: -c names of the per-user limits -> the gateway's variables (docs/limits.md).
-LIMIT_CONTEXT = {
-    "userTokensPerDay": "USER_TOKENS_PER_DAY",
-    "userRequestsPerMinute": "USER_REQUESTS_PER_MINUTE",
-    "userConcurrentAnswers": "USER_CONCURRENT_ANSWERS",
-}
-
-
-def user_limits(node: Node) -> dict[str, int]:
-    """The limits given with -c, checked at synth: a typo must not deploy a gateway that
-    refuses every message as misconfigured."""
-    limits: dict[str, int] = {}
-    for name, variable in LIMIT_CONTEXT.items():
-        raw = node.try_get_context(name)
-        if raw is None or str(raw).strip() == "":
-            continue
-        text = str(raw).strip()
-        if not text.isdigit() or int(text) < 1:
-            raise ValueError(f"{name} must be a whole number of 1 or more, got {raw!r}")
-        limits[variable] = int(text)
-    return limits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,8 +27,14 @@ class StackSettings:
     self_sign_up: bool = False
     mfa: str = "optional"  # off, optional or required (TOTP)
     from_email: str = ""  # an SES-verified sender for the codes; empty: Cognito's own
-    #: Per-user limits (-c userTokensPerDay=N ...), as the gateway's USER_* variables.
-    user_limits: dict[str, int] = field(default_factory=dict)
+    #: Per-user limits, POST /chat's throttle, reserved concurrency (fair_use.py): on by default.
+    fair_use: FairUse = field(default_factory=FairUse)
+    #: Also create the IAM managed policy for `simplechat register` (-c registerPolicy=true).
+    register_policy: bool = False
+
+    def __post_init__(self) -> None:
+        if self.self_sign_up:
+            self.fair_use.refuse_off_with_sign_up()
 
     @classmethod
     def from_context(cls, node: Node) -> "StackSettings":
@@ -56,7 +43,7 @@ class StackSettings:
             raise ValueError(
                 f"upstreamProtocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}"
             )
-        sign_up = node.try_get_context("selfSignUp")
+        self_sign_up = _flag(node.try_get_context("selfSignUp"))
         mfa = str(node.try_get_context("mfa") or "optional").lower()
         if mfa not in MFA_CHOICES:
             raise ValueError(f"mfa must be one of {', '.join(MFA_CHOICES)}, got {mfa!r}")
@@ -64,11 +51,16 @@ class StackSettings:
             upstream_url=str(node.try_get_context("upstreamUrl") or "not-registered-yet"),
             upstream_protocol=protocol,
             upstream_model=str(node.try_get_context("upstreamModel") or "").strip(),
-            self_sign_up=str(sign_up).lower() in ("true", "1", "yes"),
+            self_sign_up=self_sign_up,
             mfa=mfa,
             from_email=str(node.try_get_context("fromEmail") or "").strip(),
-            user_limits=user_limits(node),
+            fair_use=FairUse.from_context(node),
+            register_policy=_flag(node.try_get_context("registerPolicy")),
         )
+
+
+def _flag(raw: object) -> bool:
+    return str(raw).strip().lower() in ("true", "1", "yes")
 
 
 class SimplechatStack(Stack):
@@ -95,7 +87,10 @@ class SimplechatStack(Stack):
             site_origin=self.site.url,
             upstream_protocol=settings.upstream_protocol,
             upstream_model=settings.upstream_model,
-            user_limits=settings.user_limits,
+            fair_use=settings.fair_use,
+        )
+        self.register_policy = RegisterPolicy(
+            self, "Register", upstream=self.upstream, managed=settings.register_policy
         )
         self.operations = Operations(self, "Operations", chat_api=self.chat_api)
         self.ui_deployment = self.site.deploy_ui(

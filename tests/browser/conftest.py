@@ -94,7 +94,7 @@ def cognito_client(stack: ServerProcess, *, admin: bool = False) -> Any:
     auth = runtime_config(stack)["auth"]
     endpoint = stack.url + auth["endpoint"]
     if admin:
-        args = list(stack.process.args)  # type: ignore[arg-type]
+        args = [str(arg) for arg in stack.process.args]  # type: ignore[union-attr]
         data = (
             Path(args[args.index("--data-dir") + 1])
             if "--data-dir" in args

@@ -73,3 +73,15 @@ def test_self_sign_up_and_an_ses_sender(tmp_path: Path) -> None:
 def test_a_bad_mfa_choice_fails_synth(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mfa must be one of off, optional, required"):
         synthesize(tmp_path, mfa="sometimes")
+
+
+def test_sign_out_can_revoke_the_refresh_token(synthesized: Synthesized) -> None:
+    """The UI's sign-out calls RevokeToken; Cognito refuses it where revocation is off."""
+    [client] = [
+        r["Properties"]
+        for r in synthesized.template["Resources"].values()
+        if r["Type"] == "AWS::Cognito::UserPoolClient"
+    ]
+    assert client["EnableTokenRevocation"] is True
+    assert "ClientSecret" not in client and client["GenerateSecret"] is False
+    assert client["RefreshTokenValidity"] == 30 * 24 * 60  # minutes: what a revoke cuts short

@@ -37,9 +37,13 @@ def test_limits_from_context_reach_the_gateway(tmp_path: Path) -> None:
     assert variables["USER_CONCURRENT_ANSWERS"] == "2"
 
 
-def test_without_context_there_are_no_limits(synthesized: Synthesized) -> None:
+def test_without_context_the_class_defaults_hold(synthesized: Synthesized) -> None:
+    """The defaults themselves, and turning them off: test_fair_use.py."""
     variables = function_env(synthesized.template)
-    assert not {name for name in variables if name.startswith("USER_")}
+    assert {name for name in variables if name.startswith("USER_")} == {
+        "USER_REQUESTS_PER_MINUTE",
+        "USER_CONCURRENT_ANSWERS",
+    }
 
 
 @pytest.mark.parametrize("bad", ["0", "-3", "lots", "1.5"])
