@@ -17,7 +17,8 @@ def test_defaults_serve_the_bundled_model_on_localhost(bundled_model: Path) -> N
     assert settings.model == str(bundled_model)
     assert settings.resolved_engine == "llamacpp"
     assert settings.host == "127.0.0.1"
-    assert settings.cors_origins == ["*"]
+    assert settings.cors_origins == []  # no other site's page may call the API
+    assert settings.max_connections == 512
     assert settings.api_key == []
     assert not settings.binds_publicly
 
@@ -179,3 +180,73 @@ def test_a_free_port_passes_the_check() -> None:
     port = free_port()
     assert port_unavailable("127.0.0.1", port) is None
     assert port_unavailable("127.0.0.1", 0) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8001",
+        "http://127.8.9.10:8001/v1",
+        "http://localhost:8001",
+        "http://[::1]:8001",
+        "https://gpu.example.com",
+        "https://10.0.0.5:8000",
+    ],
+)
+def test_upstreams_over_tls_or_on_loopback_are_accepted(url: str) -> None:
+    assert Settings(engine="openai", upstreams=[url]).upstreams
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://gpu.example.com:8000", "http://10.0.0.5:8000", "http://user:pw@203.0.113.9/v1"],
+)
+def test_a_plain_http_upstream_elsewhere_fails_at_start_naming_the_flag(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--engine", "openai", "--upstream", url]) == 2
+    err = capsys.readouterr().err
+    assert "plain http://" in err and "--allow-insecure-upstream" in err
+    assert "pw@" not in err  # credentials in the URL are never shown
+    settings = Settings(engine="openai", upstreams=[url], allow_insecure_upstream=True)
+    assert settings.upstreams
+
+
+def test_the_insecure_upstream_flag_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    argv = ["serve", "--engine", "openai", "--upstream", "http://10.0.0.5:8000"]
+    args = build_parser().parse_args([*argv, "--allow-insecure-upstream"])
+    assert load_settings(args).allow_insecure_upstream is True
+    monkeypatch.setenv("SIMPLECHAT_ALLOW_INSECURE_UPSTREAM", "true")
+    assert load_settings(build_parser().parse_args(argv)).allow_insecure_upstream is True
+
+
+def test_the_connection_cap_flag_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    parse = build_parser().parse_args
+    assert load_settings(parse(["serve", "--max-connections", "3"])).max_connections == 3
+    monkeypatch.setenv("SIMPLECHAT_MAX_CONNECTIONS", "64")
+    assert load_settings(parse(["serve"])).max_connections == 64
+    with pytest.raises(ValidationError, match="max_connections"):
+        Settings(engine="fake", max_connections=0)
+
+
+def test_keys_come_from_the_environment_and_a_key_flag_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from simplechat.cli import warn_about_keys_in_argv
+
+    monkeypatch.setenv("SIMPLECHAT_API_KEY", "env-key-123456")
+    monkeypatch.setenv("SIMPLECHAT_UPSTREAM_API_KEY", "upstream-key-123456")
+    args = build_parser().parse_args(["serve"])
+    settings = load_settings(args)
+    assert [k.get_secret_value() for k in settings.api_key] == ["env-key-123456"]
+    assert settings.upstream_api_key is not None
+    assert settings.upstream_api_key.get_secret_value() == "upstream-key-123456"
+    with caplog.at_level("WARNING", logger="simplechat"):
+        warn_about_keys_in_argv(args)
+    assert caplog.text == ""  # keys from the environment: nothing to warn about
+    flagged = ["serve", "--api-key", "flag-key-123456", "--upstream-api-key", "up-key-123456"]
+    with caplog.at_level("WARNING", logger="simplechat"):
+        warn_about_keys_in_argv(build_parser().parse_args(flagged))
+    assert "set the environment variable SIMPLECHAT_API_KEY instead" in caplog.text
+    assert "SIMPLECHAT_UPSTREAM_API_KEY" in caplog.text
+    assert "flag-key-123456" not in caplog.text and "up-key-123456" not in caplog.text

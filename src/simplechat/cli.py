@@ -30,12 +30,14 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
     "--port": {"type": int, "help": "port (default: 8000)"},
     "--api-key": {
         "action": "append",
-        "help": "a key clients must send (repeat for several; env SIMPLECHAT_API_KEY=k1,k2)",
+        "help": "a key clients must send (repeat for several). Better: the environment "
+        "variable SIMPLECHAT_API_KEY=k1,k2, since flags show in `ps` to every user",
     },
     "--cors-origin": {
         "action": "append",
         "dest": "cors_origins",
-        "help": "an origin allowed to call the API from a browser (repeatable; default: *)",
+        "help": "an origin (https://your.app) whose web pages may call the API (repeatable; "
+        "default: none, so other sites' pages are refused; * allows every site)",
     },
     "--open-path": {
         "action": "append",
@@ -79,6 +81,10 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "type": float,
         "help": "seconds a client has to send a whole request; slower ones are cut off (15)",
     },
+    "--max-connections": {
+        "type": int,
+        "help": "client connections open at once (512); one more gets 503 and is closed",
+    },
     "--shutdown-grace-seconds": {
         "type": float,
         "help": "on SIGTERM: refuse new work, let running requests finish this long (30)",
@@ -100,7 +106,16 @@ _SCALE_FLAGS: dict[str, dict[str, Any]] = {
         "dest": "upstreams",
         "help": "an OpenAI-compatible server for --engine openai (repeat for several)",
     },
-    "--upstream-api-key": {"help": "the key those servers want (sent as a Bearer token)"},
+    "--upstream-api-key": {
+        "help": "the key those servers want (sent as a Bearer token). Better: the environment "
+        "variable SIMPLECHAT_UPSTREAM_API_KEY, since flags show in `ps` to every user",
+    },
+    "--allow-insecure-upstream": {
+        "action": "store_true",
+        "default": None,
+        "help": "allow an http:// --upstream on another machine (key and prompts unencrypted); "
+        "default: http:// only on loopback",
+    },
     "--balance": {
         "choices": ["least-outstanding", "round-robin"],
         "help": "how --engine openai spreads requests (default: least-outstanding)",
@@ -186,6 +201,18 @@ _STACK_FLAGS: dict[str, dict[str, Any]] = {
         "help": "where conversations are kept (default: $SIMPLECHAT_DATA_DIR, else "
         "~/.local/share/simplechat)",
     },
+    "--allowed-host": {
+        "action": "append",
+        "default": [],
+        "metavar": "NAME",
+        "help": "a host name the stack answers for besides IP addresses and localhost "
+        "(a LAN name, a proxy's domain); repeat for more. Guards against DNS rebinding",
+    },
+    "--allow-no-auth-on-network": {
+        "action": "store_true",
+        "help": "let --auth none serve a --host other machines can reach (anyone there can "
+        "read the conversations)",
+    },
 }
 
 
@@ -212,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--parameter", required=True, help="SSM parameter name (a stack output)")
     register.add_argument("--url", required=True, help="the server's public base URL")
     register.add_argument("--region", help="AWS region (default: from AWS_REGION / your profile)")
+    register.add_argument(
+        "--allow-insecure-upstream",
+        action="store_true",
+        help="register an http:// URL of another machine (the Lambda would send the API key "
+        "unencrypted); default: https:// only",
+    )
     return parser
 
 
@@ -247,6 +280,19 @@ def explain(error: ValidationError, flags: dict[str, str] | None = None) -> str:
         env = "SIMPLECHAT_" + field.upper()
         lines.append(f"  {flag} / {env}: {message}")
     return "\n".join(lines)
+
+
+def warn_about_keys_in_argv(args: argparse.Namespace) -> None:
+    """Keys given as flags still work; the warning names the variable that keeps them private."""
+    for name in ("api_key", "upstream_api_key"):
+        if getattr(args, name, None):
+            flag, env = "--" + name.replace("_", "-"), "SIMPLECHAT_" + name.upper()
+            log.warning(
+                "%s on the command line is visible to every user of this machine (ps, shell "
+                "history); set the environment variable %s instead",
+                flag,
+                env,
+            )
 
 
 def load_engine_logged(settings: Settings) -> Engine | None:
@@ -319,7 +365,7 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=2,  # the draining above already waited for the requests
-        http=guarded_protocol(settings.request_read_timeout),
+        http=guarded_protocol(settings.request_read_timeout, settings.max_connections),
     )
     public = PublicAccess(settings)
     server = DrainingServer(
@@ -342,15 +388,8 @@ def serve(settings: Settings) -> int:
 
 def stack(settings: Settings, args: argparse.Namespace) -> int:
     from simplechat.stack.paths import data_dir
-    from simplechat.stack.runner import StackOptions, run_stack
+    from simplechat.stack.runner import StackOptions, open_network_refusal, run_stack
 
-    if not port_free(settings):
-        return 1
-    engine = None
-    if not args.upstream:
-        engine = load_engine_logged(settings)
-        if engine is None:
-            return 1
     options = StackOptions(
         auth=args.auth,
         demo_user=args.demo_user,
@@ -363,7 +402,21 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
         user_tokens_per_day=args.user_tokens_per_day,
         user_requests_per_minute=args.user_requests_per_minute,
         user_concurrent_answers=args.user_concurrent_answers,
+        allowed_hosts=tuple(args.allowed_host),
+        allow_no_auth_on_network=args.allow_no_auth_on_network,
     )
+    # Before the model loads: a refusal should not wait for it.
+    refusal = open_network_refusal(settings.host, options)
+    if refusal is not None:
+        print(f"simplechat stack: {refusal}", file=sys.stderr)
+        return 2
+    if not port_free(settings):
+        return 1
+    engine = None
+    if not args.upstream:
+        engine = load_engine_logged(settings)
+        if engine is None:
+            return 1
     return run_stack(settings, engine, options)
 
 
@@ -371,7 +424,12 @@ def register(args: argparse.Namespace) -> int:
     from simplechat.register import RegistrationError, register_url, ssm_client
 
     try:
-        register_url(args.parameter, args.url, ssm_client(args.region))
+        register_url(
+            args.parameter,
+            args.url,
+            ssm_client(args.region),
+            allow_insecure=args.allow_insecure_upstream,
+        )
     except RegistrationError as exc:
         print(f"simplechat register: {exc}", file=sys.stderr)
         return 1
@@ -400,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    warn_about_keys_in_argv(args)
     if args.command == "stack":
         return stack(settings, args)
     return serve(settings)

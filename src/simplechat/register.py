@@ -6,6 +6,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from simplechat.engines.upstream_pool import sent_in_clear, without_credentials
+
 log = logging.getLogger("simplechat")
 
 
@@ -36,11 +38,18 @@ def ssm_client(region: str | None = None) -> Any:
     return aws_client("ssm", region)
 
 
-def register_url(parameter: str, url: str, client: Any) -> None:
+def register_url(parameter: str, url: str, client: Any, *, allow_insecure: bool = False) -> None:
     """Overwrite the parameter (which the stack created) with `url`."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise RegistrationError(f"not an http(s) URL: {url!r}")
+    if sent_in_clear(url) and not allow_insecure:
+        raise RegistrationError(
+            f"{without_credentials(url)} is plain http://: the deployed Lambda would send the "
+            "API key and every conversation across the internet unencrypted. Register the "
+            "https:// URL (an ngrok tunnel gives one), or add --allow-insecure-upstream if you "
+            "really mean it"
+        )
     try:
         client.get_parameter(Name=parameter)
         client.put_parameter(Name=parameter, Value=url, Type="String", Overwrite=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from simplechat.engines.upstream_pool import api_base
+from simplechat.engines.upstream_pool import api_base, sent_in_clear, without_credentials
 from simplechat.model_source import bundled_model_path, check_model, is_gguf, pick_engine
 
 EngineName = Literal["auto", "llamacpp", "transformers", "vllm", "openai", "fake"]
@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     api_key: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="keys clients must send; none means no auth"
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins (https://your.app) whose web pages may call the API; none by "
+        "default, so no other site's page can use the model; * allows every site",
+    )
     open_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="paths reachable without a key besides /health, e.g. /metrics or /docs",
@@ -66,6 +70,12 @@ class Settings(BaseSettings):
     request_read_timeout: float = Field(
         15.0, gt=0, description="seconds a client has to send a whole request (slowloris guard)"
     )
+    max_connections: int = Field(
+        512,
+        ge=1,
+        le=100_000,
+        description="open client connections at once; one more gets 503 and is closed",
+    )
     shutdown_grace_seconds: float = Field(
         30.0, ge=0, description="on SIGTERM, how long admitted requests may take to finish"
     )
@@ -80,6 +90,9 @@ class Settings(BaseSettings):
         default_factory=list, description="OpenAI-compatible servers the openai engine forwards to"
     )
     upstream_api_key: SecretStr | None = Field(None, description="key the upstreams want")
+    allow_insecure_upstream: bool = Field(
+        False, description="allow http:// upstreams on other machines (the key crosses in clear)"
+    )
     balance: Literal["round-robin", "least-outstanding"] = "least-outstanding"
     upstream_health_interval: float = Field(5.0, gt=0, description="seconds between checks")
     tensor_parallel_size: int = Field(1, ge=1, le=64, description="GPUs per model (vllm)")
@@ -148,6 +161,14 @@ class Settings(BaseSettings):
             )
         if self.upstreams and self.engine != "openai":
             raise ValueError("--upstream is for --engine openai (add it, or drop --upstream)")
+        in_clear = [url for url in self.upstreams if sent_in_clear(url)]
+        if in_clear and not self.allow_insecure_upstream:
+            raise ValueError(
+                f"--upstream {without_credentials(in_clear[0])} is plain http:// to another "
+                "machine: the upstream key and every prompt would cross the network unencrypted. "
+                "Use https://, or add --allow-insecure-upstream (SIMPLECHAT_ALLOW_INSECURE_UPSTREAM"
+                "=true) if that network is yours"
+            )
         return self
 
     @model_validator(mode="after")

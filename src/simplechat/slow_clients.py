@@ -1,9 +1,11 @@
-"""Slow clients: a request whose headers and body do not arrive in time loses its connection;
-an early answer (413, 401, 429) to a request still being sent reaches the client intact."""
+"""Slow and many clients: a request whose headers and body do not arrive in time loses its
+connection; connections over the cap get a 503; an early answer (413, 401, 429) to a request
+still being sent reaches the client intact."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import h11
@@ -17,6 +19,47 @@ _READING = (h11.IDLE, h11.SEND_BODY)
 #: How long an early answer waits for the rest of a body it will not read, at most, before it
 #: closes: long enough for a client sending megabytes on a LAN, short enough to bound the cost.
 LINGER_SECONDS = 10.0
+
+#: How long a refused connection (over the cap) may still send its request: enough for a client
+#: to write it and read the refusal, short so that a flood of them costs little.
+REFUSAL_LINGER_SECONDS = 2.0
+
+_REFUSAL_BODY = json.dumps(
+    {
+        "error": {
+            "message": "The server has too many open connections right now. Try again in a "
+            "moment; close connections you are not using.",
+            "type": "server_error",
+            "param": None,
+            "code": "too_many_connections",
+        }
+    }
+).encode()
+#: Written without reading the request: the same answer fits whatever request comes.
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%s"
+    % (len(_REFUSAL_BODY), _REFUSAL_BODY)
+)
+
+
+class ConnectionSlots:
+    """The open connections of one server, against its cap."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self.warned = False  # one log line per stretch at the cap, not one per refusal
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+        self.warned = False
 
 
 class _LingeringTransport:
@@ -48,6 +91,8 @@ class GuardedProtocolBase(H11Protocol):
     """uvicorn's HTTP/1.1 protocol: a deadline for reading each request, and a lingering close."""
 
     read_timeout: float = 15.0
+    slots: ConnectionSlots | None = None  # shared by the server's connections; None: no cap
+    holds_slot = False
     _read_deadline: asyncio.TimerHandle | None = None
     _linger_end: asyncio.TimerHandle | None = None
     lingering = False
@@ -56,7 +101,27 @@ class GuardedProtocolBase(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw_transport = transport
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        if self.slots is not None:
+            self.holds_slot = self.slots.take()
+            if not self.holds_slot:
+                self._refuse()
+                return
         self._arm()
+
+    def _refuse(self) -> None:
+        """Over the cap: a 503 before any request is read, then a short lingering close."""
+        assert self.slots is not None
+        if not self.slots.warned:
+            self.slots.warned = True
+            self.logger.warning(
+                "%d connections open, the most allowed (--max-connections): refusing new ones",
+                self.slots.limit,
+            )
+        self._raw_transport.write(REFUSAL)
+        self.lingering = True
+        if self._raw_transport.can_write_eof():
+            self._raw_transport.write_eof()
+        self._linger_end = self.loop.call_later(REFUSAL_LINGER_SECONDS, self._raw_transport.close)
 
     def _arm(self) -> None:
         self._disarm()
@@ -83,6 +148,9 @@ class GuardedProtocolBase(H11Protocol):
         self._disarm()
         if self._linger_end is not None:
             self._linger_end.cancel()
+        if self.holds_slot and self.slots is not None:
+            self.holds_slot = False
+            self.slots.give_back()
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
@@ -111,11 +179,15 @@ class GuardedProtocolBase(H11Protocol):
         self._raw_transport.close()
 
 
-def guarded_protocol(read_timeout: float) -> type[H11Protocol]:
-    """uvicorn's HTTP/1.1 protocol with a deadline for reading each request.
+def guarded_protocol(read_timeout: float, max_connections: int = 512) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol with a deadline for reading each request, and a cap on open
+    connections. Call it once per server: the class it returns counts that server's connections.
 
     uvicorn times out idle keep-alive connections, but not a client that sends a request a
     byte at a time (slowloris): such connections would pile up until the server runs out.
     The deadline covers reading the request only, never the response, however the request ends.
+    The cap bounds what many such clients (or many idle sockets) can hold at once; uvicorn's
+    own `limit_concurrency` only answers a request, so a socket that sends none escapes it.
     """
-    return type("GuardedH11Protocol", (GuardedProtocolBase,), {"read_timeout": read_timeout})
+    attributes = {"read_timeout": read_timeout, "slots": ConnectionSlots(max_connections)}
+    return type("GuardedH11Protocol", (GuardedProtocolBase,), attributes)

@@ -105,7 +105,18 @@ def test_other_origins_are_not_allowed(keyed: TestClient) -> None:
     assert "access-control-allow-origin" not in reply.headers
 
 
-def test_default_cors_allows_any_origin_without_credentials(client: TestClient) -> None:
+def test_by_default_no_other_site_may_call_the_api(client: TestClient) -> None:
+    """Issue 35: `*` let any page the user opened use a key-less model; now --cors-origin says
+    which sites may (tests/api/test_cross_site.py has the details)."""
     reply = client.post("/chat", json={"message": "hi"}, headers={"Origin": "https://x.example"})
+    assert reply.status_code == 403
+    assert "access-control-allow-origin" not in reply.headers
+
+
+def test_star_allows_any_origin_without_credentials() -> None:
+    with TestClient(create_app(make_settings(cors_origins=["*"]), FakeEngine())) as client:
+        reply = client.post(
+            "/chat", json={"message": "hi"}, headers={"Origin": "https://x.example"}
+        )
     assert reply.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in reply.headers

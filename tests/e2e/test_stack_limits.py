@@ -15,16 +15,29 @@ from tests.e2e.server import ServerProcess
 LIMITS = ["--user-requests-per-minute", "2", "--user-tokens-per-day", "100000"]
 
 
+#: The operator's key (the stack's API key): it alone sees per-user series on /metrics.
+OPERATOR_KEY = "operator-key-for-the-test"
+
+
 def start(tmp: Path, data: Path) -> ServerProcess:
     args = ["--engine", "fake", "--data-dir", str(data), *LIMITS]
-    return ServerProcess(args, tmp / "stack.log", command="stack", health_path="/llm/health")
-
-
-def request(stack: ServerProcess, path: str, body: Any = None) -> tuple[int, Any, Message]:
-    data = None if body is None else json.dumps(body).encode()
-    call = urllib.request.Request(
-        stack.url + path, data=data, headers={"Content-Type": "application/json"}
+    return ServerProcess(
+        args,
+        tmp / "stack.log",
+        command="stack",
+        health_path="/llm/health",
+        env={"SIMPLECHAT_API_KEY": OPERATOR_KEY},
     )
+
+
+def request(
+    stack: ServerProcess, path: str, body: Any = None, key: str | None = None
+) -> tuple[int, Any, Message]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    call = urllib.request.Request(stack.url + path, data=data, headers=headers)
     try:
         with urllib.request.urlopen(call, timeout=60) as reply:
             raw = reply.read()
@@ -60,6 +73,8 @@ def test_limits_from_the_flags_and_counts_that_outlive_the_stack(tmp_path: Path)
         assert used > 0 and usage["tokens"]["limit"] == 100000
         status, metrics, _ = request(stack, "/metrics")
         assert 'simplechat_gateway_throttled_total{limit="requestsPerMinute"} 1' in metrics
+        assert "user=" not in metrics  # users' ids are not for whoever reaches the port
+        status, metrics, _ = request(stack, "/metrics", key=OPERATOR_KEY)
         assert 'simplechat_gateway_tokens_total{user="local",kind="completion"}' in metrics
     finally:
         assert stack.stop() == 0

@@ -130,7 +130,9 @@ def test_least_outstanding_prefers_the_idle_and_takes_turns_on_ties() -> None:
 
 
 def test_the_settings_wire_the_engine() -> None:
-    settings = make_settings(engine="openai", upstreams="http://a:1/v1, http://b:2")
+    settings = make_settings(
+        engine="openai", upstreams="http://a:1/v1, http://b:2", allow_insecure_upstream=True
+    )
     assert settings.upstreams == ["http://a:1", "http://b:2"]
 
 

@@ -49,3 +49,27 @@ def test_register_without_credentials_says_so(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     assert main(["register", "--parameter", PARAM, "--url", "https://abc.ngrok.app"]) == 1
     assert "no AWS credentials found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "url", ["http://abc.example.com", "http://203.0.113.9:8000", "http://user:pw@10.0.0.5"]
+)
+def test_register_refuses_plain_http_to_another_machine(
+    aws: Callable[[str], Any], capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    ssm = aws("ssm")
+    ssm.put_parameter(Name=PARAM, Value="placeholder", Type="String")
+    assert main(["register", "--parameter", PARAM, "--url", url]) == 1
+    err = capsys.readouterr().err
+    assert "plain http://" in err and "--allow-insecure-upstream" in err and "pw@" not in err
+    assert ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == "placeholder"
+
+
+def test_register_takes_plain_http_when_told_to(
+    aws: Callable[[str], Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ssm = aws("ssm")
+    ssm.put_parameter(Name=PARAM, Value="placeholder", Type="String")
+    argv = ["register", "--parameter", PARAM, "--url", "http://203.0.113.9:8000"]
+    assert main([*argv, "--allow-insecure-upstream"]) == 0
+    assert ssm.get_parameter(Name=PARAM)["Parameter"]["Value"] == "http://203.0.113.9:8000"

@@ -9,6 +9,7 @@ from simplechat import __version__
 from simplechat.api import routes_course, routes_meta, routes_openai
 from simplechat.api.auth import ALWAYS_OPEN, ApiKeyMiddleware, KeyChecker
 from simplechat.api.body_limit import BodyLimitMiddleware
+from simplechat.api.cross_site import CrossSiteMiddleware
 from simplechat.api.draining import DrainingMiddleware
 from simplechat.api.errors import install_error_handlers
 from simplechat.api.json_body import JsonBodyMiddleware
@@ -54,7 +55,12 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
     checker = KeyChecker(key.get_secret_value() for key in settings.api_key)
     open_paths = ALWAYS_OPEN | frozenset(settings.open_paths)
     app.add_middleware(ApiKeyMiddleware, checker=checker, open_paths=open_paths)
-    # Added last so it is outermost: 401s and errors carry CORS headers too.
+    # Outside the key check: another site's page is told why, whether or not it sent a key.
+    app.add_middleware(
+        CrossSiteMiddleware, allowed_origins=settings.cors_origins, keyed=checker.enabled
+    )
+    # Added last so it is outermost: 401s and errors carry CORS headers too. No origin is
+    # allowed unless --cors-origin names it (cross_site.py refuses the others' writes).
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -55,8 +55,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "Invalid request: the message says what to fix",
         401: "Missing or wrong API key (when the server has keys)",
+        403: "A web page on another site (allow one with --cors-origin)",
         404: "Unknown model",
         413: "Request body too large",
+        415: "A web page's request without a JSON body",
         429: "Too many requests running or waiting: retry after Retry-After seconds",
         500: "Server error",
     }.items()

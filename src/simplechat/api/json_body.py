@@ -3,7 +3,8 @@
 Clients from tutorials often send JSON without saying so: `curl -d` and Python's urllib (with
 `data=` and no headers) label it `application/x-www-form-urlencoded`, and FastAPI would then
 hand the routes raw bytes. The API takes nothing but JSON, so the label adds nothing: a body that
-is not JSON is refused with a message saying what to send.
+is not JSON is refused with a message saying what to send. A web page gets no such leniency:
+cross_site.py refuses a browser's (`Origin`) non-JSON write before it gets here.
 """
 
 from __future__ import annotations

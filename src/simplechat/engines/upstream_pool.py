@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import threading
@@ -23,6 +24,24 @@ def api_base(url: str) -> str:
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic to it never leaves this machine."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sent_in_clear(url: str) -> bool:
+    """True for an `http://` URL to another machine: whatever is sent, key included, can be read
+    (and changed) by anyone on the way."""
+    parts = urlsplit(url.strip())
+    return parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
 
 
 def without_credentials(url: str) -> str:

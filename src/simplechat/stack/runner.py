@@ -194,7 +194,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        http=guarded_protocol(settings.request_read_timeout),
+        http=guarded_protocol(settings.request_read_timeout, settings.max_connections),
     )
     try:
         with sigterm_ends_like_ctrl_c():
