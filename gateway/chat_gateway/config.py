@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chat_gateway.limits import Limits
+from chat_gateway.upstream_url import INSECURE_UPSTREAM, is_insecure
 
 PROTOCOLS = ("chat", "generate", "openai")
 
@@ -23,6 +24,16 @@ def _number(env: Mapping[str, str], name: str, default: float, problems: list[st
         problems.append(f"{name} must be positive, got {raw!r}")
         return default
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    problems.append(f"{name} must be true or false, got {env[name]!r}")
+    return False
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,12 @@ class Config:
     conversations_db: str = ""
     #: Per-user limits (docs/limits.md); None: no limit.
     limits: Limits = field(default_factory=Limits)
+    #: The secret every request to the gateway server's port carries (server.py); "" on AWS.
+    adapter_secret: str = field(default="", repr=False)
+    #: A stack without sign-in: requests with no `sub` are the one user "local" (events.py).
+    local_single_user: bool = False
+    #: http:// to a model server on another host: the key and chats travel unencrypted.
+    allow_insecure_upstream: bool = False
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -90,8 +107,13 @@ class Config:
                 "CONVERSATIONS_TABLE or CONVERSATIONS_DB too"
             )
 
+        upstream_url = env.get("UPSTREAM_URL", "").strip()
+        allow_insecure = _flag(env, "ALLOW_INSECURE_UPSTREAM", problems)
+        if upstream_url and is_insecure(upstream_url) and not allow_insecure:
+            # Not the URL itself: problems are shown to chat users, and a URL can carry a token.
+            problems.append("UPSTREAM_URL " + INSECURE_UPSTREAM)
         return cls(
-            upstream_url=env.get("UPSTREAM_URL", "").strip(),
+            upstream_url=upstream_url,
             upstream_url_parameter=env.get("UPSTREAM_URL_PARAMETER", "").strip(),
             upstream_protocol=protocol,
             upstream_api_key=env.get("UPSTREAM_API_KEY", "").strip(),
@@ -112,5 +134,8 @@ class Config:
             conversations_table=env.get("CONVERSATIONS_TABLE", "").strip(),
             conversations_db=env.get("CONVERSATIONS_DB", "").strip(),
             limits=limits,
+            adapter_secret=env.get("ADAPTER_SECRET", "").strip(),
+            local_single_user=_flag(env, "LOCAL_SINGLE_USER", problems),
+            allow_insecure_upstream=allow_insecure,
             problems=tuple(problems),
         )

@@ -9,6 +9,8 @@ from typing import Any
 
 from chat_gateway.errors import bad_request
 
+#: The one user of a local stack without sign-in (LOCAL_SINGLE_USER=true); anywhere else a
+#: request without a `sub` is refused before any store is read (handler.py).
 LOCAL_USER = "local"
 
 
@@ -28,8 +30,9 @@ class HttpRequest:
 
     @property
     def user(self) -> str:
-        """Whose conversations: the authorizer's `sub`, or the one local user of a stack
-        without sign-in (on AWS every route is behind the Cognito authorizer)."""
+        """Whose conversations and usage: the authorizer's `sub`, or the one local user of a
+        stack without sign-in (the gateway refuses a request without `sub` where a store is
+        configured and LOCAL_SINGLE_USER is not set)."""
         return self.user_sub or LOCAL_USER
 
 

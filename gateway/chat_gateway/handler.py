@@ -29,13 +29,19 @@ from chat_gateway.store_opening import open_store, open_usage
 from chat_gateway.stream_client import StreamReply
 from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
 from chat_gateway.tally import Tally
-from chat_gateway.upstream import Answer, Upstream
+from chat_gateway.token_estimate import prompt_tokens, text_tokens
+from chat_gateway.upstream import Answer, Upstream, prompt_messages
 from chat_gateway.upstream_events import Event
 from chat_gateway.usage import UsageStore
 
 #: Seconds kept back from the budget to build and return the response.
 RESPONSE_MARGIN = 0.3
 UNEXPECTED = GatewayError(500, "The chat gateway failed unexpectedly. Try again.")
+SIGN_IN_REQUIRED = GatewayError(
+    401,
+    "Sign-in required: this gateway keeps each user's conversations and usage, and the request "
+    "named no signed-in user. Sign in and send your ID token in the Authorization header.",
+)
 
 
 def is_cancel(path: str) -> bool:
@@ -71,6 +77,7 @@ class AnswerStream:
         self.started, self.turn, self.ticket = started, turn, ticket
         self.outcome = Outcome()
         self._reply, self._events = reply, events
+        self._ended = False
 
     def events(self) -> Generator[dict[str, Any] | None, None, None]:
         try:
@@ -79,7 +86,7 @@ class AnswerStream:
                 if item is not None and item.get("done"):
                     # Counted before the browser hears the end: a GET /usage right after the
                     # done event sees this answer's tokens and its slot free.
-                    self.ticket.finish(self.outcome.usage)
+                    self._settle()
                 yield item
         except GatewayError as exc:  # e.g. a reply that was not understood
             self.outcome.status, self.outcome.error = exc.status, exc.message
@@ -88,9 +95,22 @@ class AnswerStream:
             self.outcome.status, self.outcome.error = 500, traceback.format_exc()
             yield failed(500, UNEXPECTED.message)
         finally:
-            self.close()
-            self.ticket.finish(self.outcome.usage)  # what was generated counts, stopped or not
-            self.gateway.log_stream(self)
+            self.end()
+
+    def end(self) -> None:
+        """Drops the model server's connection, settles the ticket and logs, once. Any ending
+        but `done` (the browser left, the model server failed or went quiet) costs the prompt
+        and what was generated so far. Also for a stream whose events were never read (the
+        browser gone before the headers): closing an unstarted generator runs nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        self.close()
+        self._settle()
+        self.gateway.log_stream(self)
+
+    def _settle(self) -> None:
+        self.ticket.finish(self.outcome.usage, self.outcome.completion_estimate())
 
     def close(self) -> None:
         self._reply.close()
@@ -173,11 +193,16 @@ class Gateway:
             chat, turn = prepare_turn(
                 self.store, request.user, parse_chat_body(request.body, self.config), self.config
             )
-            ticket = self.meter.admit(request.user)
+            ticket = self._admit(request, chat)
             try:
                 answer = self._ask(chat, deadline)
-            finally:
-                ticket.finish(answer.usage if answer else None)
+            except BaseException as exc:
+                if isinstance(exc, GatewayError) and exc.status == 504:
+                    ticket.finish({})  # the model server was at work on it when time ran out
+                else:
+                    ticket.cancel()  # refused, or never reached: it wrote nothing
+                raise
+            ticket.finish(answer.usage, text_tokens(answer.text))
             history = [
                 *chat.history,
                 {"role": "user", "content": chat.message},
@@ -207,19 +232,35 @@ class Gateway:
             self.store, request.user, parse_chat_body(request.body, self.config), self.config
         )
         deadline = started + self.config.time_budget_seconds
-        ticket = self.meter.admit(request.user)
+        ticket = self._admit(request, chat)
         try:
             url, key = self.settings.url(), self.settings.api_key()
             reply, target = self.upstream.open(chat, url, key, request.user_sub, deadline)
             events = upstream_events(reply, self.config, target)
         except BaseException as exc:
-            ticket.finish(None)
+            ticket.cancel()  # refused or never reached: the model wrote nothing
             if isinstance(exc, GatewayError) and exc.status in (502, 504):
                 self.settings.forget_url()
             raise
         return AnswerStream(self, request, chat, reply, events, started, turn, ticket)
 
+    def _admit(self, request: HttpRequest, chat: ChatInput) -> Ticket:
+        """The per-user limits' ticket, reserving the prompt and the most the model may write."""
+        prompt = prompt_tokens(prompt_messages(chat, self.config.system_prompt))
+        return self.meter.admit(
+            request.user, prompt_tokens=prompt, max_tokens=self.config.max_tokens
+        )
+
     def _check(self, request: HttpRequest) -> None:
+        if (
+            request.method != "OPTIONS"
+            and not request.user_sub
+            and (self.store is not None or self.meter.store is not None)
+            and not self.config.local_single_user
+        ):
+            # A direct invoke or a console test-invoke names nobody: it must not become the
+            # shared user "local", whose conversations and quota a stack without sign-in keeps.
+            raise SIGN_IN_REQUIRED
         if is_conversations(request.path):
             check_method(request)
             return

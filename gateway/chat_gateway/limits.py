@@ -1,10 +1,18 @@
 """Per-user limits on one model server: tokens a day, requests a minute, answers at once.
 
 Checked before the model server is called; a refusal is a 429 that says which limit, how far,
-and when it resets (`Retry-After`, and `limit` in the body for the UI's own words). Tokens are
-counted after each answer from the model server's `usage` (prompt + completion; a stopped
-answer counts what it generated), so a day's total can pass the limit by the answers that were
-already running when it was reached, never by more.
+and when it resets (`Retry-After`, and `limit` in the body for the UI's own words).
+
+Tokens: with a daily limit, each request reserves at admission what it may use, its prompt
+(estimated from characters, token_estimate.py) plus the most the model may write for it
+(MAX_TOKENS), bounded by what is left of the day; a user with nothing left is refused. When
+the answer ends, the reservation is settled to what it cost: on `done`, the model server's
+`usage` (prompt + completion; a stopped answer counts what it generated); on any other ending
+(the client left, the model server failed or went quiet, the time ran out) the prompt plus what
+was generated so far, estimated where the server gave no counts. A request that never reached
+the model server gives its reservation back. So leaving a stream early saves nothing, and the
+day's total passes the limit by at most what the last admitted answers wrote beyond the room
+that was left for them.
 """
 
 from __future__ import annotations
@@ -39,24 +47,53 @@ class Limits:
         return any(limit is not None for limit in limits)
 
 
-def tokens_of(usage: Mapping[str, Any]) -> int:
-    """What an answer used, from the model server's counts (0 when it gives none)."""
-    counts = [usage.get("prompt_tokens"), usage.get("completion_tokens")]
-    return sum(n for n in counts if isinstance(n, int) and not isinstance(n, bool) and n > 0)
+def count_of(value: Any) -> int | None:
+    """A token count the model server gave: a whole number of 0 or more, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def tokens_of(usage: Mapping[str, Any], prompt_estimate: int, completion_estimate: int) -> int:
+    """What an answer cost: the model server's counts, each estimate standing in for a count
+    it did not give."""
+    prompt = count_of(usage.get("prompt_tokens"))
+    completion = count_of(usage.get("completion_tokens"))
+    return (prompt_estimate if prompt is None else prompt) + (
+        completion_estimate if completion is None else completion
+    )
 
 
 class Ticket:
-    """One admitted answer: `finish` gives its running slot back and counts its tokens."""
+    """One admitted answer: `finish` gives its running slot back and settles its tokens;
+    `cancel` (the model server was never asked) gives back its reservation too."""
 
-    def __init__(self, meter: Meter | None, user: str, lease: str, day: str) -> None:
+    def __init__(
+        self,
+        meter: Meter | None,
+        user: str,
+        lease: str,
+        day: str,
+        *,
+        reserved: int = 0,
+        prompt_estimate: int = 0,
+    ) -> None:
         self._meter, self.user, self.lease, self.day = meter, user, lease, day
+        self.reserved, self.prompt_estimate = reserved, prompt_estimate
         self._finished = False
 
-    def finish(self, usage: Mapping[str, Any] | None) -> None:
+    def finish(self, usage: Mapping[str, Any] | None, completion_estimate: int = 0) -> None:
+        """The answer ended: `usage` as the model server counted it ({} or None: it gave no
+        counts, so the prompt estimate and `completion_estimate` are charged)."""
+        self._settle(tokens_of(usage or {}, self.prompt_estimate, completion_estimate))
+
+    def cancel(self) -> None:
+        """The request never reached the model server (or it refused it): nothing to charge."""
+        self._settle(0)
+
+    def _settle(self, tokens: int) -> None:
         if self._finished or self._meter is None:
             return
         self._finished = True
-        self._meter.finish(self, tokens_of(usage or {}))
+        self._meter.finish(self, tokens)
 
 
 class Meter:
@@ -77,25 +114,44 @@ class Meter:
             clock,
         )
 
-    def admit(self, user: str) -> Ticket:
-        """A ticket for one answer, or GatewayError 429 naming the limit that is reached."""
+    def admit(self, user: str, *, prompt_tokens: int = 0, max_tokens: int = 0) -> Ticket:
+        """A ticket for one answer whose prompt is about `prompt_tokens` and which may write
+        `max_tokens`, or GatewayError 429 naming the limit that is reached."""
         if self.store is None:
             return Ticket(None, user, "", "")
         now = self.clock()
-        day, minute = day_of(now), minute_of(now)
-        limits = self.limits
-        if limits.tokens_per_day is not None:
+        day = day_of(now)
+        reserved = self._reserve(user, day, prompt_tokens + max_tokens, now)
+        try:
+            lease = self._hold(user, day, now)
+        except BaseException:
+            if reserved:
+                self.store.settle_tokens(user, day, reserved, 0)
+            raise
+        return Ticket(self, user, lease, day, reserved=reserved, prompt_estimate=prompt_tokens)
+
+    def _reserve(self, user: str, day: str, wanted: int, now: float) -> int:
+        limit = self.limits.tokens_per_day
+        if limit is None:  # nothing to protect: the answer is counted when it ends
+            return 0
+        assert self.store is not None
+        reserved = self.store.reserve_tokens(user, day, wanted, limit)
+        if reserved is None:
             used = self.store.day(user, day).tokens
-            if used >= limits.tokens_per_day:
-                raise refusal(
-                    "tokensPerDay",
-                    limits.tokens_per_day,
-                    used,
-                    next_day(now),
-                    now,
-                    f"You have used {used:,} tokens today; the limit is "
-                    f"{limits.tokens_per_day:,} a day.",
-                )
+            raise refusal(
+                "tokensPerDay",
+                limit,
+                used,
+                next_day(now),
+                now,
+                f"You have used {used:,} tokens today; the limit is {limit:,} a day.",
+            )
+        return reserved
+
+    def _hold(self, user: str, day: str, now: float) -> str:
+        """One of the user's running answers and one request this minute: the lease."""
+        assert self.store is not None
+        limits = self.limits
         lease = uuid.uuid4().hex
         if not self.store.acquire(
             user, lease, limits.concurrent_answers, now, now + self.lease_seconds
@@ -110,7 +166,7 @@ class Meter:
                 f"You already have {held} answer{'s' if held != 1 else ''} being written, the "
                 "most at once; wait for one to finish (or stop it).",
             )
-        if not self.store.count_request(user, day, minute, limits.requests_per_minute):
+        if not self.store.count_request(user, day, minute_of(now), limits.requests_per_minute):
             self.store.release(user, lease)
             per_minute = limits.requests_per_minute or 0
             raise refusal(
@@ -121,15 +177,16 @@ class Meter:
                 now,
                 f"You have sent {per_minute} messages this minute, the most a minute allows.",
             )
-        return Ticket(self, user, lease, day)
+        return lease
 
     def finish(self, ticket: Ticket, tokens: int) -> None:
         assert self.store is not None
+        # Tokens first: whoever sees the slot free (GET /usage) sees the answer's cost too.
         try:
-            self.store.release(ticket.user, ticket.lease)
+            if tokens != ticket.reserved:
+                self.store.settle_tokens(ticket.user, ticket.day, ticket.reserved, tokens)
         finally:
-            if tokens:
-                self.store.add_tokens(ticket.user, ticket.day, tokens)
+            self.store.release(ticket.user, ticket.lease)
 
     def report(self, user: str) -> dict[str, Any]:
         """GET /usage: today's counts against the limits (null: no limit)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from chat_gateway.config import Config
 from chat_gateway.errors import GatewayError
+from chat_gateway.upstream_url import INSECURE_UPSTREAM, is_insecure
 
 
 class TtlCache:
@@ -58,9 +59,17 @@ class UpstreamSettings:
         return self._clients[service]
 
     def url(self) -> str:
+        """The model server's URL; GatewayError 503 when there is none, or only one the API
+        key must not be sent to (http:// on another host)."""
         config = self._config
         if config.upstream_url:
-            return config.upstream_url
+            url = config.upstream_url
+            if is_insecure(url) and not config.allow_insecure_upstream:
+                # Config lists it too; checked here as well so no path can send the key.
+                raise GatewayError(
+                    503, "The chat gateway is misconfigured: UPSTREAM_URL " + INSECURE_UPSTREAM
+                )
+            return url
         if not config.upstream_url_parameter:
             raise GatewayError(
                 503,
@@ -74,6 +83,13 @@ class UpstreamSettings:
                 503,
                 f"No model server is registered yet (parameter {name} holds {url[:40]!r}). "
                 f"Run: simplechat register --parameter {name} --url https://YOUR-SERVER",
+            )
+        if is_insecure(url) and not config.allow_insecure_upstream:
+            self.forget_url()  # a corrected registration is read on the next request
+            raise GatewayError(
+                503,
+                f"The model server URL registered in {name} {INSECURE_UPSTREAM} To fix it, run: "
+                f"simplechat register --parameter {name} --url https://YOUR-SERVER",
             )
         return url
 

@@ -3,11 +3,25 @@
 The adapter turns each API Gateway invoke into a request to this server on 127.0.0.1:$PORT and
 streams the response back (AWS_LWA_INVOKE_MODE=response_stream); the local stack does the same.
 API Gateway's request context, with the Cognito claims, comes in the `x-amzn-request-context`
-header: only the adapter, or the stack after checking the ID token, can reach this port.
+header, so whoever can reach this port can claim to be any user. Who can:
+
+- On AWS, only the Lambda Web Adapter: the function's sandbox is single-tenant, nothing else
+  runs in it, and the port is on loopback. ADAPTER_SECRET is not set there.
+- Locally, any process of any user of the machine. The local stack therefore sets
+  ADAPTER_SECRET to a random value per run, and sends it with every request in the
+  `x-simplechat-adapter-secret` header (ADAPTER_SECRET_HEADER). With it set, every request but
+  `GET /health` (the adapter's readiness check) that does not carry it is refused with 403
+  before its request context is read.
+
+`GET /metrics` leaves out the per-user token series (each user's `sub`) unless the request
+carries the adapter secret and `x-simplechat-metrics-users: 1` (METRICS_USERS_HEADER): the
+stack asks for them only for a caller it checked as an operator. Without ADAPTER_SECRET set,
+the user series are never shown.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import sys
@@ -29,6 +43,14 @@ from chat_gateway.responses import cors_headers
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 #: The most a JSON (non-streaming) answer may take: under API Gateway's 5-minute idle limit.
 JSON_BUDGET_SECONDS = 290.0
+#: The header that carries ADAPTER_SECRET (the local stack's per-run value).
+ADAPTER_SECRET_HEADER = "x-simplechat-adapter-secret"
+#: With the adapter secret, asks /metrics for the tokens by user.
+METRICS_USERS_HEADER = "x-simplechat-metrics-users"
+NOT_THE_ADAPTER = (
+    "This port answers only the Lambda Web Adapter or the local stack, and the request did not "
+    "carry their secret. Send requests through the stack's own address instead."
+)
 
 
 def request_context(header: str | None) -> dict[str, Any]:
@@ -47,14 +69,19 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
-        if path == "/health":  # the adapter's readiness check
+        if path == "/health":  # the adapter's readiness check: says nothing of anyone
             self._send_json(200, {"status": "ok"}, {})
+        elif not self._from_the_adapter():
+            return
         elif path == "/metrics":  # the local stack's; API Gateway has no route to it
+            users = self.headers.get(METRICS_USERS_HEADER, "").strip() == "1"
             self._send_proxy_result(
                 {
                     "statusCode": 200,
                     "headers": {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-                    "body": self.server.gateway.tally.text(),
+                    "body": self.server.gateway.tally.text(
+                        include_users=users and bool(self.server.gateway.config.adapter_secret)
+                    ),
                 }
             )
         elif is_conversations(path) or path.rstrip("/") == "/usage":
@@ -64,19 +91,36 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     # Every other method goes to the gateway, which answers 405 where a route does not take it.
     def do_POST(self) -> None:
-        self._chat()
+        self._chat_from_the_adapter()
 
     def do_OPTIONS(self) -> None:
-        self._chat()
+        self._chat_from_the_adapter()
 
     def do_PUT(self) -> None:
-        self._chat()
+        self._chat_from_the_adapter()
 
     def do_PATCH(self) -> None:
-        self._chat()
+        self._chat_from_the_adapter()
 
     def do_DELETE(self) -> None:
-        self._chat()
+        self._chat_from_the_adapter()
+
+    def _from_the_adapter(self) -> bool:
+        """True when ADAPTER_SECRET is unset or the request carries it; else answers 403."""
+        secret = self.server.gateway.config.adapter_secret
+        if not secret:
+            return True
+        given = self.headers.get(ADAPTER_SECRET_HEADER, "")
+        if hmac.compare_digest(given.encode("utf-8"), secret.encode("utf-8")):
+            return True
+        # The body is left unread: the connection is closed rather than reused.
+        self.close_connection = True
+        self._send_json(403, {"success": False, "error": NOT_THE_ADAPTER}, {"Connection": "close"})
+        return False
+
+    def _chat_from_the_adapter(self) -> None:
+        if self._from_the_adapter():
+            self._chat()
 
     def _chat(self) -> None:
         started = time.monotonic()
@@ -87,7 +131,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
         context = request_context(self.headers.get("x-amzn-request-context"))
         request = HttpRequest(
             method=self.command.upper(),
-            headers={k.lower(): v for k, v in self.headers.items()},
+            # The secret goes no further than the check above (nothing else may log it).
+            headers={
+                k.lower(): v for k, v in self.headers.items() if k.lower() != ADAPTER_SECRET_HEADER
+            },
             body=body,
             request_id=str(context.get("requestId", "")),
             user_sub=str(claims_of(context).get("sub", "")),
@@ -127,6 +174,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             events.close()  # closes the model server's connection, logs the request
+            stream.end()  # the same, for events never started (the browser left at once)
 
     def _body(self) -> bytes | None:
         length = self.headers.get("content-length")
@@ -200,7 +248,10 @@ def start_in_thread(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) ->
 
 def main() -> int:
     port = int(os.environ.get("PORT", "8080"))
-    server = GatewayServer(("127.0.0.1", port), Gateway(Config.from_env(os.environ)))
+    config = Config.from_env(os.environ)
+    for problem in config.problems:  # each answer names them too; the log says so at start
+        print(f"chat gateway configuration problem: {problem}", file=sys.stderr, flush=True)
+    server = GatewayServer(("127.0.0.1", port), Gateway(config))
     print(f"chat gateway listening on 127.0.0.1:{port}", file=sys.stderr, flush=True)
     server.serve_forever()
     return 0

@@ -12,6 +12,7 @@ from chat_gateway.chat_request import ChatInput
 from chat_gateway.config import Config
 from chat_gateway.http_client import Broken, TimedOut
 from chat_gateway.stream_client import Quiet, StreamReply
+from chat_gateway.token_estimate import text_tokens
 from chat_gateway.upstream import check_status, parse_answer
 from chat_gateway.upstream_events import (
     Delta,
@@ -57,6 +58,14 @@ class Outcome:
     error: str | None = None
     text: str = ""
     first_token_at: float | None = None  # time.monotonic() of the first text sent
+    #: What the model server sent so far, for the quota when the stream ends without `done`.
+    deltas: int = 0
+    generated: list[str] = field(default_factory=list)
+
+    def completion_estimate(self) -> int:
+        """The tokens generated so far: servers send about one delta a token, and the text's
+        own estimate covers a server that sends bigger pieces."""
+        return max(self.deltas, text_tokens("".join(self.generated)))
 
 
 def upstream_events(reply: StreamReply, config: Config, url: str) -> Iterator[Event]:
@@ -101,6 +110,8 @@ def browser_events(
             generation_id = f"gw-{uuid.uuid4().hex}"
             yield {"id": generation_id}
         if isinstance(item, Delta):
+            outcome.deltas += 1
+            outcome.generated.append(item.text)
             if text := answer.feed(item.text):
                 if outcome.first_token_at is None:
                     outcome.first_token_at = time.monotonic()

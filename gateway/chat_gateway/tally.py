@@ -57,8 +57,13 @@ class Tally:
             if isinstance(record.get("firstTokenMs"), int):
                 self.first_token.observe(record["firstTokenMs"])
 
-    def text(self) -> str:
+    def text(self, include_users: bool = False) -> str:
+        """The exposition; the tokens by user (each user's `sub`, which a forged sign-in
+        could use) only when `include_users`, for a caller the stack checked as an operator."""
         with self._lock:
+            tokens = Counter[tuple[str, str]]()
+            for (user, kind), n in self.tokens.items():
+                tokens[user if include_users else "", kind] += n
             lines = [
                 "# HELP simplechat_gateway_requests_total Requests the gateway answered.",
                 "# TYPE simplechat_gateway_requests_total counter",
@@ -72,11 +77,14 @@ class Tally:
                     f'simplechat_gateway_throttled_total{{limit="{limit}"}} {n}'
                     for limit, n in sorted(self.throttled.items())
                 ),
-                "# HELP simplechat_gateway_tokens_total Tokens the model server counted, by user.",
+                "# HELP simplechat_gateway_tokens_total Tokens the model server counted"
+                + (", by user." if include_users else "."),
                 "# TYPE simplechat_gateway_tokens_total counter",
                 *(
-                    f'simplechat_gateway_tokens_total{{user="{_label(user)}",kind="{kind}"}} {n}'
-                    for (user, kind), n in sorted(self.tokens.items())
+                    "simplechat_gateway_tokens_total{"
+                    + (f'user="{_label(user)}",' if include_users else "")
+                    + f'kind="{kind}"}} {n}'
+                    for (user, kind), n in sorted(tokens.items())
                 ),
                 "# HELP simplechat_gateway_latency_ms Time to a whole chat answer.",
                 "# TYPE simplechat_gateway_latency_ms histogram",

@@ -1,4 +1,9 @@
-"""Asking the model server: the chat, generate and openai protocols, retries, error mapping."""
+"""Asking the model server: the chat, generate and openai protocols, retries, error mapping.
+
+The operator's SYSTEM_PROMPT is always the first message the model sees. A client's `system`
+turns in conversationHistory (allowed by the seed's contract) are kept, in their order, after
+it: extra instructions from the client, which can never remove or replace the operator's.
+"""
 
 from __future__ import annotations
 
@@ -53,16 +58,24 @@ def cancel_endpoint(base_url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path + "/cancel"))
 
 
-def _with_system(history: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
-    if system_prompt and not any(turn["role"] == "system" for turn in history):
+def with_system(history: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
+    """The operator's SYSTEM_PROMPT first, always; a client's own `system` turns (the seed's
+    contract allows them in conversationHistory) stay where they were, after it, as further
+    instructions: a client can add to the operator's prompt but never remove or replace it."""
+    if system_prompt:
         return [{"role": "system", "content": system_prompt}, *history]
     return history
+
+
+def prompt_messages(chat: ChatInput, system_prompt: str) -> list[dict[str, str]]:
+    """Every message the model reads for `chat`, the new user turn last."""
+    return [*with_system(chat.history, system_prompt), {"role": "user", "content": chat.message}]
 
 
 def render_prompt(chat: ChatInput, system_prompt: str) -> str:
     """For /generate, which takes one user turn: earlier turns become labelled lines."""
     lines = []
-    for turn in _with_system(chat.history, system_prompt):
+    for turn in with_system(chat.history, system_prompt):
         if turn["role"] == "system":
             lines.append(turn["content"] + "\n")
         else:
@@ -74,7 +87,7 @@ def render_prompt(chat: ChatInput, system_prompt: str) -> str:
 
 
 def build_payload(chat: ChatInput, config: Config) -> dict[str, Any]:
-    history = _with_system(chat.history, config.system_prompt)
+    history = with_system(chat.history, config.system_prompt)
     if config.upstream_protocol == "chat":
         # max_tokens is our server's extension of the seed contract; course servers ignore it.
         return {
@@ -88,7 +101,7 @@ def build_payload(chat: ChatInput, config: Config) -> dict[str, Any]:
             "max_new_tokens": config.max_tokens,
         }
     payload: dict[str, Any] = {
-        "messages": [*history, {"role": "user", "content": chat.message}],
+        "messages": prompt_messages(chat, config.system_prompt),
         "max_tokens": config.max_tokens,
         "stream": False,
     }

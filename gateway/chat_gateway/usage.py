@@ -21,7 +21,7 @@ MINUTE_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 @dataclass(frozen=True)
 class DayUsage:
-    tokens: int = 0  # counted from the model server's usage, after each answer
+    tokens: int = 0  # answers' tokens, and what running answers reserved (limits.py)
     requests: int = 0  # chat requests admitted that day
 
 
@@ -30,6 +30,17 @@ class UsageStore(Protocol):
 
     def add_tokens(self, user: str, day: str, tokens: int) -> None:
         """Adds to the day's tokens (an atomic add: answers finish concurrently)."""
+        ...
+
+    def reserve_tokens(self, user: str, day: str, wanted: int, limit: int) -> int | None:
+        """Adds `wanted` tokens to the day, or only as many as `limit` leaves room for, in one
+        atomic step; the number added, or None (nothing changed) when the day's tokens have
+        reached `limit` already."""
+        ...
+
+    def settle_tokens(self, user: str, day: str, reserved: int, used: int) -> None:
+        """An answer that reserved `reserved` tokens cost `used`: adds the difference (an
+        atomic add, which takes tokens off when the answer cost less)."""
         ...
 
     def count_request(self, user: str, day: str, minute: str, per_minute: int | None) -> bool:

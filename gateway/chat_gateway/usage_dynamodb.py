@@ -95,6 +95,53 @@ class DynamoUsage:
                 ExpressionAttributeValues={":n": number(tokens), ":kept": epoch(kept_until)},
             )
 
+    def reserve_tokens(self, user: str, day: str, wanted: int, limit: int) -> int | None:
+        kept_until = day_start(day) + DAY_KEPT_S
+        check_tokens(wanted)
+        check_tokens(limit)
+        for attempt in range(ATTEMPTS):
+            used = count(self._get(user, day_sk(day)), "tokens")
+            if used >= limit:
+                return None
+            reserved = min(wanted, limit - used)
+            try:
+                with busy_is_unavailable():
+                    # Only while the day still has room for all of it: a reservation that
+                    # another gateway added since the read makes this one read again.
+                    self.client.update_item(
+                        TableName=self.table_name,
+                        Key=key(user, day_sk(day)),
+                        UpdateExpression="SET expiresAt = :kept ADD tokens :n",
+                        ConditionExpression="attribute_not_exists(tokens) OR tokens <= :room",
+                        ExpressionAttributeValues={
+                            ":n": number(reserved),
+                            ":room": number(limit - reserved),
+                            ":kept": epoch(kept_until),
+                        },
+                    )
+            except Exception as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
+                backoff(attempt)
+            else:
+                return reserved
+        raise Unavailable("Too many answers started at once to count yours; try again.")
+
+    def settle_tokens(self, user: str, day: str, reserved: int, used: int) -> None:
+        kept_until = day_start(day) + DAY_KEPT_S
+        check_tokens(reserved)
+        check_tokens(used)
+        with busy_is_unavailable():
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key(user, day_sk(day)),
+                UpdateExpression="SET expiresAt = :kept ADD tokens :n",
+                ExpressionAttributeValues={
+                    ":n": number(used - reserved),
+                    ":kept": epoch(kept_until),
+                },
+            )
+
     def count_request(self, user: str, day: str, minute: str, per_minute: int | None) -> bool:
         day_kept, minute_kept = day_start(day) + DAY_KEPT_S, minute_start(minute) + MINUTE_KEPT_S
         if per_minute is not None and per_minute <= 0:

@@ -66,6 +66,37 @@ class SqliteUsage:
                 (user, day, tokens),
             )
 
+    def reserve_tokens(self, user: str, day: str, wanted: int, limit: int) -> int | None:
+        day_start(day)
+        check_tokens(wanted)
+        check_tokens(limit)
+        # BEGIN IMMEDIATE: no other writer adds between the read and the add.
+        with self._db.transaction(write=True) as db:
+            row = db.execute(
+                "SELECT tokens FROM usage_days WHERE user = ? AND day = ?", (user, day)
+            ).fetchone()
+            used = int(row[0]) if row else 0
+            if used >= limit:
+                return None
+            reserved = min(wanted, limit - used)
+            db.execute(
+                "INSERT INTO usage_days (user, day, tokens) VALUES (?, ?, ?) "
+                "ON CONFLICT (user, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                (user, day, reserved),
+            )
+        return reserved
+
+    def settle_tokens(self, user: str, day: str, reserved: int, used: int) -> None:
+        day_start(day)
+        check_tokens(reserved)
+        check_tokens(used)
+        with self._db.transaction(write=True) as db:
+            db.execute(
+                "INSERT INTO usage_days (user, day, tokens) VALUES (?, ?, ?) "
+                "ON CONFLICT (user, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                (user, day, used - reserved),
+            )
+
     def count_request(self, user: str, day: str, minute: str, per_minute: int | None) -> bool:
         day_start(day)
         minute_start(minute)

@@ -365,3 +365,46 @@ def test_the_dynamodb_module_imports_without_boto3() -> None:
     )
     gateway = Path(__file__).parents[2] / "gateway"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=gateway)
+
+
+def test_reserve_tokens_takes_what_is_left_and_refuses_when_none_is(usage: UsageStore) -> None:
+    assert usage.reserve_tokens(ALICE, DAY, 300, 1000) == 300
+    assert usage.reserve_tokens(ALICE, DAY, 600, 1000) == 600
+    assert usage.reserve_tokens(ALICE, DAY, 600, 1000) == 100  # bounded by what is left
+    assert usage.reserve_tokens(ALICE, DAY, 1, 1000) is None  # nothing left: nothing changed
+    assert usage.day(ALICE, DAY) == DayUsage(tokens=1000, requests=0)
+    assert usage.reserve_tokens(BOB, DAY, 50, 1000) == 50  # per user
+    assert usage.reserve_tokens(ALICE, "2026-12-03", 50, 1000) == 50  # and per day
+
+
+def test_settle_gives_back_or_adds_the_difference(usage: UsageStore) -> None:
+    reserved = usage.reserve_tokens(ALICE, DAY, 600, 1000)
+    assert reserved == 600
+    usage.settle_tokens(ALICE, DAY, 600, 150)  # cost less: the rest is given back
+    assert usage.day(ALICE, DAY).tokens == 150
+    assert usage.reserve_tokens(ALICE, DAY, 100, 1000) == 100
+    usage.settle_tokens(ALICE, DAY, 100, 130)  # cost more than reserved: added
+    usage.settle_tokens(ALICE, DAY, 0, 0)
+    assert usage.day(ALICE, DAY).tokens == 280
+    for call in (
+        lambda: usage.settle_tokens(ALICE, DAY, -1, 0),
+        lambda: usage.settle_tokens(ALICE, DAY, 0, -1),
+        lambda: usage.reserve_tokens(ALICE, DAY, -5, 1000),
+        lambda: usage.reserve_tokens(ALICE, "today", 5, 1000),
+    ):
+        with pytest.raises(StoreError):
+            call()
+    assert usage.day(ALICE, DAY).tokens == 280
+
+
+def test_concurrent_reservations_never_pass_the_limit(usage: UsageStore) -> None:
+    reserved: list[int | None] = []
+
+    def reserve() -> bool:
+        reserved.append(usage.reserve_tokens(ALICE, DAY, 70, 500))
+        return True
+
+    together(12, reserve)
+    granted = [n for n in reserved if n is not None]
+    assert sum(granted) == usage.day(ALICE, DAY).tokens == 500
+    assert sorted(granted)[-7:] == [70] * 7 and len(granted) == 8  # 7 x 70, then the last 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -130,6 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(0.05)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
+        elif fault == "counted":  # an answer with the model server's token counts
+            usage = {"prompt_tokens": 7, "completion_tokens": 3}
+            self._json(200, {"response": "counted", "usage": usage})
         elif fault.startswith("says-"):
             self._json(200, {"response": fault.removeprefix("says-")})
         else:
@@ -155,5 +159,62 @@ class FaultyServer(ThreadingHTTPServer):
 
     def stop(self) -> None:
         self.stopping.set()
+        self.shutdown()
+        self.server_close()
+
+
+class HeldStream(ThreadingHTTPServer):
+    """Our /chat stream protocol, held: `before` deltas, then nothing (not even a keep-alive)
+    until the test sets `release`, then the rest and `done` with the usage. The gateway's end
+    of the stream is therefore decided by the test, never by timing."""
+
+    daemon_threads = True
+
+    def __init__(self, before: int = 15, after: int = 5) -> None:
+        self.release = threading.Event()
+        self.sent = threading.Event()  # the first `before` deltas are out
+        self.gone = threading.Event()  # the gateway closed the connection
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _event(self, data: dict[str, Any]) -> None:
+                self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()  # HTTP/1.0: the stream ends when the connection does
+                try:
+                    self._event({"id": "gen-held"})
+                    for i in range(before):
+                        self._event({"delta": f"d{i} "})
+                    upstream.sent.set()
+                    upstream.release.wait(SLOW_SECONDS * 4)
+                    for i in range(before, before + after):
+                        self._event({"delta": f"d{i} "})
+                    usage = {"prompt_tokens": 50, "completion_tokens": before + after}
+                    self._event({"done": True, "success": True, "usage": usage})
+                except OSError:
+                    pass
+                # A closed peer reads as end of file.
+                self.connection.settimeout(SLOW_SECONDS)
+                with contextlib.suppress(OSError):
+                    self.connection.recv(1)
+                upstream.gone.set()
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.release.set()
         self.shutdown()
         self.server_close()
