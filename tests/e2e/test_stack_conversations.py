@@ -3,6 +3,7 @@ real gateway server with its SQLite store, the bundled model; and a restart of t
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 from pathlib import Path
@@ -101,6 +102,19 @@ def test_a_second_user_gets_404_for_the_first_users_conversation_on_every_route(
             status, reply = call(stack, method, route, second, body, stream=stream)
             assert status == 404 and reply["success"] is False, (method, route, reply)
         assert call(stack, "GET", "/conversations", second)[1]["conversations"] == []
+        # The first user's token with a request context that claims to be the second: the
+        # stack makes the context from the token it checked, so this is still the first user.
+        second_sub = json.loads(base64.urlsafe_b64decode(second.split(".")[1] + "=="))["sub"]
+        forged = json.dumps({"authorizer": {"claims": {"sub": second_sub}}})
+        conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+        conn.request(
+            "GET",
+            "/api/conversations",
+            headers={"Authorization": first, "x-amzn-request-context": forged},
+        )
+        listed = json.loads(conn.getresponse().read())["conversations"]
+        conn.close()
+        assert [c["id"] for c in listed] == [created["id"]]
         # No token: the local authorizer refuses before the gateway, as API Gateway does.
         assert call(stack, "GET", "/conversations", None)[0] == 401
         assert call(stack, "GET", path, None)[0] == 401
