@@ -213,6 +213,12 @@ _STACK_FLAGS: dict[str, dict[str, Any]] = {
         "help": "let --auth none serve a --host other machines can reach (anyone there can "
         "read the conversations)",
     },
+    "--allow-insecure-upstream": {
+        "action": "store_true",
+        "dest": "allow_insecure_upstream_stack",
+        "help": "allow an http:// --upstream on another machine (the key and messages cross "
+        "the network unencrypted); default: http:// only on loopback",
+    },
 }
 
 
@@ -250,7 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """Flags given on the command line win over the environment."""
-    stack_only = {flag.removeprefix("--").replace("-", "_") for flag in _STACK_FLAGS}
+    stack_only = {
+        options.get("dest", flag.removeprefix("--").replace("-", "_"))
+        for flag, options in _STACK_FLAGS.items()
+    }
     given = {
         name: value
         for name, value in vars(args).items()
@@ -388,7 +397,7 @@ def serve(settings: Settings) -> int:
 
 def stack(settings: Settings, args: argparse.Namespace) -> int:
     from simplechat.stack.paths import data_dir
-    from simplechat.stack.runner import StackOptions, open_network_refusal, run_stack
+    from simplechat.stack.runner import StackOptions, run_stack, start_refusal
 
     options = StackOptions(
         auth=args.auth,
@@ -404,9 +413,10 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
         user_concurrent_answers=args.user_concurrent_answers,
         allowed_hosts=tuple(args.allowed_host),
         allow_no_auth_on_network=args.allow_no_auth_on_network,
+        allow_insecure_upstream=args.allow_insecure_upstream_stack,
     )
     # Before the model loads: a refusal should not wait for it.
-    refusal = open_network_refusal(settings.host, options)
+    refusal = start_refusal(settings.host, options)
     if refusal is not None:
         print(f"simplechat stack: {refusal}", file=sys.stderr)
         return 2

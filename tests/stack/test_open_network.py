@@ -3,7 +3,7 @@
 import pytest
 
 from simplechat.cli import main
-from simplechat.stack.runner import StackOptions, open_network_refusal, own_origins
+from simplechat.stack.runner import StackOptions, own_origins, start_refusal
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "my-laptop.local"])
@@ -19,12 +19,12 @@ def test_no_sign_in_on_a_reachable_address_refuses_to_start_and_says_why(
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_loopback_needs_no_flag(host: str) -> None:
-    assert open_network_refusal(host, StackOptions()) is None
+    assert start_refusal(host, StackOptions()) is None
 
 
 def test_sign_in_or_the_explicit_flag_lets_it_start() -> None:
-    assert open_network_refusal("0.0.0.0", StackOptions(auth="cognito")) is None
-    assert open_network_refusal("0.0.0.0", StackOptions(allow_no_auth_on_network=True)) is None
+    assert start_refusal("0.0.0.0", StackOptions(auth="cognito")) is None
+    assert start_refusal("0.0.0.0", StackOptions(allow_no_auth_on_network=True)) is None
 
 
 def test_the_gateway_allows_only_the_stacks_own_origins() -> None:
@@ -34,3 +34,17 @@ def test_the_gateway_allows_only_the_stacks_own_origins() -> None:
         "http://localhost:8000",
         "http://chat.lan:8000",
     ]
+
+
+def test_an_http_upstream_on_another_machine_refuses_to_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    upstream = "http://user:secret@10.0.0.5:8000"
+    assert main(["stack", "--upstream", upstream, "--port", "18999"]) == 2
+    said = capsys.readouterr().err
+    assert "--allow-insecure-upstream" in said and "https://" in said
+    assert "secret" not in said  # the URL's credentials are never shown
+    assert start_refusal("127.0.0.1", StackOptions(upstream="http://127.0.0.1:9000")) is None
+    assert start_refusal("127.0.0.1", StackOptions(upstream="https://x.ngrok.app")) is None
+    allowed = StackOptions(upstream=upstream, allow_insecure_upstream=True)
+    assert start_refusal("127.0.0.1", allowed) is None

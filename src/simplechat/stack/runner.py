@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 import socket
@@ -14,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from simplechat.engines.base import Engine
+from simplechat.engines.upstream_pool import is_loopback_host, sent_in_clear, without_credentials
 from simplechat.settings import Settings
 from simplechat.stack.first_run import describe_model, summary
 
@@ -42,6 +42,8 @@ class StackOptions:
     allowed_hosts: tuple[str, ...] = ()
     # --auth none on an address others can reach: only when the user says so.
     allow_no_auth_on_network: bool = False
+    # An http:// --upstream on another machine (the key crosses the network in clear).
+    allow_insecure_upstream: bool = False
 
     def limits_env(self) -> dict[str, str]:
         limits = {
@@ -73,18 +75,17 @@ def conversations_db(folder: Path | None) -> str:
     return str(folder / "conversations.sqlite3")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def open_network_refusal(host: str, options: StackOptions) -> str | None:
-    """Why the stack will not start, if it would serve everyone's data to the network."""
-    if options.auth != "none" or is_loopback(host) or options.allow_no_auth_on_network:
+def start_refusal(host: str, options: StackOptions) -> str | None:
+    """Why the stack will not start: everyone's data served to the network, or the model
+    server's key sent across it in clear."""
+    if options.upstream and sent_in_clear(options.upstream) and not options.allow_insecure_upstream:
+        return (
+            f"--upstream {without_credentials(options.upstream)} is http:// to another "
+            "machine: the API key and every message would cross the network in clear. Use "
+            "its https:// URL (a tunnel gives one), or add --allow-insecure-upstream if the "
+            "network between is your own."
+        )
+    if options.auth != "none" or is_loopback_host(host) or options.allow_no_auth_on_network:
         return None
     return (
         f"--host {host} lets other machines reach the stack, and --auth none lets anyone who "
@@ -118,7 +119,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     if settings.port == 0:
         print("simplechat stack: give a fixed --port (the gateway must know it)", file=sys.stderr)
         return 2
-    refusal = open_network_refusal(settings.host, options)
+    refusal = start_refusal(settings.host, options)
     if refusal is not None:
         print(f"simplechat stack: {refusal}", file=sys.stderr)
         return 2
@@ -166,6 +167,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
             "ADAPTER_SECRET": adapter_secret,
             # Without sign-in there is one user, `local`; with it, no `sub` is no entry.
             "LOCAL_SINGLE_USER": "true" if options.auth == "none" else "false",
+            "ALLOW_INSECURE_UPSTREAM": "true" if options.allow_insecure_upstream else "false",
             "CONVERSATIONS_DB": conversations_db(options.data_dir),
             **options.limits_env(),
         },
