@@ -375,6 +375,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         timeout_graceful_shutdown=2,  # the draining above already waited for the requests
         http=guarded_protocol(settings.request_read_timeout, settings.max_connections),
+        ws="none",  # no WebSocket route; an Upgrade would leave the connection cap's count
     )
     public = PublicAccess(settings)
     server = DrainingServer(

@@ -163,3 +163,15 @@ def test_signing_out_ends_the_sign_in_not_only_this_tab(
             ClientId=runtime_config(cognito_stack)["auth"]["clientId"],
             AuthParameters={"REFRESH_TOKEN": tokens["refreshToken"]},
         )
+
+
+def test_behind_sign_in_the_model_answers_only_the_gateway(cognito_stack: ServerProcess) -> None:
+    """/llm called directly would skip the sign-in and the per-user limits."""
+    request = urllib.request.Request(
+        cognito_stack.url + "/llm/generate",
+        data=json.dumps({"prompt": "hi", "max_new_tokens": 4}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 401

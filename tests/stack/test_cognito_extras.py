@@ -113,3 +113,19 @@ def test_motos_port_refuses_callers_without_the_stacks_secret() -> None:
     status, _, body = call(REQUEST_METHOD="GET", PATH_INFO="/pool_1/.well-known/jwks.json")
     assert status == "200 OK"
     assert json.loads(body) == signer.jwks()
+
+
+def test_codes_sent_to_one_user_are_limited_per_hour() -> None:
+    """Five guesses a code, and a new code at will, would add up to the whole million."""
+    from simplechat.stack.cognito_extras import MAX_CODES_PER_HOUR
+
+    clock = Clock()
+    mail = CodeMail(clock)
+    for _ in range(MAX_CODES_PER_HOUR):
+        mail.issue("reset", "a@example.com")
+    with pytest.raises(CognitoError) as limited:
+        mail.issue("reset", "A@example.com")
+    assert limited.value.code == "LimitExceededException"
+    mail.issue("reset", "b@example.com")  # another user is not affected
+    clock.now += 3601
+    mail.issue("reset", "a@example.com")

@@ -1,9 +1,12 @@
 """`--auth none` serves whoever reaches the stack: it starts on another host only when asked."""
 
+import stat
+from pathlib import Path
+
 import pytest
 
 from simplechat.cli import main
-from simplechat.stack.runner import StackOptions, own_origins, start_refusal
+from simplechat.stack.runner import StackOptions, conversations_db, own_origins, start_refusal
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "my-laptop.local"])
@@ -48,3 +51,16 @@ def test_an_http_upstream_on_another_machine_refuses_to_start(
     assert start_refusal("127.0.0.1", StackOptions(upstream="https://x.ngrok.app")) is None
     allowed = StackOptions(upstream=upstream, allow_insecure_upstream=True)
     assert start_refusal("127.0.0.1", allowed) is None
+
+
+def test_the_conversations_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """On a shared machine, other users could read every conversation straight from the file."""
+    made = tmp_path / "made"
+    path = Path(conversations_db(made))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "conversations.sqlite3").write_bytes(b"")
+    (older / "conversations.sqlite3").chmod(0o644)
+    assert stat.S_IMODE(Path(conversations_db(older)).stat().st_mode) == 0o600

@@ -215,3 +215,108 @@ def test_a_users_sub_cannot_be_computed_from_the_email(cognito: LocalCognito) ->
     namespace = uuid.UUID("7f0c5d0e-4c1b-4f0e-9a43-5e0f6c2a9b11")
     assert sub != str(uuid.uuid5(namespace, "simplechat-local/user@example.com"))
     uuid.UUID(sub)  # still a UUID, as Cognito's are
+
+
+def test_a_sign_in_by_sub_ends_with_a_reset_by_email(cognito: LocalCognito) -> None:
+    """moto ends the sessions whose username is spelled as the reset's; signed in by the sub,
+    a thief's session outlived the victim's new password."""
+    cognito.add_user("spelled@example.com", PASSWORD)
+    sub = claims_of(sign_in(cognito, "spelled@example.com")["IdToken"])["sub"]
+    by_sub = sign_in(cognito, sub)
+    client = cognito.pool.client_id
+    cognito.client.forgot_password(ClientId=client, Username="spelled@example.com")
+    code = cognito.extras.mail._codes[("reset", "spelled@example.com")].value
+    cognito.client.confirm_forgot_password(
+        ClientId=client,
+        Username="spelled@example.com",
+        ConfirmationCode=code,
+        Password="Another-password-456",
+    )
+    with pytest.raises(Unauthorized):
+        verifier(cognito).claims(by_sub["IdToken"])
+    with pytest.raises(cognito.client.exceptions.NotAuthorizedException):
+        cognito.client.initiate_auth(
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            ClientId=client,
+            AuthParameters={"REFRESH_TOKEN": by_sub["RefreshToken"]},
+        )
+
+
+def test_revoking_a_refresh_token_ends_its_access_token(cognito: LocalCognito) -> None:
+    tokens = sign_in(cognito)
+    assert cognito.client.get_user(AccessToken=tokens["AccessToken"])
+    cognito.client.revoke_token(Token=tokens["RefreshToken"], ClientId=cognito.pool.client_id)
+    with pytest.raises(cognito.client.exceptions.NotAuthorizedException):
+        cognito.client.get_user(AccessToken=tokens["AccessToken"])
+
+
+def test_a_session_answers_only_for_its_own_user(cognito: LocalCognito) -> None:
+    """moto took the user from the USERNAME sent with a challenge's answer, not the session."""
+    cognito.add_user("temporary@example.com", "Temporary-pass-12", permanent=False)
+    started = cognito.client.initiate_auth(
+        AuthFlow="USER_PASSWORD_AUTH",
+        ClientId=cognito.pool.client_id,
+        AuthParameters={"USERNAME": "temporary@example.com", "PASSWORD": "Temporary-pass-12"},
+    )
+    assert started["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    answered = cognito.client.respond_to_auth_challenge(
+        ClientId=cognito.pool.client_id,
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=started["Session"],
+        ChallengeResponses={"USERNAME": "user@example.com", "NEW_PASSWORD": "Taken-over-123"},
+    )
+    assert claims_of(answered["AuthenticationResult"]["IdToken"])["email"] == (
+        "temporary@example.com"
+    )
+    assert sign_in(cognito)["IdToken"]  # the other user's password is untouched
+
+
+def test_each_user_gets_an_authenticator_secret_of_their_own(cognito: LocalCognito) -> None:
+    from moto.cognitoidp import models
+
+    cognito.add_user("second@example.com", PASSWORD)
+    secrets = {
+        cognito.client.associate_software_token(AccessToken=sign_in(cognito, who)["AccessToken"])[
+            "SecretCode"
+        ]
+        for who in ("user@example.com", "second@example.com")
+    }
+    assert len(secrets) == 2
+    assert models.COGNITO_TOTP_MFA_SECRET not in secrets
+
+
+@pytest.fixture(scope="module")
+def mfa_required() -> Iterator[LocalCognito]:
+    local = LocalCognito(mfa="required")
+    local.add_user("enrol@example.com", PASSWORD)
+    yield local
+    local.stop()
+
+
+def test_mfa_set_up_needs_a_code_from_the_users_own_authenticator(
+    mfa_required: LocalCognito,
+) -> None:
+    from moto.cognitoidp.utils import cognito_totp
+
+    from simplechat.stack.authenticators import motos_code
+
+    client, app = mfa_required.client, mfa_required.pool.client_id
+    started = client.initiate_auth(
+        AuthFlow="USER_PASSWORD_AUTH",
+        ClientId=app,
+        AuthParameters={"USERNAME": "enrol@example.com", "PASSWORD": PASSWORD},
+    )
+    assert started["ChallengeName"] == "MFA_SETUP"
+    with pytest.raises(client.exceptions.NotAuthorizedException):  # skipping the code
+        client.respond_to_auth_challenge(
+            ClientId=app, ChallengeName="MFA_SETUP", Session=started["Session"]
+        )
+    associated = client.associate_software_token(Session=started["Session"])
+    with pytest.raises(client.exceptions.CodeMismatchException):  # moto's shared secret
+        client.verify_software_token(Session=associated["Session"], UserCode=motos_code())
+    code = cognito_totp(associated["SecretCode"]).generate(int(time.time())).decode()
+    verified = client.verify_software_token(Session=associated["Session"], UserCode=code)
+    done = client.respond_to_auth_challenge(
+        ClientId=app, ChallengeName="MFA_SETUP", Session=verified["Session"]
+    )
+    assert verifier(mfa_required).claims(done["AuthenticationResult"]["IdToken"])

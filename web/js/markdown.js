@@ -22,10 +22,12 @@ marked.use({
 const SAFE_LINK = /^(https?:|mailto:)/i;
 let modelText = false; // set while an answer is sanitized (DOMPurify's hooks are global)
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-  if (!modelText || node.tagName !== "A") return;
-  const href = node.getAttribute("href") || "";
+  // nodeName, lower-cased: an <a> inside <svg> reports "a", not "A".
+  if (!modelText || node.nodeName.toLowerCase() !== "a") return;
+  const href = node.getAttribute("href") || node.getAttribute("xlink:href") || "";
   if (!SAFE_LINK.test(href.trim())) {
     node.removeAttribute("href");
+    node.removeAttribute("xlink:href");
     return;
   }
   node.setAttribute("target", "_blank");
@@ -39,7 +41,7 @@ export function renderMarkdown(text, { breaks = true, ours = false } = {}) {
   modelText = !ours;
   try {
     return DOMPurify.sanitize(html, {
-      FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "iframe"],
+      FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "iframe", "svg", "math"],
       FORBID_ATTR: ["style"],
     });
   } finally {

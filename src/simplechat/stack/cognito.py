@@ -179,6 +179,22 @@ class LocalCognito:
 
         # On the instance: moto's own calls (sign-in, refresh, MFA) all go through it.
         moto_pool.create_jwt = signed_here
+        sign_out = moto_pool.sign_out
+
+        def sign_out_the_user(username: str) -> None:
+            """moto ends the sessions whose username is spelled as given; one signed in by
+            their `sub` (or another spelling) would outlive a reset. Here: by the user."""
+            user = moto_pool._get_user(username)
+            if user is not None:
+                for token, session in list(moto_pool.refresh_tokens.items()):
+                    if session is not None and moto_pool._get_user(session[1]) is user:
+                        moto_pool.refresh_tokens[token] = None
+                for token, (_, name) in list(moto_pool.access_tokens.items()):
+                    if moto_pool._get_user(name) is user:
+                        moto_pool.access_tokens.pop(token, None)
+            sign_out(username)
+
+        moto_pool.sign_out = sign_out_the_user
         return moto_pool
 
     def session_live(self, origin_jti: str) -> bool:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from moto.server import ThreadedMotoServer
 
+from simplechat.stack.authenticators import AuthenticatorSecrets, motos_code
+
 if TYPE_CHECKING:
     from simplechat.stack.cognito import UserPool
     from simplechat.stack.signing import LocalSigner
@@ -35,6 +37,9 @@ log = logging.getLogger("simplechat")
 CODE_LIFETIME_SECONDS = {"sign-up": 24 * 3600, "reset": 3600}
 #: Wrong codes before a code is void and the user must ask for a new one.
 MAX_CODE_ATTEMPTS = 5
+#: Codes sent to one user for one purpose in an hour: with fresh codes at will, 5 guesses each
+#: would add up to the whole million.
+MAX_CODES_PER_HOUR = 5
 #: The symbols Cognito counts for RequireSymbols.
 SYMBOLS = set("^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-")
 MOTO_CODE_HEADER = "x-moto-forgot-password-confirmation-code"
@@ -68,8 +73,17 @@ class CodeMail:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._codes: dict[tuple[str, str], _Code] = {}
+        self._sent: dict[tuple[str, str], list[float]] = {}
 
     def issue(self, purpose: str, username: str, value: str | None = None) -> str:
+        now = self._clock()
+        key = (purpose, username.lower())
+        sent = [at for at in self._sent.get(key, []) if at > now - 3600]
+        if len(sent) >= MAX_CODES_PER_HOUR:
+            raise CognitoError(
+                "LimitExceededException", "Attempt limit exceeded, please try after some time."
+            )
+        self._sent[key] = [*sent, now]
         code = value or f"{secrets.randbelow(1_000_000):06d}"
         lifetime = CODE_LIFETIME_SECONDS[purpose]
         self._codes[(purpose, username.lower())] = _Code(code, self._clock() + lifetime)
@@ -127,6 +141,9 @@ class CognitoExtras:
         self.moto_pool: Any = None
         self._admin_secret = admin_secret
         self._signer = signer
+        self.authenticators = AuthenticatorSecrets()
+        # Sessions a correct authenticator code was given for: only these finish MFA_SETUP.
+        self._verified_sessions: set[str] = set()
         self._handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
             "SignUp": self._sign_up,
             "ResendConfirmationCode": self._resend_confirmation_code,
@@ -136,6 +153,9 @@ class CognitoExtras:
             "InitiateAuth": self._initiate_auth,
             "GlobalSignOut": self._global_sign_out,
             "RevokeToken": self._revoke_token,
+            "RespondToAuthChallenge": self._respond_to_auth_challenge,
+            "AssociateSoftwareToken": self._associate_software_token,
+            "VerifySoftwareToken": self._verify_software_token,
         }
 
     def attach(self, pool: UserPool, admin: Any, moto_pool: Any) -> None:
@@ -186,6 +206,75 @@ class CognitoExtras:
 
         reply = b"".join(self.inner(environ, start))
         return answer["status"], list(answer["headers"]), reply
+
+    def _forward_with(
+        self, environ: dict[str, Any], request: dict[str, Any]
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Passes on `request` (changed here) in place of the body the caller sent."""
+        body = json.dumps(request).encode()
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        return self._forward(environ)
+
+    def _session_owner(self, session: str) -> Any:
+        """The user moto bound a sign-in session to (None: no such session)."""
+        bound = self.moto_pool.backend.sessions.get(session) if session else None
+        return None if bound is None else self.moto_pool._get_user(bound[0])
+
+    def _caller(self, request: dict[str, Any]) -> Any:
+        """Whose call this is: the session's user, or the access token's."""
+        if request.get("Session"):
+            return self._session_owner(request["Session"])
+        entry = self.moto_pool.access_tokens.get(request.get("AccessToken", ""))
+        return None if entry is None else self.moto_pool._get_user(entry[1])
+
+    def _respond_to_auth_challenge(self, environ: dict[str, Any], request: dict[str, Any]) -> Any:
+        """moto takes the user from the request's USERNAME, not from the session: a session of
+        one's own plus someone else's name signed in as them. Here the session names the user,
+        an authenticator code is checked against that user's own secret, and MFA_SETUP ends
+        only after a correct code (VerifySoftwareToken)."""
+        name = request.get("ChallengeName", "")
+        if name == "PASSWORD_VERIFIER":  # the stack's own step (MFA_SETUP); /cognito refuses it
+            return self._forward(environ)
+        session = str(request.get("Session", ""))
+        bound = self.moto_pool.backend.sessions.get(session) if session else None
+        user = None if bound is None else self.moto_pool._get_user(bound[0])
+        if user is None:
+            raise CognitoError("NotAuthorizedException", "Invalid session for the user.")
+        responses = dict(request.get("ChallengeResponses") or {})
+        responses["USERNAME"] = bound[0]  # the name the session was started with
+        if name == "MFA_SETUP" and session not in self._verified_sessions:
+            raise CognitoError(
+                "NotAuthorizedException",
+                "Verify a code from the authenticator app first (VerifySoftwareToken).",
+            )
+        if name == "SOFTWARE_TOKEN_MFA":
+            code = str(responses.get("SOFTWARE_TOKEN_MFA_CODE", ""))
+            if not self.authenticators.accepts(user.id, code):
+                raise CognitoError("CodeMismatchException", "Invalid code received for user")
+            responses["SOFTWARE_TOKEN_MFA_CODE"] = motos_code()
+        answer = self._forward_with(environ, {**request, "ChallengeResponses": responses})
+        self._verified_sessions.discard(session)
+        return answer
+
+    def _associate_software_token(self, environ: dict[str, Any], request: dict[str, Any]) -> Any:
+        status, headers, reply = self._forward(environ)
+        user = self._caller(request)
+        if not status.startswith("200") or user is None:
+            return status, headers, reply
+        body = json.loads(reply)
+        body["SecretCode"] = self.authenticators.associate(user.id)
+        return status, headers, json.dumps(body).encode()
+
+    def _verify_software_token(self, environ: dict[str, Any], request: dict[str, Any]) -> Any:
+        user = self._caller(request)
+        if user is None:
+            return self._forward(environ)  # moto says what is wrong with the token or session
+        if not self.authenticators.accepts(user.id, str(request.get("UserCode", ""))):
+            raise CognitoError("CodeMismatchException", "Invalid code received for user")
+        status, headers, reply = self._forward_with(environ, {**request, "UserCode": motos_code()})
+        if status.startswith("200") and request.get("Session"):
+            self._verified_sessions.add(json.loads(reply).get("Session", ""))
+        return status, headers, reply
 
     def _sign_up(self, environ: dict[str, Any], request: dict[str, Any]) -> Any:
         status, headers, reply = self._forward(environ)
@@ -294,8 +383,21 @@ class CognitoExtras:
         session = self.moto_pool.refresh_tokens.get(token)
         if session is not None and session[0] == client:
             self.moto_pool.refresh_tokens[token] = None
+            # The access tokens of that sign-in too (GetUser, MFA settings through /cognito).
+            for access in list(self.moto_pool.access_tokens):
+                if _origin_jti(access) == session[2]:
+                    self.moto_pool.access_tokens.pop(access, None)
         # An unknown or already revoked token is not an error (RFC 7009, as Cognito).
         return _ok({})
+
+
+def _origin_jti(token: str) -> str:
+    import jwt
+
+    try:
+        return str(jwt.decode(token, options={"verify_signature": False}).get("origin_jti", ""))
+    except jwt.PyJWTError:
+        return ""
 
 
 def _answer(

@@ -7,6 +7,8 @@ ListUsers, ...) are refused here, so whoever reaches the stack cannot manage its
 
 from __future__ import annotations
 
+import json
+
 import httpx
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -35,6 +37,10 @@ PUBLIC_ACTIONS = frozenset(
 )
 #: A Cognito request is small; this is far above any of them.
 MAX_BODY_BYTES = 64 * 1024
+#: Sign-in flows the page uses. moto checks no password in USER_SRP_AUTH (and no signature in
+#: its PASSWORD_VERIFIER step): open to the web, they signed anyone in as anyone.
+AUTH_FLOWS = frozenset({"USER_PASSWORD_AUTH", "REFRESH_TOKEN_AUTH"})
+CHALLENGES = frozenset({"NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"})
 
 
 def cognito_error(status: int, code: str, message: str) -> Response:
@@ -60,6 +66,9 @@ async def forward(
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         return cognito_error(413, "InvalidParameterException", "The request is too large.")
+    refusal = step_refusal(name, body)
+    if refusal is not None:
+        return cognito_error(400, "InvalidParameterException", refusal)
     reply = await client.post(
         endpoint,
         content=body,
@@ -74,3 +83,20 @@ async def forward(
         reply.status_code,
         media_type=reply.headers.get("content-type", "application/x-amz-json-1.1"),
     )
+
+
+def step_refusal(action: str, body: bytes) -> str | None:
+    """Why a sign-in step is not open to the web (None: it is)."""
+    if action not in ("InitiateAuth", "RespondToAuthChallenge"):
+        return None
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return "The request body is not JSON."
+    if not isinstance(request, dict):
+        return "The request body is not a JSON object."
+    if action == "InitiateAuth" and request.get("AuthFlow") not in AUTH_FLOWS:
+        return f"AuthFlow must be one of {', '.join(sorted(AUTH_FLOWS))}."
+    if action == "RespondToAuthChallenge" and request.get("ChallengeName") not in CHALLENGES:
+        return f"ChallengeName must be one of {', '.join(sorted(CHALLENGES))}."
+    return None

@@ -26,15 +26,15 @@ class RunningGateway(Protocol):
 
 
 def start_gateway(gateway_dir: Path, env: Mapping[str, str]) -> RunningGateway:
-    """The deployed gateway code (gateway/chat_gateway), its environment set first, serving
-    HTTP on a free loopback port as it does inside the Lambda behind the adapter."""
-    os.environ.update(env)
+    """The deployed gateway code (gateway/chat_gateway), configured from this environment plus
+    `env`, serving HTTP on a free loopback port as it does inside the Lambda behind the adapter."""
     if str(gateway_dir) not in sys.path:
         sys.path.insert(0, str(gateway_dir))
     config = importlib.import_module("chat_gateway.config")
     handler = importlib.import_module("chat_gateway.handler")
     server = importlib.import_module("chat_gateway.server")
-    gateway = handler.Gateway(config.Config.from_env(os.environ))
+    # Not put in os.environ: child processes would inherit the adapter secret and the key.
+    gateway = handler.Gateway(config.Config.from_env({**os.environ, **env}))
     running: RunningGateway = server.start_in_thread(gateway)
     return running
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from pydantic import SecretStr
 
 from simplechat.engines.base import Engine
 from simplechat.engines.upstream_pool import is_loopback_host, sent_in_clear, without_credentials
@@ -68,11 +70,15 @@ class ReadyServer(uvicorn.Server):
 
 
 def conversations_db(folder: Path | None) -> str:
-    """The SQLite file the gateway keeps conversations in (the folder made if needed)."""
+    """The SQLite file the gateway keeps conversations in, readable by its owner only (SQLite
+    gives its journal files the same mode); the folder made, owner-only, if needed."""
     if folder is None:
         return ""
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / "conversations.sqlite3")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / "conversations.sqlite3"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)  # made before this rule: other users of the machine could read it
+    return str(path)
 
 
 def start_refusal(host: str, options: StackOptions) -> str | None:
@@ -149,6 +155,11 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         shown = "(the one given with --demo-password)" if options.demo_password else password
         log.info("sign in as %s with password %s", options.demo_user, shown)
     keys = [key.get_secret_value() for key in settings.api_key]
+    if options.auth == "cognito" and not keys and engine is not None:
+        # Behind sign-in, the model answers only the gateway (and an operator with a key):
+        # /llm called directly would skip both the sign-in and the per-user limits.
+        keys = [secrets.token_urlsafe(32)]
+        settings = settings.model_copy(update={"api_key": [SecretStr(keys[0])]})
     # Only the stack may reach the gateway's loopback port: it shows this secret (another
     # local process, e.g. another user's on a shared machine, does not know it).
     adapter_secret = secrets.token_urlsafe(32)
@@ -197,6 +208,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
         port=settings.port,
         log_level=settings.log_level,
         http=guarded_protocol(settings.request_read_timeout, settings.max_connections),
+        ws="none",  # no WebSocket route; an Upgrade would leave the connection cap's count
     )
     try:
         with sigterm_ends_like_ctrl_c():

@@ -30,7 +30,7 @@ def stable_sub(pool_name: str, email: str) -> str:
 
 def load_secret(folder: Path) -> bytes:
     """The data folder's secret, made (readable by its owner only) the first time."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / SECRET_FILE
     try:
         secret = path.read_bytes()
