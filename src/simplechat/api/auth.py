@@ -54,7 +54,7 @@ class ApiKeyMiddleware:
         if (
             scope["type"] != "http"
             or not self.checker.enabled
-            or scope["path"] in self.open_paths
+            or path_in_app(scope) in self.open_paths
             or scope["method"] == "OPTIONS"  # CORS preflights carry no credentials
         ):
             await self.app(scope, receive, send)
@@ -71,3 +71,12 @@ class ApiKeyMiddleware:
             401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
         )
         await response(scope, receive, send)
+
+
+def path_in_app(scope: Scope) -> str:
+    """The path as this app names it: mounted (the stack's /llm), Starlette keeps the full
+    path in `path` and the mount's prefix in `root_path`."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return str(path)
