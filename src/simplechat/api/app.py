@@ -13,8 +13,10 @@ from simplechat.api.cross_site import CrossSiteMiddleware
 from simplechat.api.draining import DrainingMiddleware
 from simplechat.api.errors import install_error_handlers
 from simplechat.api.json_body import JsonBodyMiddleware
+from simplechat.api.merge_slashes import MergeSlashesMiddleware
 from simplechat.api.openapi import build_openapi
 from simplechat.api.request_metrics import RequestMetricsMiddleware
+from simplechat.api.root_post import RootPostMiddleware
 from simplechat.draining import Drain
 from simplechat.engines.base import Engine
 from simplechat.generations import Generations
@@ -48,6 +50,9 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
     app.include_router(routes_course.router)
     app.include_router(routes_openai.router)
 
+    # Innermost: POST / goes through the router again as the route its body names, after every
+    # check below has seen it.
+    app.add_middleware(RootPostMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(DrainingMiddleware, drain=drain)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
@@ -68,6 +73,8 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-API-Key"],
     )
+    # Outermost of all: `//generate` is `/generate` for every check and for the router.
+    app.add_middleware(MergeSlashesMiddleware)
 
     def openapi() -> dict[str, object]:
         return build_openapi(app, requires_key=checker.enabled, open_paths=open_paths)

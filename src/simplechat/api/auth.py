@@ -9,6 +9,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simplechat.api.errors import error_response
+from simplechat.api.root_post import ROUTES
 
 #: Always reachable without a key; more can be opened with --open-path (e.g. /metrics).
 ALWAYS_OPEN = frozenset({"/health"})
@@ -49,12 +50,20 @@ class ApiKeyMiddleware:
         self.app = app
         self.checker = checker
         self.open_paths = open_paths | ALWAYS_OPEN
+        # POST / is answered as one of these routes (root_post.py): open only if all of them are.
+        self.root_post_open = all(path in self.open_paths for path in ROUTES.values())
+
+    def _open(self, scope: Scope) -> bool:
+        path = path_in_app(scope)
+        if path == "/" and scope["method"] == "POST":
+            return self.root_post_open
+        return path in self.open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or not self.checker.enabled
-            or path_in_app(scope) in self.open_paths
+            or self._open(scope)
             or scope["method"] == "OPTIONS"  # CORS preflights carry no credentials
         ):
             await self.app(scope, receive, send)

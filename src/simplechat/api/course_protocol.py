@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from simplechat.api.openai_protocol import MAX_MESSAGES, MAX_TEXT_CHARS, Count, Text, Usage
 
@@ -94,6 +94,23 @@ class GenerateRequest(BaseModel):
     do_sample: bool = Field(True, description="false means greedy decoding")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
+
+
+def _generate_shape(body: Any) -> str:
+    """Which shape a `/generate` body has: the seed's chat shape (`message`, and no `prompt`),
+    which some students' Lambdas send here, or the course's own. The tags have a `-` so that an
+    error's `param` names the field alone (errors.py drops the branch pydantic names)."""
+    if isinstance(body, dict) and "prompt" not in body and "message" in body:
+        return "chat-shape"
+    return "generate-shape"
+
+
+#: What `/generate` takes: the course's `{"prompt", ...}`, or the seed's `{"message",
+#: "conversationHistory"}`, answered as `/chat` answers it (always as JSON, never streamed).
+GenerateBody = Annotated[
+    Annotated[GenerateRequest, Tag("generate-shape")] | Annotated[ChatRequest, Tag("chat-shape")],
+    Discriminator(_generate_shape),
+]
 
 
 class GenerateResponse(CourseAnswer):

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from simplechat.api import root_post
+
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
@@ -18,6 +20,7 @@ def build_openapi(
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
+    root_post.document(schema)
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     # FastAPI documents validation failures as 422 HTTPValidationError; ours are 400 envelopes.

@@ -15,7 +15,7 @@ from simplechat.api.course_protocol import (
     CancelResponse,
     ChatRequest,
     ChatResponse,
-    GenerateRequest,
+    GenerateBody,
     GenerateResponse,
 )
 from simplechat.api.deps import ServiceDep
@@ -48,16 +48,7 @@ async def chat(
     body: ChatRequest, service: ServiceDep, http: Request
 ) -> ChatResponse | StreamingResponse:
     started = time.perf_counter()
-    history = [Message(turn.role, turn.content) for turn in body.conversationHistory or []]
-    options = SamplingOptions(
-        max_tokens=body.max_tokens,
-        temperature=body.temperature,
-        top_p=body.top_p,
-        fit_to_context=True,
-    )
-    messages = [*history, Message("user", body.message)]
-    chars = sum(len(m.content) for m in messages)
-    request = await prepare(chars, service.chat_request, messages, options, field="message")
+    request = await _chat_request(body, service)
     if body.stream or wants_events(http):
         return chat_stream_response(http, service, request, user=body.user, started=started)
     result = await unless_disconnected(http, service.complete(request))
@@ -89,22 +80,42 @@ async def cancel(body: CancelRequest, http: Request) -> CancelResponse:
     response_model=GenerateResponse,
     responses=ERROR_RESPONSES,
     summary="Answer one prompt as a user turn (the course's Colab server contract)",
+    description="Also takes `/chat`'s body (`message`, `conversationHistory`) when there is no "
+    "`prompt`, and answers it as `/chat` does, as JSON with `generated_text` beside `response`.",
 )
-async def generate(body: GenerateRequest, service: ServiceDep, http: Request) -> GenerateResponse:
+async def generate(body: GenerateBody, service: ServiceDep, http: Request) -> GenerateResponse:
     started = time.perf_counter()
-    options = SamplingOptions(
-        max_tokens=body.max_new_tokens,
-        temperature=body.temperature if body.do_sample else 0.0,
-        top_p=body.top_p,
-        fit_to_context=True,  # the course's server never refused max_new_tokens: 512
-    )
-    request = await prepare(
-        len(body.prompt), service.chat_request, [Message("user", body.prompt)], options,
-        field="prompt",
-    )  # fmt: skip
+    if isinstance(body, ChatRequest):
+        request = await _chat_request(body, service)
+    else:
+        options = SamplingOptions(
+            max_tokens=body.max_new_tokens,
+            temperature=body.temperature if body.do_sample else 0.0,
+            top_p=body.top_p,
+            fit_to_context=True,  # the course's server never refused max_new_tokens: 512
+        )
+        request = await prepare(
+            len(body.prompt), service.chat_request, [Message("user", body.prompt)], options,
+            field="prompt",
+        )  # fmt: skip
     result = await unless_disconnected(http, service.complete(request))
     answer = _answer(result, request, service, started)
     return GenerateResponse(generated_text=answer["response"], **answer)
+
+
+async def _chat_request(body: ChatRequest, service: ChatService) -> GenerationRequest:
+    """The seed's message and its history as a generation request (for `/chat`, and for the
+    chat shape sent to `/generate`)."""
+    history = [Message(turn.role, turn.content) for turn in body.conversationHistory or []]
+    options = SamplingOptions(
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        fit_to_context=True,
+    )
+    messages = [*history, Message("user", body.message)]
+    chars = sum(len(m.content) for m in messages)
+    return await prepare(chars, service.chat_request, messages, options, field="message")
 
 
 def _answer(
