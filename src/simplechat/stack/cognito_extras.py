@@ -237,11 +237,12 @@ class CognitoExtras:
             return self._forward(environ)
         session = str(request.get("Session", ""))
         bound = self.moto_pool.backend.sessions.get(session) if session else None
-        user = None if bound is None else self.moto_pool._get_user(bound[0])
+        started_as = "" if bound is None else str(bound[0])  # the name the session began with
+        user = self.moto_pool._get_user(started_as) if started_as else None
         if user is None:
             raise CognitoError("NotAuthorizedException", "Invalid session for the user.")
         responses = dict(request.get("ChallengeResponses") or {})
-        responses["USERNAME"] = bound[0]  # the name the session was started with
+        responses["USERNAME"] = started_as
         if name == "MFA_SETUP" and session not in self._verified_sessions:
             raise CognitoError(
                 "NotAuthorizedException",
