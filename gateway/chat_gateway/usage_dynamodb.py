@@ -85,8 +85,11 @@ class DynamoUsage:
         return DayUsage(count(item, "tokens"), count(item, "requests"))
 
     def add_tokens(self, user: str, day: str, tokens: int) -> None:
+        self._add_tokens(user, day, check_tokens(tokens))
+
+    def _add_tokens(self, user: str, day: str, tokens: int) -> None:
+        """An atomic add (negative: a reservation given back) that keeps the day's item."""
         kept_until = day_start(day) + DAY_KEPT_S
-        check_tokens(tokens)
         with busy_is_unavailable():
             self.client.update_item(
                 TableName=self.table_name,
@@ -128,19 +131,7 @@ class DynamoUsage:
         raise Unavailable("Too many answers started at once to count yours; try again.")
 
     def settle_tokens(self, user: str, day: str, reserved: int, used: int) -> None:
-        kept_until = day_start(day) + DAY_KEPT_S
-        check_tokens(reserved)
-        check_tokens(used)
-        with busy_is_unavailable():
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key(user, day_sk(day)),
-                UpdateExpression="SET expiresAt = :kept ADD tokens :n",
-                ExpressionAttributeValues={
-                    ":n": number(used - reserved),
-                    ":kept": epoch(kept_until),
-                },
-            )
+        self._add_tokens(user, day, check_tokens(used) - check_tokens(reserved))
 
     def count_request(self, user: str, day: str, minute: str, per_minute: int | None) -> bool:
         day_kept, minute_kept = day_start(day) + DAY_KEPT_S, minute_start(minute) + MINUTE_KEPT_S

@@ -37,6 +37,13 @@ CREATE TABLE IF NOT EXISTS running (
 """
 
 
+#: A day's tokens, added to atomically (the row made on the day's first add).
+ADD_TOKENS = (
+    "INSERT INTO usage_days (user, day, tokens) VALUES (?, ?, ?) "
+    "ON CONFLICT (user, day) DO UPDATE SET tokens = tokens + excluded.tokens"
+)
+
+
 class SqliteUsage:
     """`UsageStore` in the file the conversations use: the local stack gives both one path."""
 
@@ -61,8 +68,7 @@ class SqliteUsage:
         check_tokens(tokens)
         with self._db.transaction(write=True) as db:
             db.execute(
-                "INSERT INTO usage_days (user, day, tokens) VALUES (?, ?, ?) "
-                "ON CONFLICT (user, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                ADD_TOKENS,
                 (user, day, tokens),
             )
 
@@ -80,8 +86,7 @@ class SqliteUsage:
                 return None
             reserved = min(wanted, limit - used)
             db.execute(
-                "INSERT INTO usage_days (user, day, tokens) VALUES (?, ?, ?) "
-                "ON CONFLICT (user, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                ADD_TOKENS,
                 (user, day, reserved),
             )
         return reserved
@@ -92,8 +97,7 @@ class SqliteUsage:
         check_tokens(used)
         with self._db.transaction(write=True) as db:
             db.execute(
-                "INSERT INTO usage_days (user, day, tokens) VALUES (?, ?, ?) "
-                "ON CONFLICT (user, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                ADD_TOKENS,
                 (user, day, used - reserved),
             )
 

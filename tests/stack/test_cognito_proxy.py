@@ -9,16 +9,7 @@ from fastapi.testclient import TestClient
 
 from simplechat.stack.app import create_stack_app
 from simplechat.stack.cognito import LocalCognito
-
-PASSWORD = "Good-password-123"
-
-
-@pytest.fixture(scope="module")
-def cognito() -> Iterator[LocalCognito]:
-    local = LocalCognito()
-    local.add_user("user@example.com", PASSWORD)
-    yield local
-    local.stop()
+from tests.stack.conftest import PASSWORD
 
 
 @pytest.fixture

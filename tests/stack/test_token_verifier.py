@@ -12,16 +12,7 @@ import jwt
 import pytest
 
 from simplechat.stack.cognito import LocalCognito, TokenVerifier, Unauthorized, UserPool
-
-PASSWORD = "Good-password-123"
-
-
-@pytest.fixture(scope="module")
-def cognito() -> Iterator[LocalCognito]:
-    local = LocalCognito()
-    local.add_user("user@example.com", PASSWORD)
-    yield local
-    local.stop()
+from tests.stack.conftest import PASSWORD
 
 
 def sign_in(cognito: LocalCognito, email: str = "user@example.com") -> dict[str, str]:
@@ -36,6 +27,16 @@ def sign_in(cognito: LocalCognito, email: str = "user@example.com") -> dict[str,
 
 def real_id_token(cognito: LocalCognito) -> str:
     return sign_in(cognito)["IdToken"]
+
+
+def reset_password(cognito: LocalCognito, email: str) -> None:
+    """Forgot password, the emailed code, a new password: as the page does it."""
+    client = cognito.pool.client_id
+    cognito.client.forgot_password(ClientId=client, Username=email)
+    code = cognito.extras.mail._codes[("reset", email)].value
+    cognito.client.confirm_forgot_password(
+        ClientId=client, Username=email, ConfirmationCode=code, Password="Another-password-456"
+    )
 
 
 def verifier(cognito: LocalCognito) -> TokenVerifier:
@@ -194,15 +195,7 @@ def test_a_global_sign_out_ends_every_sign_in_of_the_user(cognito: LocalCognito)
 def test_a_new_password_by_reset_ends_every_sign_in(cognito: LocalCognito) -> None:
     cognito.add_user("reset@example.com", PASSWORD)
     before = sign_in(cognito, "reset@example.com")
-    client = cognito.pool.client_id
-    cognito.client.forgot_password(ClientId=client, Username="reset@example.com")
-    code = cognito.extras.mail._codes[("reset", "reset@example.com")].value
-    cognito.client.confirm_forgot_password(
-        ClientId=client,
-        Username="reset@example.com",
-        ConfirmationCode=code,
-        Password="Another-password-456",
-    )
+    reset_password(cognito, "reset@example.com")
     with pytest.raises(Unauthorized):
         verifier(cognito).claims(before["IdToken"])
 
@@ -223,21 +216,13 @@ def test_a_sign_in_by_sub_ends_with_a_reset_by_email(cognito: LocalCognito) -> N
     cognito.add_user("spelled@example.com", PASSWORD)
     sub = claims_of(sign_in(cognito, "spelled@example.com")["IdToken"])["sub"]
     by_sub = sign_in(cognito, sub)
-    client = cognito.pool.client_id
-    cognito.client.forgot_password(ClientId=client, Username="spelled@example.com")
-    code = cognito.extras.mail._codes[("reset", "spelled@example.com")].value
-    cognito.client.confirm_forgot_password(
-        ClientId=client,
-        Username="spelled@example.com",
-        ConfirmationCode=code,
-        Password="Another-password-456",
-    )
+    reset_password(cognito, "spelled@example.com")
     with pytest.raises(Unauthorized):
         verifier(cognito).claims(by_sub["IdToken"])
     with pytest.raises(cognito.client.exceptions.NotAuthorizedException):
         cognito.client.initiate_auth(
             AuthFlow="REFRESH_TOKEN_AUTH",
-            ClientId=client,
+            ClientId=cognito.pool.client_id,
             AuthParameters={"REFRESH_TOKEN": by_sub["RefreshToken"]},
         )
 

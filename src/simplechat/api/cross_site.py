@@ -28,9 +28,17 @@ def is_json(content_type: str) -> bool:
     )
 
 
-def _host_cannot_be_rebound(host: str) -> bool:
+def host_name(host: str) -> str:
+    """The name in a `Host` header (`[::1]:8000` -> `::1`); "" for one that is not a host."""
+    try:
+        return urlsplit(f"//{host.strip()}").hostname or ""
+    except ValueError:  # e.g. an unclosed "[": no name we serve
+        return ""
+
+
+def cannot_be_rebound(host: str) -> bool:
     """An IP literal or localhost: no other site's DNS name can point a browser at it."""
-    name = urlsplit(f"//{host}").hostname or ""
+    name = host_name(host)
     if name == "localhost":
         return True
     try:
@@ -60,7 +68,7 @@ class CrossSiteMiddleware:
             return True
         # The server's own pages (/docs): same origin, on a host no other site can rebind.
         same_origin = origin != "null" and urlsplit(origin).netloc.lower() == host.lower()
-        return same_origin and (self.keyed or _host_cannot_be_rebound(host))
+        return same_origin and (self.keyed or cannot_be_rebound(host))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITES:

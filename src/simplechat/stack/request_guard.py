@@ -11,33 +11,18 @@ another origin (`Origin`, `Sec-Fetch-Site`). Clients that are not browsers send 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from simplechat.api.cross_site import cannot_be_rebound, host_name
+
 #: Paths that act or read data: closed to other origins. The UI's own files are not.
 API_PATHS = ("/api", "/llm", "/cognito", "/metrics")
 #: `Sec-Fetch-Site` values of a request the stack's own page (or the user, typing) made.
 OWN_FETCH_SITES = frozenset({"same-origin", "none"})
-
-
-def host_name(host_header: str) -> str:
-    """`example.com:8000` -> `example.com`; `[::1]:8000` -> `::1`."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 class RequestGuard:
@@ -49,7 +34,7 @@ class RequestGuard:
 
     def __init__(self, app: ASGIApp, *, allowed_hosts: Collection[str] = ()) -> None:
         self.app = app
-        self.allowed_names = {"localhost", *(h.strip().lower() for h in allowed_hosts)}
+        self.allowed_names = {h.strip().lower() for h in allowed_hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +43,7 @@ class RequestGuard:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host", "")
         name = host_name(host)
-        if not (is_ip(name) or name in self.allowed_names):
+        if not (cannot_be_rebound(host) or name in self.allowed_names):
             await refuse(
                 send,
                 400,
