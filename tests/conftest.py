@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,10 @@ from simplechat.engines.fake import FakeEngine
 from simplechat.engines.llamacpp import LlamaCppEngine
 from simplechat.model_source import bundled_model_path
 from simplechat.settings import Settings
+
+# tests/vllm run real vLLM (its CPU build), which lives in a venv of its own: `make test` runs
+# them there (`make pytest-vllm`); the app's venv, without vLLM, leaves them to that run.
+collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm"]
 
 
 def make_settings(**overrides: Any) -> Settings:

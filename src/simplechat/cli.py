@@ -129,6 +129,12 @@ _SCALE_FLAGS: dict[str, dict[str, Any]] = {
         "type": float,
         "help": "share of each GPU's memory vLLM may use (0.9)",
     },
+    "--enforce-eager": {
+        "action": "store_true",
+        "default": None,
+        "help": "vllm: skip torch.compile and CUDA graphs: starts faster, decodes slower "
+        "(on a small CPU, compiling takes minutes)",
+    },
 }
 
 

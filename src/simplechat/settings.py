@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     gpu_memory_utilization: float = Field(
         0.9, gt=0, le=1, description="share of each GPU's memory vLLM may take"
     )
+    enforce_eager: bool = Field(
+        False,
+        description="vllm: skip torch.compile and CUDA graphs (starts faster)",
+    )
     tunnel: Literal["none", "ngrok"] = Field("none", description="open a public tunnel")
     insecure_public: bool = Field(False, description="allow a public tunnel without an API key")
     register_parameter: str = Field(

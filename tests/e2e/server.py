@@ -20,7 +20,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A live server; `url` is its base URL, `log` what it printed."""
+    """A live server; `url` is its base URL, `log` what it printed. `program` runs another
+    server than ours (vLLM's, its router), given `--port` and `args` the same way."""
 
     def __init__(
         self,
@@ -31,6 +32,7 @@ class ServerProcess:
         health_path: str = "/health",
         startup_timeout: float = 120,
         env: dict[str, str] | None = None,
+        program: list[str] | None = None,
     ) -> None:
         self.port = free_port()
         self.health_path = health_path
@@ -41,8 +43,9 @@ class ServerProcess:
         # the user's own data folder.
         inherited["SIMPLECHAT_DATA_DIR"] = str(log_path.parent / "data")
         self._log = log_path.open("wb")
+        program = program or [sys.executable, "-m", "simplechat", command]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "simplechat", command, "--port", str(self.port), *args],
+            [*program, "--port", str(self.port), *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**inherited, **(env or {})},

@@ -1,11 +1,9 @@
 """The transformers engine on a Hugging Face model folder, with and without a chat template."""
 
 import asyncio
-import copy
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,6 +11,7 @@ from simplechat.engines.base import Engine, Message
 from simplechat.engines.transformers import TransformersEngine
 from simplechat.service import ChatService, SamplingOptions
 from simplechat.settings import Settings
+from tests.model_folders import plain_copy
 
 pytestmark = pytest.mark.real_model
 
@@ -24,7 +23,7 @@ def model_folders(
     """The bundled model saved as an HF folder, and a copy whose tokenizer has no template."""
     assert isinstance(transformers_engine, TransformersEngine)
     with_template = tmp_path_factory.mktemp("hf-model")
-    _plain_copy(transformers_engine._model).save_pretrained(with_template)
+    plain_copy(transformers_engine._model).save_pretrained(with_template)
     transformers_engine._tokenizer.save_pretrained(with_template)
     without_template = tmp_path_factory.mktemp("hf-model-no-template")
     for item in with_template.iterdir():
@@ -42,18 +41,6 @@ def model_folders(
     yield with_template, without_template
     shutil.rmtree(with_template)
     shutil.rmtree(without_template)
-
-
-def _plain_copy(model: Any) -> Any:
-    """The same weights as an ordinary (not GGUF-quantized) model, which can be saved."""
-    from transformers import AutoModelForCausalLM
-
-    config = copy.deepcopy(model.config)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(model.state_dict())
-    return plain
 
 
 def answer(engine: Engine, text: str) -> str:

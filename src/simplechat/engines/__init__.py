@@ -46,6 +46,7 @@ def load_engine(settings: Settings) -> Engine:
             tensor_parallel_size=settings.tensor_parallel_size,
             gpu_memory_utilization=settings.gpu_memory_utilization,
             max_batch=settings.max_batch or OTHER_ENGINES_MAX_BATCH,
+            enforce_eager=settings.enforce_eager,
         )
     if engine == "llamacpp":
         from simplechat.engines.llamacpp import LlamaCppEngine

