@@ -23,6 +23,7 @@ from simplechat.engines.base import (
     UpstreamRejected,
 )
 from simplechat.engines.chat_template import render_plain
+from simplechat.engines.session_key import SESSION_HEADER, conversation_key
 from simplechat.engines.upstream_pool import Balance, Upstream, UpstreamPool
 
 log = logging.getLogger("simplechat")
@@ -160,13 +161,17 @@ class OpenAIUpstreamEngine(Engine):
 
     async def _decode(self, request: GenerationRequest) -> AsyncGenerator[Step, None]:
         path, body = self._body(request)
+        key = conversation_key(request.prompt)
+        headers = {SESSION_HEADER: key} if key else None
         problems: list[str] = []
         all_busy = True
         for upstream in self.pool.candidates():
             upstream.outstanding += 1
             started = False
             try:
-                async with self._client.stream("POST", upstream.base + path, json=body) as reply:
+                async with self._client.stream(
+                    "POST", upstream.base + path, json=body, headers=headers
+                ) as reply:
                     await _check_status(reply)
                     async for step in _steps(reply):
                         started = True
