@@ -1,8 +1,8 @@
 """The performance page's tables and chart, generated from bench/results so they cannot drift.
 
-    .venv/bin/python bench/perf_tables.py           rewrite docs/performance{,.ja}.md's tables
-                                                    and docs/images/versus.svg
-    .venv/bin/python bench/perf_tables.py --check   exit 1 when the committed files differ
+.venv/bin/python bench/perf_tables.py           rewrite docs/performance{,.ja}.md's tables
+                                                and docs/images/versus.svg
+.venv/bin/python bench/perf_tables.py --check   exit 1 when the committed files differ
 """
 
 from __future__ import annotations
@@ -215,21 +215,22 @@ def chart() -> str:
         for col, kind in enumerate(kinds):
             x0 = left + col * (pw + gap)
             out.append(
-                f'<rect x="{x0}" y="{top_y}" width="{pw}" height="{ph}" fill="none" '
-                'stroke="#999"/>'
+                f'<rect x="{x0}" y="{top_y}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>'
             )
             out.append(f'<text x="{x0}" y="{top_y - 6}">{label}, {kind} clients</text>')
 
             def px(level: int, x0: int = x0) -> float:
                 return x0 + 20 + (pw - 40) * (levels.index(level) / (len(levels) - 1))
 
-            def py(value: float, top_y: int = top_y) -> float:
+            def py(value: float, top_y: int = top_y, y_max: float = y_max) -> float:
                 return top_y + ph - ph * value / y_max
 
             for tick in range(5):
                 value = y_max * tick / 4
                 y = py(value)
-                out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{value:.0f}</text>')
+                out.append(
+                    f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{value:.0f}</text>'
+                )
                 out.append(
                     f'<line x1="{x0}" x2="{x0 + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
                 )
@@ -242,15 +243,13 @@ def chart() -> str:
                 points = []
                 for level in levels:
                     rounds = [v[metric] for v in runs[server][kind][str(level)]]
-                    x = px(level) + offset
-                    points.append(f"{x:.1f},{py(statistics.median(rounds)):.1f}")
+                    bar_x = px(level) + offset
+                    points.append(f"{bar_x:.1f},{py(statistics.median(rounds)):.1f}")
                     out.append(
-                        f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(min(rounds)):.1f}" '
+                        f'<line x1="{bar_x:.1f}" x2="{bar_x:.1f}" y1="{py(min(rounds)):.1f}" '
                         f'y2="{py(max(rounds)):.1f}" stroke="{colour}" stroke-width="2"/>'
                     )
-                out.append(
-                    f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}"/>'
-                )
+                out.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}"/>')
     out.append(
         f'<text x="{left + pw + gap / 2}" y="{height - 6}" text-anchor="middle">clients</text>'
     )
