@@ -32,6 +32,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -e '.[dev,transformers]'
 	touch $@
 
+# Deploying: only the CDK libraries (the infra extra), not the server, llama.cpp or the test tools.
+$(VENV)/.installed-infra: pyproject.toml | $(BIN)/python
+	@echo "==> Installing the AWS CDK libraries (about a minute the first time)"
+	$(BIN)/python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['infra']))" > $(VENV)/infra-requirements.txt
+	$(BIN)/pip install --quiet -r $(VENV)/infra-requirements.txt
+	touch $@
+
 # The web UI's pinned libraries (marked, DOMPurify) from the npm registry, served from our origin.
 web/vendor/VERSIONS.txt: package.json package-lock.json scripts/vendor_web_libs.sh
 	scripts/vendor_web_libs.sh
@@ -96,14 +103,14 @@ bench: install-dev
 CDK_CLI := npx --yes aws-cdk@2.1148.1
 # jsii warns on every run that Node 20 (what this machine has) is past end of life; noted in the README.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-synth: install-dev
+synth: $(VENV)/.installed-infra
 	cd infra && CDK_OUTDIR=cdk.out ../$(BIN)/python app.py
 	@echo "synthesized: infra/cdk.out/Simplechat.template.json"
 
-deploy: install-dev
+deploy: $(VENV)/.installed-infra
 	cd infra && $(CDK_CLI) bootstrap && $(CDK_CLI) deploy --require-approval broadening $(CDK_ARGS)
 
-destroy: install-dev
+destroy: $(VENV)/.installed-infra
 	cd infra && $(CDK_CLI) destroy --force
 
 clean:

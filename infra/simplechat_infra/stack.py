@@ -120,6 +120,10 @@ class SimplechatStack(Stack):
                 secret,
                 "Secrets Manager secret with the server's API key",
             ),
+            "GatewayLogGroupName": (
+                self.chat_api.log_group.log_group_name,
+                "The gateway function's log group: aws logs tail <this> --follow",
+            ),
             "NextStep1CreateUser": (
                 f"aws cognito-idp admin-create-user --user-pool-id {pool_id} "
                 "--username YOU@example.com --user-attributes Name=email,Value=YOU@example.com "

@@ -402,6 +402,26 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+#: What `--auth cognito` imports (the `local-auth` extra), by the module each package provides.
+SIGN_IN_MODULES = {"moto": "moto[server]", "jwt": "pyjwt[crypto]", "boto3": "boto3"}
+
+
+def missing_sign_in_packages(auth: str) -> str | None:
+    """What to install for `--auth cognito` when `make run` alone set up .venv, else None."""
+    import importlib.util
+
+    if auth != "cognito":
+        return None
+    missing = [pkg for mod, pkg in SIGN_IN_MODULES.items() if importlib.util.find_spec(mod) is None]
+    if not missing:
+        return None
+    return (
+        f"--auth cognito needs {', '.join(missing)} (a local Cognito user pool): install them "
+        "with .venv/bin/pip install -e '.[local-auth]' in the checkout (make install-dev "
+        "installs them too)."
+    )
+
+
 def stack(settings: Settings, args: argparse.Namespace) -> int:
     from simplechat.stack.paths import data_dir
     from simplechat.stack.runner import StackOptions, run_stack, start_refusal
@@ -423,7 +443,7 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
         allow_insecure_upstream=args.allow_insecure_upstream_stack,
     )
     # Before the model loads: a refusal should not wait for it.
-    refusal = start_refusal(settings.host, options)
+    refusal = start_refusal(settings.host, options) or missing_sign_in_packages(options.auth)
     if refusal is not None:
         print(f"simplechat stack: {refusal}", file=sys.stderr)
         return 2

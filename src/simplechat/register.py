@@ -25,7 +25,7 @@ def aws_client(service: str, region: str | None = None) -> Any:
         import boto3
     except ImportError:
         raise RegistrationError(
-            "boto3 is not installed: pip install 'simplechat[aws]' (or pip install boto3)"
+            "boto3 is not installed: pip install -e '.[aws]' in the checkout (or pip install boto3)"
         ) from None
     # A fresh session reads the current AWS_* settings and profile, as a new process would.
     try:

@@ -19,7 +19,8 @@ def _pyngrok() -> Any:
         from pyngrok import ngrok
     except ImportError:
         raise TunnelError(
-            "pyngrok is not installed: pip install 'simplechat[tunnel]' (or pip install pyngrok)"
+            "pyngrok is not installed: pip install -e '.[tunnel]' in the checkout "
+            "(or pip install pyngrok)"
         ) from None
     return ngrok
 

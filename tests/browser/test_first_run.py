@@ -73,3 +73,17 @@ def test_a_page_load_has_no_failed_requests_favicon_included(
     icon = page.evaluate("document.querySelector('link[rel=icon]').href")
     assert page.request.get(icon).status == 200
     assert failed == [] and errors == []
+
+
+def test_the_guide_shows_the_readmes_images_and_opens_its_docs_pages(
+    page: Page, model_stack: ServerProcess
+) -> None:
+    page.goto(f"{model_stack.url}/guide.html?lang=en")
+    image = page.locator('#guide img[src="guide/docs/images/chat-en.png"]')
+    expect(image).to_be_visible()
+    assert page.evaluate("document.querySelector('#guide img').naturalWidth") > 0
+    page.click('#guide a[href="guide.html?lang=en&page=docs%2Fsettings.md"]')
+    expect(page.locator("#guide h1")).to_have_text("Server settings and safety")
+    # A docs page's own relative links resolve from docs/: its Japanese twin, then back.
+    page.click('#guide a[href="guide.html?lang=en&page=docs%2Fsettings.ja.md"]')
+    expect(page.locator("#guide h1")).to_have_text("サーバーの設定と安全")

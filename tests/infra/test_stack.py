@@ -315,6 +315,10 @@ def test_outputs_give_the_next_steps(synthesized: Synthesized) -> None:
     }  # fmt: skip
     assert "simplechat register --parameter" in json.dumps(outputs["NextStep3Register"])
     assert "admin-create-user" in json.dumps(outputs["NextStep1CreateUser"])
+    # The function writes to its own log group (not /aws/lambda/<name>): the output names it.
+    _, function = gateway_function(synthesized)
+    log_group = refs(function["Properties"]["LoggingConfig"]["LogGroup"])
+    assert refs(outputs["GatewayLogGroupName"]["Value"]) == log_group
     assert "chat/cancel" in outputs["ApiUrl"]["Description"]
 
 

@@ -40,8 +40,10 @@ export function renderMarkdown(text, { breaks = true, ours = false } = {}) {
   const html = marked.parse(text, { async: false, breaks });
   modelText = !ours;
   try {
+    // Our own text may show its images (the guide page points them at our origin).
+    const forbidden = ["style", "form", "input", "button", "textarea", "select", "iframe", "svg", "math"];
     return DOMPurify.sanitize(html, {
-      FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "iframe", "svg", "math"],
+      FORBID_TAGS: ours ? forbidden : [...forbidden, "img"],
       FORBID_ATTR: ["style"],
     });
   } finally {

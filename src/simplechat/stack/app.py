@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
@@ -40,6 +41,13 @@ LLM_PREFIX = "/llm"
 API_PREFIX = "/api"
 #: The READMEs the guide page may show.
 GUIDE_FILES = frozenset({"README.md", "README.ja.md"})
+#: Besides them: the docs pages the READMEs link to, and their images.
+GUIDE_DOCS = re.compile(r"docs/(?:[A-Za-z0-9_-]+(?:\.ja)?\.md|images/[A-Za-z0-9_.-]+\.(?:png|svg))")
+GUIDE_TYPES = {
+    ".md": "text/markdown; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
 #: API Gateway's own limit on a request body.
 MAX_EVENT_BYTES = 10 * 1024 * 1024
 #: The routes under {apiEndpoint} (as the CDK app deploys them), after "/chat"; and
@@ -125,13 +133,16 @@ def create_stack_app(
     verifier = TokenVerifier(cognito.pool, cognito.session_live) if cognito is not None else None
     script = config_js(pool, language, model)
 
-    @app.get("/guide/{name}", include_in_schema=False)
+    @app.get("/guide/{name:path}", include_in_schema=False)
     async def guide(name: str) -> Response:
-        # The README, for the UI's guide page (web/guide.html renders it).
-        if name not in GUIDE_FILES or not (ROOT / name).is_file():
+        # The README and the docs it links to, for the UI's guide page (web/guide.html renders
+        # them): only these names, so no path reaches outside them.
+        if not (name in GUIDE_FILES or GUIDE_DOCS.fullmatch(name)) or not (ROOT / name).is_file():
             return JSONResponse({"message": "Not Found"}, 404)
-        text = (ROOT / name).read_text(encoding="utf-8")
-        return Response(text, media_type="text/markdown; charset=utf-8")
+        media_type = GUIDE_TYPES[Path(name).suffix]
+        # An SVG is an image here, never a document that runs script.
+        headers = {"Content-Security-Policy": "script-src 'none'"}
+        return Response((ROOT / name).read_bytes(), media_type=media_type, headers=headers)
 
     @app.get("/config.js", include_in_schema=False)
     async def runtime_config() -> Response:
