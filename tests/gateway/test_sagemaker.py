@@ -1,8 +1,8 @@
 """The `sagemaker` protocol end to end: the gateway server, boto3 (SigV4, event-stream parsing by
 botocore itself) and a fake SageMaker runtime on 127.0.0.1 (tests/gateway/fake_sagemaker.py).
 
-moto (5.x) answers InvokeEndpoint from canned results and has no InvokeEndpointWithResponseStream
-that streams, so the fake speaks the wire format itself. No real AWS: dummy credentials."""
+moto 5.2.6 answers InvokeEndpoint from canned results and has no InvokeEndpointWithResponseStream
+at all, so the fake speaks the wire format itself. No real AWS: dummy credentials."""
 
 from __future__ import annotations
 
