@@ -172,13 +172,15 @@ def test_a_browser_that_leaves_closes_the_call_to_sagemaker(
     fake: FakeSageMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the gateway can do for Stop: drop its HTTPS connection to SageMaker at once (the
-    gateway notices a gone browser when a keep-alive cannot be written)."""
+    gateway notices a gone browser when a keep-alive cannot be written). Keep-alives flow while
+    the model is quiet."""
     monkeypatch.setattr(sagemaker_stream, "QUIET_SECONDS", 0.05)
     server = gateway_for(fake, "endless")
     conn, reply = post(server, "/chat", {"message": "hi"})
     events = reply.next_events()
     assert next(events) == {"id": "chatcmpl-sm"}
     assert next(events) == {"delta": "Hello"}
+    assert next(events) == ": keep-alive"  # the model is quiet: the browser hears we are here
     assert not fake.client_closed.is_set()
     conn.sock.shutdown(2)
     conn.close()
