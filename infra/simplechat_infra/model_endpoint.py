@@ -71,7 +71,9 @@ VARIANT = "AllTraffic"
 #: a 1-8B model. SageMaker allows 60-3600 s before the instance must answer GET /ping.
 STARTUP_SECONDS = 1800
 MODEL_SERVERS = ("sagemaker",)
-DEFAULT_MODEL = "Qwen/Qwen3-1.7B"
+#: Apache-2.0, not gated, answers in Japanese and English, small enough for one L4 with room
+#: for many conversations' KV cache; it writes no "thinking" text into its answers.
+DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 DEFAULT_INSTANCE = "ml.g6.xlarge"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")

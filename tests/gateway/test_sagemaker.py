@@ -20,7 +20,7 @@ from chat_gateway.server import GatewayServer, start_in_thread
 from tests.gateway.fake_sagemaker import ANSWER, FakeSageMaker
 from tests.gateway.test_streaming import ORIGIN, post
 
-MODEL = "Qwen/Qwen3-0.6B"
+MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 
 
 @pytest.fixture(autouse=True)
