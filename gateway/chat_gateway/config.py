@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from chat_gateway.limits import Limits
 from chat_gateway.upstream_url import INSECURE_UPSTREAM, is_insecure
 
-PROTOCOLS = ("chat", "generate", "openai")
+PROTOCOLS = ("chat", "generate", "openai", "sagemaker")
 
 
 def _number(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
@@ -46,6 +46,8 @@ class Config:
     upstream_api_key: str = field(default="", repr=False)
     upstream_api_key_secret: str = ""
     upstream_model: str = ""
+    #: The SageMaker endpoint the `sagemaker` protocol invokes (no URL, no API key: IAM).
+    sagemaker_endpoint: str = ""
     allowed_origins: tuple[str, ...] = ("*",)
     time_budget_seconds: float = 29.0
     connect_timeout_seconds: float = 3.0
@@ -107,6 +109,9 @@ class Config:
                 "CONVERSATIONS_TABLE or CONVERSATIONS_DB too"
             )
 
+        sagemaker_endpoint = env.get("SAGEMAKER_ENDPOINT_NAME", "").strip()
+        if protocol == "sagemaker" and not sagemaker_endpoint:
+            problems.append("UPSTREAM_PROTOCOL sagemaker needs SAGEMAKER_ENDPOINT_NAME")
         upstream_url = env.get("UPSTREAM_URL", "").strip()
         allow_insecure = _flag(env, "ALLOW_INSECURE_UPSTREAM", problems)
         if upstream_url and is_insecure(upstream_url) and not allow_insecure:
@@ -119,6 +124,7 @@ class Config:
             upstream_api_key=env.get("UPSTREAM_API_KEY", "").strip(),
             upstream_api_key_secret=env.get("UPSTREAM_API_KEY_SECRET", "").strip(),
             upstream_model=env.get("UPSTREAM_MODEL", "").strip(),
+            sagemaker_endpoint=sagemaker_endpoint,
             allowed_origins=origins or ("*",),
             time_budget_seconds=number("TIME_BUDGET_SECONDS", 27.0),
             connect_timeout_seconds=number("CONNECT_TIMEOUT_SECONDS", 3.0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from chat_gateway.cancel import cancel_outcome, parse_cancel_body
 from chat_gateway.chat_request import ChatInput, parse_chat_body
@@ -24,9 +24,9 @@ from chat_gateway.limits import Meter, Ticket
 from chat_gateway.remote_config import UpstreamSettings
 from chat_gateway.request_log import log_line
 from chat_gateway.responses import json_response, no_content_response, preflight_response
+from chat_gateway.sagemaker_upstream import SageMakerUpstream, sagemaker_events
 from chat_gateway.store import ConversationStore
 from chat_gateway.store_opening import open_store, open_usage
-from chat_gateway.stream_client import StreamReply
 from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
 from chat_gateway.tally import Tally
 from chat_gateway.token_estimate import prompt_tokens, text_tokens
@@ -42,6 +42,12 @@ SIGN_IN_REQUIRED = GatewayError(
     "Sign-in required: this gateway keeps each user's conversations and usage, and the request "
     "named no signed-in user. Sign in and send your ID token in the Authorization header.",
 )
+
+
+class Closable(Protocol):
+    """The model server's reply under way (an HTTP stream, a SageMaker stream)."""
+
+    def close(self) -> None: ...
 
 
 def is_cancel(path: str) -> bool:
@@ -67,7 +73,7 @@ class AnswerStream:
         gateway: Gateway,
         request: HttpRequest,
         chat: ChatInput,
-        reply: StreamReply,
+        reply: Closable,
         events: Iterator[Event],
         started: float,
         turn: StoredTurn | None,
@@ -127,10 +133,15 @@ class Gateway:
         upstream: Upstream | None = None,
         store: ConversationStore | None = None,
         usage: UsageStore | None = None,
+        sagemaker: SageMakerUpstream | None = None,
     ) -> None:
         self.config = config
         self.settings = settings or UpstreamSettings(config)
         self.upstream = upstream or Upstream(config)
+        #: The model on a SageMaker endpoint (UPSTREAM_PROTOCOL=sagemaker): no URL, no key.
+        self.sagemaker = sagemaker or (
+            SageMakerUpstream(config) if config.upstream_protocol == "sagemaker" else None
+        )
         self.store = store if store is not None else open_store(config)
         self.conversations = ConversationApi(self.store, config)
         self.tally = Tally()  # the log lines' counts, for the local stack's /metrics
@@ -233,10 +244,15 @@ class Gateway:
         )
         deadline = started + self.config.time_budget_seconds
         ticket = self._admit(request, chat)
+        reply: Closable
         try:
-            url, key = self.settings.url(), self.settings.api_key()
-            reply, target = self.upstream.open(chat, url, key, request.user_sub, deadline)
-            events = upstream_events(reply, self.config, target)
+            if self.sagemaker is not None:
+                reply = self.sagemaker.open(chat, request.user_sub, deadline)
+                events = sagemaker_events(reply)
+            else:
+                url, key = self.settings.url(), self.settings.api_key()
+                http_reply, target = self.upstream.open(chat, url, key, request.user_sub, deadline)
+                reply, events = http_reply, upstream_events(http_reply, self.config, target)
         except BaseException as exc:
             ticket.cancel()  # refused or never reached: the model wrote nothing
             if isinstance(exc, GatewayError) and exc.status in (502, 504):
@@ -281,6 +297,8 @@ class Gateway:
 
     def _cancel(self, request: HttpRequest) -> dict[str, Any]:
         generation_id = parse_cancel_body(request.body)
+        if self.sagemaker is not None:
+            return {"success": True, "id": generation_id, **self.sagemaker.cancel()}
         reply = self.upstream.cancel(
             self.settings.url(), self.settings.api_key(), generation_id, request.user_sub
         )
@@ -291,6 +309,8 @@ class Gateway:
         return json_response(exc.status, payload, self.config, origin, exc.headers)
 
     def _ask(self, chat: Any, deadline: float) -> Answer:
+        if self.sagemaker is not None:
+            return self.sagemaker.ask(chat, deadline)
         url = self.settings.url()
         key = self.settings.api_key()
         try:

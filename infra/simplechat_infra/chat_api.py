@@ -10,6 +10,7 @@ from constructs import Construct
 
 from simplechat_infra.conversations import ConversationTable
 from simplechat_infra.fair_use import MIN_UNRESERVED, USUAL_ACCOUNT_QUOTA, FairUse
+from simplechat_infra.model_endpoint import ModelEndpoint
 from simplechat_infra.paths import ASSET_EXCLUDES, GATEWAY_DIR
 from simplechat_infra.upstream_config import UpstreamConfig
 
@@ -62,16 +63,20 @@ class ChatApi(Construct):
         upstream_protocol: str,
         upstream_model: str = "",
         fair_use: FairUse | None = None,
+        model_endpoint: ModelEndpoint | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         fair_use = fair_use or FairUse()
         self.conversations = ConversationTable(self, "Conversations")
+        if model_endpoint is not None:  # the stack's own model: no URL to register
+            upstream_protocol, upstream_model = "sagemaker", model_endpoint.model_id
         self.function = self._gateway_function(
             upstream=upstream,
             site_origin=site_origin,
             upstream_protocol=upstream_protocol,
             upstream_model=upstream_model,
             fair_use=fair_use,
+            model_endpoint=model_endpoint,
         )
         self.api = self._rest_api(site_origin=site_origin, fair_use=fair_use)
         authorizer = apigw.CognitoUserPoolsAuthorizer(
@@ -116,6 +121,7 @@ class ChatApi(Construct):
         upstream_protocol: str,
         upstream_model: str,
         fair_use: FairUse,
+        model_endpoint: ModelEndpoint | None,
     ) -> lambda_.Function:
         """The gateway server (gateway/run.sh) behind the Lambda Web Adapter, streaming."""
         log_group = logs.LogGroup(
@@ -175,6 +181,12 @@ class ChatApi(Construct):
                 **{name: str(value) for name, value in fair_use.user_limits.items()},
                 # servers behind the openai protocol may want the model named (vLLM, Ollama)
                 **({"UPSTREAM_MODEL": upstream_model} if upstream_model else {}),
+                # the model endpoint this stack runs (-c modelServer=sagemaker), signed by IAM
+                **(
+                    {"SAGEMAKER_ENDPOINT_NAME": model_endpoint.endpoint_name}
+                    if model_endpoint is not None
+                    else {}
+                ),
             },
         )
         reserved = fair_use.reserved_concurrency or 0
@@ -189,6 +201,8 @@ class ChatApi(Construct):
         upstream.url_parameter.grant_read(function)
         upstream.api_key_secret.grant_read(function)
         self.conversations.grant_gateway(role)
+        if model_endpoint is not None:
+            model_endpoint.grant_invoke(role)
         return function
 
     def _rest_api(self, *, site_origin: str, fair_use: FairUse) -> apigw.RestApi:

@@ -38,6 +38,24 @@ REVIEWED: dict[str, dict[str, str]] = {
     },
 }
 
+
+def model_reviewed(endpoint_name: str) -> dict[str, dict[str, str]]:
+    """The model tier's findings (-c modelServer=sagemaker, model_endpoint.py), reviewed."""
+    log_group = (
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+        f"/aws/sagemaker/Endpoints/{endpoint_name}:*"
+    )
+    return {
+        "Model/ExecutionRole/DefaultPolicy/Resource": {
+            "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken has no resource to "
+            "scope to, and cloudwatch:PutMetricData is limited by a condition to SageMaker's "
+            "namespaces; the image pull itself is scoped to the one vLLM repository.",
+            f"AwsSolutions-IAM5[Resource::{log_group}]": "The endpoint's instances create "
+            "their own log streams in the endpoint's one log group, named as they start.",
+        },
+    }
+
+
 #: CDK's own helper Lambda that copies the UI into the bucket (BucketDeployment).
 DEPLOYMENT_HELPER = "CDK's own BucketDeployment helper"
 HELPER_REVIEWED: dict[str, dict[str, str]] = {
@@ -82,6 +100,10 @@ def _acknowledge(construct: IConstruct, rules: dict[str, str]) -> None:
 def acknowledge_reviewed_findings(stack: Stack) -> None:
     for path, rules in REVIEWED.items():
         _acknowledge(_child(stack, path), rules)
+    model = stack.node.try_find_child("Model")
+    if model is not None:
+        for path, rules in model_reviewed(getattr(model, "endpoint_name", "")).items():
+            _acknowledge(_child(stack, path), rules)
     for helper in stack.node.children:
         if helper.node.id.startswith("Custom::CDKBucketDeployment"):
             for path, rules in HELPER_REVIEWED.items():

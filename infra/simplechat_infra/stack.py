@@ -1,5 +1,6 @@
 """The whole deployment: sign-in, upstream config, chat API, web site; next steps as outputs."""
 
+import json
 from dataclasses import dataclass, field
 
 from aws_cdk import CfnOutput, Stack
@@ -8,6 +9,7 @@ from constructs import Construct, Node
 from simplechat_infra.auth import MFA_CHOICES, UserAuth
 from simplechat_infra.chat_api import ChatApi
 from simplechat_infra.fair_use import FairUse
+from simplechat_infra.model_endpoint import ModelEndpoint, ModelServerSettings
 from simplechat_infra.nag import acknowledge_reviewed_findings
 from simplechat_infra.operations import Operations
 from simplechat_infra.register_policy import RegisterPolicy
@@ -31,6 +33,8 @@ class StackSettings:
     fair_use: FairUse = field(default_factory=FairUse)
     #: Also create the IAM managed policy for `simplechat register` (-c registerPolicy=true).
     register_policy: bool = False
+    #: The stack's own model on a SageMaker endpoint (-c modelServer=sagemaker): off by default.
+    model_server: ModelServerSettings = field(default_factory=ModelServerSettings)
 
     def __post_init__(self) -> None:
         if self.self_sign_up:
@@ -56,6 +60,7 @@ class StackSettings:
             from_email=str(node.try_get_context("fromEmail") or "").strip(),
             fair_use=FairUse.from_context(node),
             register_policy=_flag(node.try_get_context("registerPolicy")),
+            model_server=ModelServerSettings.from_context(node),
         )
 
 
@@ -79,6 +84,11 @@ class SimplechatStack(Stack):
         )
         self.upstream = UpstreamConfig(self, "Upstream", initial_url=settings.upstream_url)
         self.site = WebSite(self, "Web")
+        self.model = (
+            ModelEndpoint(self, "Model", settings=settings.model_server)
+            if settings.model_server.enabled
+            else None
+        )
         self.chat_api = ChatApi(
             self,
             "Chat",
@@ -88,6 +98,7 @@ class SimplechatStack(Stack):
             upstream_protocol=settings.upstream_protocol,
             upstream_model=settings.upstream_model,
             fair_use=settings.fair_use,
+            model_endpoint=self.model,
         )
         self.register_policy = RegisterPolicy(
             self, "Register", upstream=self.upstream, managed=settings.register_policy
@@ -140,5 +151,34 @@ class SimplechatStack(Stack):
                 "Point the app at your running model server (again after each new tunnel URL)",
             ),
         }
+        if self.model is not None:  # steps 2 and 3 check the model instead of registering one
+            del outputs["NextStep2ApiKey"], outputs["NextStep3Register"]
+            outputs.update(model_outputs(self.model))
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
+
+
+def model_outputs(model: ModelEndpoint) -> dict[str, tuple[str, str]]:
+    """The stack's own model: its name and the two commands that check it."""
+    name = model.endpoint_name
+    body = json.dumps(
+        {
+            "model": model.model_id,
+            "messages": [{"role": "user", "content": "Hello"}],
+            "max_tokens": 32,
+        }
+    )
+    return {
+        "ModelEndpointName": (name, "The SageMaker endpoint that runs the model"),
+        "NextStep2WaitForModel": (
+            f"aws sagemaker describe-endpoint --endpoint-name {name} "
+            "--query EndpointStatus --output text",
+            "Wait until this says InService (the first start takes minutes: see docs/aws-model.md)",
+        ),
+        "NextStep3AskModel": (
+            f"aws sagemaker-runtime invoke-endpoint --endpoint-name {name} "
+            "--content-type application/json --cli-binary-format raw-in-base64-out "
+            f"--body '{body}' /dev/stdout",
+            "Ask the model once, directly; the chat app uses this endpoint (no URL to register)",
+        ),
+    }
