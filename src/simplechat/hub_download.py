@@ -25,10 +25,21 @@ class HubModelError(ValueError):
 
 
 def _hub() -> Any:
-    """huggingface_hub's module, imported when a hub model is asked for (it is not small)."""
-    import huggingface_hub
+    """huggingface_hub's parts we use, imported when a hub model is asked for (not at start)."""
+    from types import SimpleNamespace
 
-    return huggingface_hub
+    import huggingface_hub.constants
+    import huggingface_hub.errors
+    import huggingface_hub.utils
+    from huggingface_hub import HfApi, hf_hub_download
+
+    return SimpleNamespace(
+        constants=huggingface_hub.constants,
+        errors=huggingface_hub.errors,
+        utils=huggingface_hub.utils,
+        HfApi=HfApi,
+        hf_hub_download=hf_hub_download,
+    )
 
 
 def default_cache_dir() -> Path:
