@@ -63,8 +63,10 @@ class FakeHub:
         self.repos: dict[str, FakeRepo] = {}
         self.requests: list[tuple[str, str, str, dict[str, str]]] = []  # server, method, path
         self.lock = threading.Lock()
-        #: While cleared, the CDN stops after the first chunk of a body and waits.
+        #: While cleared, the CDN stops after `hold_after` bytes of a body and waits (past
+        #: huggingface_hub's 10 MiB read chunk, so that the client has counted some).
         self.flowing = threading.Event()
+        self.hold_after = 12 * CHUNK
         self.flowing.set()
         self._cut_done: set[str] = set()
         self.hub = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("hub"))
@@ -250,6 +252,7 @@ class FakeHub:
             self._cut_done.add(sha)
             cut = file.cut_after
         sent = 0
+        held = False
         with file.path.open("rb") as source:
             source.seek(start)
             while chunk := source.read(CHUNK):
@@ -263,7 +266,8 @@ class FakeHub:
                     return
                 h.wfile.write(chunk)
                 sent += len(chunk)
-                if sent == len(chunk) and not self.flowing.is_set():
+                if not held and sent >= self.hold_after and not self.flowing.is_set():
+                    held = True
                     h.wfile.flush()
                     self.flowing.wait(60)
 
