@@ -109,9 +109,7 @@ def fetch(
     )
     if progress is not None:
         progress.downloading(total)
-    paths = [
-        _download(spec, name, siblings[name], endpoint, cache_dir, progress) for name in names
-    ]
+    paths = [_download(spec, name, siblings[name], endpoint, cache_dir, progress) for name in names]
     return paths[0]
 
 
@@ -199,7 +197,7 @@ def _reporting_tqdm(progress: Progress) -> type:
     class ReportingTqdm(base):  # type: ignore[misc, valid-type]
         def update(self, n: float | None = 1) -> bool | None:
             progress.add(int(n or 0))
-            return super().update(n)  # type: ignore[no-any-return]
+            return super().update(n)
 
     return ReportingTqdm
 

@@ -127,7 +127,9 @@ def table() -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths)) + "  " + row[5]
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
+        + "  "
+        + row[5]
         for row in rows
     ]
     return "\n".join(

@@ -35,8 +35,8 @@ def is_gguf(model: str) -> bool:
 
 
 def is_hub_gguf(model: str) -> bool:
-    """A catalogue name (`tinyswallow-1.5b`) or a GGUF repository on the hub (`owner/x-GGUF:Q4_K_M`),
-    fetched into the Hugging Face cache at start."""
+    """A catalogue name (`tinyswallow-1.5b`) or a GGUF repository on the hub
+    (`owner/x-GGUF:Q4_K_M`), fetched into the Hugging Face cache at start."""
     from simplechat.hub_gguf import parse_hub_spec
     from simplechat.model_catalogue import lookup
 

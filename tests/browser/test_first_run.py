@@ -35,6 +35,8 @@ def test_the_demo_note_links_to_the_guide_and_stays_dismissed(
     note = page.locator("#demo-note")
     expect(note).to_be_visible()
     expect(note).to_contain_text("tiny and English-only")
+    expect(page.locator("#demo-note-command")).to_have_text("make run MODEL=tinyswallow-1.5b")
+    expect(page.locator("#demo-note-size")).to_have_text("(1.1 GB)")
     screenshot(page, "first-run-demo-note")
     page.click("#demo-note-link")
     heading = page.locator("#guide h2#run-another-model")

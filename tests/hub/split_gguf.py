@@ -24,7 +24,11 @@ def split_gguf(source: Path, first_shard_stem: Path, parts: int) -> list[Path]:
         writer.add_key_value(field.name, field.contents(), kind, sub_type=sub)
     for tensor in reader.tensors:
         writer.add_tensor_info(
-            tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes, tensor.tensor_type
+            tensor.name,
+            tensor.data.shape,
+            tensor.data.dtype,
+            tensor.data.nbytes,
+            tensor.tensor_type,
         )
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

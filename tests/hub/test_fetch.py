@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from simplechat.hub_download import HubModelError, cached_model, fetch
-from simplechat.hub_gguf import parse_hub_spec
+from simplechat.hub_gguf import HubSpec, parse_hub_spec
 from simplechat.model_progress import Progress
 from tests.hub.fake_hub import FakeFile, FakeHub
 
 Blob = Callable[..., Path]
 
 
-def spec(text: str):  # type: ignore[no-untyped-def]
+def spec(text: str) -> HubSpec:
     parsed = parse_hub_spec(text)
     assert parsed is not None
     return parsed
@@ -55,10 +55,12 @@ def test_a_cut_connection_is_resumed_from_where_it_stopped(
 
     path = fetch(spec("owner/m-GGUF"), endpoint=hub.endpoint, cache_dir=cache_dir)
 
-    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
+    assert (
+        hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
+    )
     gets = [headers.get("Range") for method, _, headers in hub.log("cdn") if method == "GET"]
     assert len(gets) == 2 and gets[0] is None
-    resumed_at = int(gets[1].removeprefix("bytes=").removesuffix("-"))
+    resumed_at = int(str(gets[1]).removeprefix("bytes=").removesuffix("-"))
     assert 0 < resumed_at <= 12_000_000
 
 
@@ -67,7 +69,7 @@ def test_a_file_that_does_not_match_the_hubs_hash_is_refused_and_not_kept(
 ) -> None:
     hub.add("owner/m-GGUF", {"m-Q4_K_M.gguf": FakeFile(blob("m-Q4_K_M.gguf"), corrupt=True)})
 
-    with pytest.raises(HubModelError, match="arrived damaged .*deleted. Start again"):
+    with pytest.raises(HubModelError, match=r"arrived damaged .*deleted\. Start again"):
         fetch(spec("owner/m-GGUF"), endpoint=hub.endpoint, cache_dir=cache_dir)
 
     assert cached_model(spec("owner/m-GGUF"), cache_dir) is None
@@ -129,7 +131,8 @@ def test_a_gated_repository_says_where_to_accept_and_which_token(
         fetch(spec("google/g-GGUF"), endpoint=hub.endpoint, cache_dir=cache_dir)
 
     page = f"{hub.endpoint}/google/g-GGUF"
-    assert f"google/g-GGUF is gated: sign in at {page} and accept its licence" in str(anonymous.value)
+    gated = f"google/g-GGUF is gated: sign in at {page} and accept its licence"
+    assert gated in str(anonymous.value)
     assert f"set HF_TOKEN to a token from {hub.endpoint}/settings/tokens" in str(anonymous.value)
     assert "your HF_TOKEN has no access yet" in str(refused.value)
     assert "hf_not_granted_secret" not in str(refused.value)

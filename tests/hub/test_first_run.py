@@ -14,7 +14,8 @@ def test_the_ready_summary_gives_the_command_and_its_download_size() -> None:
 
     text = summary("http://127.0.0.1:8000", demo)
 
-    assert f"Japanese: make run MODEL={LAPTOP_CPU} (日本語で答えるモデル; one 1.1 GB download" in text
+    hint = f"Japanese: make run MODEL={LAPTOP_CPU} (日本語で答えるモデル; one 1.1 GB download"
+    assert hint in text
     assert demo.as_config()["suggest"] == {
         "command": f"make run MODEL={LAPTOP_CPU}",
         "download": f"{entry.download_gb:.1f} GB",

@@ -11,7 +11,14 @@ from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
 from simplechat.hub_download import fetch
 from simplechat.hub_gguf import parse_hub_spec
-from simplechat.model_catalogue import CATALOGUE, COLAB_T4, LAPTOP_CPU, lookup, table
+from simplechat.model_catalogue import (
+    CATALOGUE,
+    COLAB_T4,
+    LAPTOP_CPU,
+    CatalogueEntry,
+    lookup,
+    table,
+)
 from simplechat.model_startup import catalogue_prompt, hub_spec
 from simplechat.settings import Settings
 from tests.conftest import make_settings
@@ -19,7 +26,9 @@ from tests.hub.fake_hub import FakeHub
 
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=lambda e: e.name)
-def test_every_catalogue_name_resolves_to_a_gguf_repository_on_llama_cpp(entry) -> None:  # type: ignore[no-untyped-def]
+def test_every_catalogue_name_resolves_to_a_gguf_repository_on_llama_cpp(
+    entry: CatalogueEntry,
+) -> None:
     settings = make_settings(engine="auto", model=entry.name)
 
     assert settings.resolved_engine == "llamacpp"
