@@ -378,7 +378,7 @@ def serve(settings: Settings) -> int:
     prepared = prepare_model(settings, load_engine_logged, page=False)
     if prepared is None:
         return 1
-    settings, engine = prepared
+    settings, engine = prepared.settings, prepared.engine
     drain = Drain(settings.shutdown_grace_seconds)
     app = create_app(settings, engine, drain)
     config = uvicorn.Config(
@@ -399,7 +399,7 @@ def serve(settings: Settings) -> int:
     )
     try:
         with sigterm_ends_like_ctrl_c():
-            server.run()
+            server.run(sockets=prepared.sockets)  # None: uvicorn binds the port itself
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown; it is a normal stop for us
     finally:
@@ -438,12 +438,13 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
     if not port_free(settings):
         return 1
     engine = None
+    sockets = None
     if not args.upstream:
         prepared = prepare_model(settings, load_engine_logged, page=True)
         if prepared is None:
             return 1
-        settings, engine = prepared
-    return run_stack(settings, engine, options)
+        settings, engine, sockets = prepared.settings, prepared.engine, prepared.sockets
+    return run_stack(settings, engine, options, sockets=sockets)
 
 
 def register(args: argparse.Namespace) -> int:

@@ -33,6 +33,8 @@ def _hub() -> Any:
     import huggingface_hub.utils
     from huggingface_hub import HfApi, hf_hub_download
 
+    # One INFO line per request, with the CDN's signed URLs in it: not for our log.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     return SimpleNamespace(
         constants=huggingface_hub.constants,
         errors=huggingface_hub.errors,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import html
 import logging
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -103,7 +105,12 @@ def progress_page(progress: Progress) -> str:
 
 
 class PreparingServer:
-    """Serves ProgressApp on the port until the real server takes it over."""
+    """Serves ProgressApp on the port until the real server takes it over.
+
+    The listening socket is bound here and handed on (`socket`): the stand-in serves a
+    duplicate of it and closes only that, so connections that arrive in between wait in the
+    socket's queue for the real server instead of being refused.
+    """
 
     def __init__(self, host: str, port: int, progress: Progress, *, page: bool) -> None:
         config = uvicorn.Config(
@@ -114,8 +121,14 @@ class PreparingServer:
             lifespan="off",
             ws="none",
         )
+        self.socket = config.bind_socket()
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="preparing", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run,
+            kwargs={"sockets": [self.socket.dup()]},
+            name="preparing",
+            daemon=True,
+        )
 
     def __enter__(self) -> PreparingServer:
         self.thread.start()
@@ -133,9 +146,16 @@ class PreparingServer:
         self.thread.join(timeout=10)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    settings: Settings  # naming the local file where the model came from the hub
+    engine: Engine
+    sockets: list[socket.socket] | None = None  # the port, already listening: serve on these
+
+
 def prepare_model(
     settings: Settings, load: Callable[[Settings], Engine | None], *, page: bool
-) -> tuple[Settings, Engine] | None:
+) -> Prepared | None:
     """The settings naming the local file, and the loaded engine; None after a message.
 
     A model that cannot be fetched ends the start with a sentence rather than falling back
@@ -145,17 +165,20 @@ def prepare_model(
     spec = hub_spec(settings)
     if spec is None:
         engine = load(settings)
-        return None if engine is None else (settings, engine)
+        return None if engine is None else Prepared(settings, engine)
     from simplechat.hub_download import HubModelError, fetch
 
     progress = Progress(model=str(spec))
-    with PreparingServer(settings.host, settings.port, progress, page=page):
+    stand_in = PreparingServer(settings.host, settings.port, progress, page=page)
+    with stand_in:
         try:
             path = fetch(spec, progress)
         except HubModelError as exc:
+            stand_in.socket.close()
             print(f"simplechat: {exc}", file=sys.stderr)
             return None
         except KeyboardInterrupt:
+            stand_in.socket.close()
             print(f"simplechat: stopped while fetching {spec}", file=sys.stderr)
             return None
         settings = settings.model_copy(
@@ -167,4 +190,7 @@ def prepare_model(
         )
         progress.loading()
         engine = load(settings)
-    return None if engine is None else (settings, engine)
+    if engine is None:
+        stand_in.socket.close()
+        return None
+    return Prepared(settings, engine, [stand_in.socket])
