@@ -62,6 +62,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.repos: dict[str, FakeRepo] = {}
         self.requests: list[tuple[str, str, str, dict[str, str]]] = []  # server, method, path
+        self.statuses: list[int] = []  # what the hub answered, in order
         self.lock = threading.Lock()
         #: While cleared, the CDN stops after `hold_after` bytes of a body and waits (past
         #: huggingface_hub's 10 MiB read chunk, so that the client has counted some).
@@ -216,10 +217,13 @@ class FakeHub:
 
     def _not_found(self, h: BaseHTTPRequestHandler, method: str, token: str) -> None:
         # The hub answers 401 to an anonymous request for a missing (or private) repository.
+        status = 404 if token else 401
+        with self.lock:
+            self.statuses.append(status)
         self._reply(
             h,
             method,
-            404 if token else 401,
+            status,
             {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"},
         )
 

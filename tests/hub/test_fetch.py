@@ -141,9 +141,17 @@ def test_a_gated_repository_says_where_to_accept_and_which_token(
     )
 
 
-def test_a_missing_repository_is_named(hub: FakeHub, cache_dir: Path) -> None:
+def test_a_missing_repository_is_named(
+    hub: FakeHub, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(HubModelError, match=r"no repository owner/nothing-GGUF on http://127"):
-        fetch(spec("owner/nothing-GGUF"), endpoint=hub.endpoint, cache_dir=cache_dir)
+        fetch(spec("owner/nothing-GGUF"), endpoint=hub.endpoint, cache_dir=cache_dir)  # 401
+    monkeypatch.setenv("HF_TOKEN", "hf_some_token")
+    with pytest.raises(HubModelError, match=r"no repository owner/nothing-GGUF on http://127"):
+        fetch(spec("owner/nothing-GGUF"), endpoint=hub.endpoint, cache_dir=cache_dir)  # 404
+
+    assert [status for status in hub.statuses if status in (401, 404)] == [401, 404]
 
 
 def test_no_network_and_nothing_cached_says_what_to_do(hub: FakeHub, cache_dir: Path) -> None:
