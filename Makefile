@@ -55,13 +55,16 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
-# The whole chat app on http://127.0.0.1:$(PORT): web UI, the gateway Lambda, the bundled model.
+# The whole chat app on http://127.0.0.1:$(PORT): web UI, the gateway Lambda, the bundled model
+# (or MODEL=NAME: a name from `simplechat models`, or a GGUF repository owner/name-GGUF[:QUANT]).
+MODEL ?=
+MODEL_ARG = $(if $(MODEL),--model $(MODEL))
 run: install
-	$(BIN)/simplechat stack --port $(PORT) $(ARGS)
+	$(BIN)/simplechat stack --port $(PORT) $(MODEL_ARG) $(ARGS)
 
 # Only the inference API (for a tunnel, or the course's own Lambda).
 serve: install
-	$(BIN)/simplechat serve --port $(PORT) $(ARGS)
+	$(BIN)/simplechat serve --port $(PORT) $(MODEL_ARG) $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench gateway infra notebooks scripts

@@ -20,7 +20,11 @@ log = logging.getLogger("simplechat")
 
 # Flag -> settings field; flags left out fall back to SIMPLECHAT_* variables, then defaults.
 _SERVE_FLAGS: dict[str, dict[str, Any]] = {
-    "--model": {"help": "GGUF file, Hugging Face folder or hub id (default: bundled SmolLM2-135M)"},
+    "--model": {
+        "help": "a name from `simplechat models`, a GGUF repository on the hub "
+        "(owner/name-GGUF[:Q4_K_M]), a GGUF file, a Hugging Face folder or hub id "
+        "(default: the bundled SmolLM2-135M)"
+    },
     "--engine": {
         "choices": ["auto", "llamacpp", "transformers", "vllm", "openai", "fake"],
         "help": "default: auto (llama.cpp for .gguf, else transformers); vllm (GPU, "
@@ -45,6 +49,10 @@ _SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "help": "a path that needs no key besides /health, e.g. /metrics (repeatable)",
     },
     "--model-name": {"help": "model id shown to clients (default: from the file or hub id)"},
+    "--system-prompt": {
+        "help": "system prompt for conversations that bring none (default: the catalogue's "
+        "for its models, which keeps answers in the user's language)"
+    },
     "--context-length": {
         "type": int,
         "help": "tokens of context per request (default: the model's; at most 4096 for GGUF)",
@@ -245,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument(flag, **options)
     for flag, options in _STACK_FLAGS.items():
         stack.add_argument(flag, **options)
+    commands.add_parser(
+        "models", help="recommended small models that answer in Japanese, by short name"
+    )
     register = commands.add_parser(
         "register", help="write the server's public URL into the deployed app's SSM parameter"
     )
@@ -364,14 +375,16 @@ def serve(settings: Settings) -> int:
 
     from simplechat.api.app import create_app
     from simplechat.draining import Drain, DrainingServer, sigterm_ends_like_ctrl_c
+    from simplechat.model_startup import prepare_model
     from simplechat.public_access import PublicAccess
     from simplechat.slow_clients import guarded_protocol
 
     if not port_free(settings):
         return 1
-    engine = load_engine_logged(settings)
-    if engine is None:
+    prepared = prepare_model(settings, load_engine_logged, page=False)
+    if prepared is None:
         return 1
+    settings, engine = prepared.settings, prepared.engine
     drain = Drain(settings.shutdown_grace_seconds)
     app = create_app(settings, engine, drain)
     config = uvicorn.Config(
@@ -392,7 +405,7 @@ def serve(settings: Settings) -> int:
     )
     try:
         with sigterm_ends_like_ctrl_c():
-            server.run()
+            server.run(sockets=prepared.sockets)  # None: uvicorn binds the port itself
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown; it is a normal stop for us
     finally:
@@ -423,6 +436,7 @@ def missing_sign_in_packages(auth: str) -> str | None:
 
 
 def stack(settings: Settings, args: argparse.Namespace) -> int:
+    from simplechat.model_startup import prepare_model
     from simplechat.stack.paths import data_dir
     from simplechat.stack.runner import StackOptions, run_stack, start_refusal
 
@@ -450,11 +464,13 @@ def stack(settings: Settings, args: argparse.Namespace) -> int:
     if not port_free(settings):
         return 1
     engine = None
+    sockets = None
     if not args.upstream:
-        engine = load_engine_logged(settings)
-        if engine is None:
+        prepared = prepare_model(settings, load_engine_logged, page=True)
+        if prepared is None:
             return 1
-    return run_stack(settings, engine, options)
+        settings, engine, sockets = prepared.settings, prepared.engine, prepared.sockets
+    return run_stack(settings, engine, options, sockets=sockets)
 
 
 def register(args: argparse.Namespace) -> int:
@@ -479,6 +495,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "register":
         return register(args)
+    if args.command == "models":
+        from simplechat.model_catalogue import table
+
+        print(table())
+        return 0
     if args.command == "stack" and getattr(args, "engine", None) == "openai":
         print(
             "simplechat stack: the stack fronts a model server elsewhere with --upstream URL "

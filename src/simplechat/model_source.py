@@ -34,6 +34,17 @@ def is_gguf(model: str) -> bool:
     return model.lower().endswith(".gguf")
 
 
+def is_hub_gguf(model: str) -> bool:
+    """A catalogue name (`tinyswallow-1.5b`) or a GGUF repository on the hub
+    (`owner/x-GGUF:Q4_K_M`), fetched into the Hugging Face cache at start."""
+    from simplechat.hub_gguf import parse_hub_spec
+    from simplechat.model_catalogue import lookup
+
+    return lookup(model) is not None or (
+        parse_hub_spec(model) is not None and not Path(model).exists()
+    )
+
+
 def looks_like_hub_id(model: str) -> bool:
     """`owner/name`, as on the Hugging Face hub, and not a path on this machine."""
     parts = model.split("/")
@@ -47,23 +58,24 @@ def looks_like_hub_id(model: str) -> bool:
 
 def check_model(model: str) -> None:
     """Fail early with a clear message when `model` cannot possibly be loaded."""
-    if looks_like_hub_id(model):
+    if looks_like_hub_id(model) or is_hub_gguf(model):
         return
     path = Path(model).expanduser()
     if not path.exists():
         raise ModelNotFound(
-            f"model {model!r} not found: give a .gguf file, a Hugging Face model folder, "
-            "or a hub id such as google/gemma-2-2b-jpn-it"
+            f"model {model!r} not found: give a name from `simplechat models`, a GGUF "
+            "repository on the hub (owner/name-GGUF[:Q4_K_M]), a .gguf file, a Hugging Face "
+            "model folder, or a hub id such as google/gemma-2-2b-jpn-it"
         )
     if path.is_dir() and not (path / "config.json").is_file():
         raise ModelNotFound(f"{model!r} is a folder without config.json: not a Hugging Face model")
 
 
 def pick_engine(model: str, engine: str) -> str:
-    """`auto` means llama.cpp for GGUF files and transformers for everything else."""
+    """`auto` means llama.cpp for GGUF files and repositories, transformers for the rest."""
     if engine != "auto":
         return engine
-    return "llamacpp" if is_gguf(model) else "transformers"
+    return "llamacpp" if is_gguf(model) or is_hub_gguf(model) else "transformers"
 
 
 def default_model_name(model: str) -> str:

@@ -53,8 +53,11 @@ class ChatService:
         capacity: int = 1000,
         time_limit: float = 600.0,
         metrics: Metrics | None = None,
+        system_prompt: str = "",
     ) -> None:
         self.engine = engine
+        #: Put before conversations that bring no system message (theirs wins).
+        self.system_prompt = system_prompt
         self.default_max_tokens = default_max_tokens
         self.time_limit = time_limit
         self.metrics = metrics or Metrics()
@@ -73,6 +76,8 @@ class ChatService:
         """A conversation, rendered through the model's own chat template (user text as data);
         `field` is what a too-long conversation is called in the client's own wire format."""
         cleaned = [Message(m.role, clean_text(m.content)) for m in messages]
+        if self.system_prompt and not any(m.role == "system" for m in cleaned):
+            cleaned.insert(0, Message("system", self.system_prompt))
         return self._request(self.engine.render_chat(cleaned), options, field)
 
     def completion_request(self, text: str, options: SamplingOptions) -> GenerationRequest:

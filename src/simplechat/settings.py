@@ -9,7 +9,13 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from simplechat.engines.upstream_pool import api_base, sent_in_clear, without_credentials
-from simplechat.model_source import bundled_model_path, check_model, is_gguf, pick_engine
+from simplechat.model_source import (
+    bundled_model_path,
+    check_model,
+    is_gguf,
+    is_hub_gguf,
+    pick_engine,
+)
 
 EngineName = Literal["auto", "llamacpp", "transformers", "vllm", "openai", "fake"]
 
@@ -43,6 +49,11 @@ class Settings(BaseSettings):
         description="paths reachable without a key besides /health, e.g. /metrics or /docs",
     )
     model_name: str | None = Field(None, description="model id shown to clients")
+    system_prompt: str = Field(
+        "",
+        description="system prompt for conversations that bring none of their own; default: "
+        "the catalogue's for its models (to keep answers in the user's language)",
+    )
     context_length: int | None = Field(None, ge=64, description="default: the model's own")
     threads: int | None = Field(None, ge=1, le=512)
     max_batch: int | None = Field(
@@ -152,7 +163,9 @@ class Settings(BaseSettings):
         if not model:
             model = str(bundled_model_path())
         check_model(model)
-        if pick_engine(model, engine) == "llamacpp" and not is_gguf(model):
+        if is_hub_gguf(model) and pick_engine(model, engine) != "llamacpp":
+            raise ValueError(f"{model!r} is a GGUF model: it runs on the llamacpp engine")
+        if pick_engine(model, engine) == "llamacpp" and not (is_gguf(model) or is_hub_gguf(model)):
             raise ValueError(f"the llamacpp engine needs a .gguf file, got {model!r}")
         return model
 

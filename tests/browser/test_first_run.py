@@ -12,7 +12,8 @@ def test_the_terminal_says_ready_with_the_url_the_model_and_how_to_switch(
     log = model_stack.log
     assert f"simplechat is ready: open {model_stack.url}" in log
     assert "SmolLM2-135M-Instruct" in log and "bundled demo model" in log
-    assert "switch: make run ARGS=" in log and '"Run another model"' in log
+    assert "switch: make run MODEL=NAME, or ARGS=" in log and '"Run another model"' in log
+    assert "Japanese: make run MODEL=tinyswallow-1.5b" in log
 
 
 def test_the_config_names_the_bundled_model_as_the_demo(model_stack: ServerProcess) -> None:
@@ -35,6 +36,8 @@ def test_the_demo_note_links_to_the_guide_and_stays_dismissed(
     note = page.locator("#demo-note")
     expect(note).to_be_visible()
     expect(note).to_contain_text("tiny and English-only")
+    expect(page.locator("#demo-note-command")).to_have_text("make run MODEL=tinyswallow-1.5b")
+    expect(page.locator("#demo-note-size")).to_have_text("(1.1 GB)")
     screenshot(page, "first-run-demo-note")
     page.click("#demo-note-link")
     heading = page.locator("#guide h2#run-another-model")

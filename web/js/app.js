@@ -175,6 +175,10 @@ function showDemoNote() {
   if (note.hidden) return;
   const language = document.documentElement.lang === "ja" ? "ja" : "en";
   $("demo-note-link").href = (model.guide && model.guide[language]) || "guide.html";
+  // The one command for a model that answers in Japanese, and what it downloads once.
+  const suggest = model.suggest || {};
+  $("demo-note-command").textContent = suggest.command || "";
+  $("demo-note-size").textContent = suggest.download ? `(${suggest.download})` : "";
 }
 
 async function startChat() {

@@ -44,6 +44,7 @@ def create_app(settings: Settings, engine: Engine, drain: Drain | None = None) -
         capacity=(settings.max_batch or engine.max_batch) + settings.max_queue,
         time_limit=settings.request_time_limit,
         metrics=metrics,
+        system_prompt=settings.system_prompt,
     )
     install_error_handlers(app)
     app.include_router(routes_meta.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simplechat.model_catalogue import recommended
 from simplechat.model_source import bundled_model_path
 
 #: Where the README says how to run another model (the UI's guide page renders the README).
@@ -19,7 +20,13 @@ class ModelInfo:
     demo: bool  # the bundled SmolLM2-135M: tiny, English-only, for trying the app
 
     def as_config(self) -> dict[str, object]:
-        return {"name": self.name, "demo": self.demo, "guide": GUIDE}
+        return {"name": self.name, "demo": self.demo, "guide": GUIDE, "suggest": suggestion()}
+
+
+def suggestion() -> dict[str, str]:
+    """The one command that swaps the demo for a small model that answers in Japanese."""
+    entry = recommended()
+    return {"command": f"make run MODEL={entry.name}", "download": f"{entry.download_gb:.1f} GB"}
 
 
 def describe_model(model: str, model_name: str, upstream: str) -> ModelInfo:
@@ -42,13 +49,24 @@ def summary(url: str, info: ModelInfo) -> str:
         )
     else:
         what = info.name
+    suggest = suggestion()
+    japanese = (
+        [
+            f"  Japanese: {suggest['command']} (日本語で答えるモデル; one {suggest['download']} "
+            "download, then offline; the list: simplechat models)"
+        ]
+        if info.demo
+        else []
+    )
     return "\n".join(
         [
             "",
             f"  simplechat is ready: open {url}",
             f"  model:  {what}",
-            '  switch: make run ARGS="--model PATH.gguf | HF-FOLDER | HUB-ID", or '
-            '--upstream URL (Colab, a GPU box); README: "Run another model"',
+            *japanese,
+            '  switch: make run MODEL=NAME, or ARGS="--model owner/name-GGUF[:Q4_K_M] | PATH.gguf '
+            '| HF-FOLDER | HUB-ID", or --upstream URL (Colab, a GPU box); README: "Run another '
+            'model"',
             "  stop:   Ctrl-C",
             "",
         ]

@@ -109,7 +109,13 @@ def own_origins(host: str, port: int, allowed_hosts: tuple[str, ...]) -> list[st
     return [f"http://{name}:{port}" for name in names]
 
 
-def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) -> int:
+def run_stack(
+    settings: Settings,
+    engine: Engine | None,
+    options: StackOptions,
+    *,
+    sockets: list[socket.socket] | None = None,  # the port, listening since the model's fetch
+) -> int:
     from simplechat.api.app import create_app
     from simplechat.draining import sigterm_ends_like_ctrl_c
     from simplechat.slow_clients import guarded_protocol
@@ -212,7 +218,7 @@ def run_stack(settings: Settings, engine: Engine | None, options: StackOptions) 
     )
     try:
         with sigterm_ends_like_ctrl_c():
-            ReadyServer(config, summary(url, model)).run()
+            ReadyServer(config, summary(url, model)).run(sockets=sockets)
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after a clean shutdown
     finally:
