@@ -9,7 +9,7 @@ PORT ?= 8000
 # The transformers engine's tests run on this CPU build of torch (pip finds it on disk here).
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run serve test test-gpu lint format typecheck pytest pytest-vllm install install-dev \
+.PHONY: run serve test test-gpu lint format typecheck pytest pytest-vllm bench-router install install-dev \
 	system-deps clean \
 	synth deploy destroy bench
 
@@ -99,8 +99,12 @@ test-gpu: install-dev
 
 # Side by side: our server, llama.cpp's llama-server (built from the pinned sdist's sources,
 # cached in ~/.cache/simplechat-bench) and a course-style server. Writes bench/results/.
-bench: install-dev
+bench: install-dev bench-router
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# A conversation's second turn through vLLM's router, with and without session affinity.
+bench-router: $(VENV)/.installed-run $(VLLM_VENV)/.installed-vllm
+	$(VLLM_VENV)/bin/python bench/router_affinity.py
 
 # AWS: `make synth` needs no credentials; `make deploy` / `make destroy` use your AWS profile.
 CDK_CLI := npx --yes aws-cdk@2.1148.1
