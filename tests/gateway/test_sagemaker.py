@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from chat_gateway import sagemaker_stream
 from chat_gateway.config import Config
@@ -32,6 +33,9 @@ def dummy_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    # boto3's default session keeps the credentials it first found (another test's): a fresh one
+    # reads these, as a Lambda's first invocation does.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 @pytest.fixture
