@@ -73,3 +73,17 @@ def test_links_in_an_answer_open_apart_and_only_to_the_web_or_mail(
     assert answer.locator("a", has_text="web").get_attribute("href") == "https://example.com/a"
     for text in ("data", "file", "rel"):
         assert answer.locator("a", has_text=text).get_attribute("href") is None
+
+
+def test_an_image_in_an_answer_is_never_loaded(page: Page, fake_stack: ServerProcess) -> None:
+    # The guide page may show the docs' own images; a model's answer may not: an image there
+    # would fetch a URL the model chose (a tracking pixel, or the conversation in its query).
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(fake_stack.url)
+    page.fill("#input", "see ![chart](http://127.0.0.1:9/leak?secret=plans) here")
+    page.press("#input", "Enter")
+    answer = page.locator("#messages .message.assistant")
+    expect(answer).to_contain_text("here")
+    assert page.locator("#messages img").count() == 0
+    assert not [url for url in fetched if "/leak" in url]
