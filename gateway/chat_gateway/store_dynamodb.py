@@ -15,18 +15,25 @@ from chat_gateway.store import (
     Clock,
     Conversation,
     Message,
+    NotFound,
     Page,
+    Preset,
     StoreError,
     TooMany,
     Unavailable,
     check_append,
     check_id,
+    check_preset_id,
     check_text,
+    clean_instructions,
+    clean_preset,
     clean_title,
     decode_cursor,
     encode_cursor,
     not_found,
+    preset_not_found,
     timestamp,
+    too_many_presets,
 )
 
 PARTITION_KEY = "pk"
@@ -45,6 +52,7 @@ PART_BYTES = 100_000
 #: Message numbers are 6 digits in the sort key and never reused, even after an edit.
 SEQ_LIMIT = 1_000_000
 PROFILE_SK = "PROFILE"
+PRESET_PREFIX = "PRESET#"
 #: Tries of a write that lost a race (a transaction conflict, a throttled batch).
 ATTEMPTS = 8
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -103,10 +111,13 @@ class DynamoStore:
                     self._client = boto3.client("dynamodb")
         return self._client
 
-    def create(self, user: str, title: str = "") -> Conversation:
+    def create(self, user: str, title: str = "", instructions: str = "") -> Conversation:
         title = clean_title(title, required=False)
+        instructions = clean_instructions(instructions)
         now = timestamp(self.clock)
-        conversation = Conversation(uuid.uuid4().hex, title, now, now)
+        conversation = Conversation(
+            uuid.uuid4().hex, title, now, now, instructions, "user" if title else ""
+        )
         meta = {
             **key(user, meta_sk(conversation.id)),
             "createdAt": text(now),
@@ -116,7 +127,13 @@ class DynamoStore:
             "messageCount": number(0),
         }
         if title:
-            meta |= {"title": text(title), "titleSearch": text(title.casefold())}
+            meta |= {
+                "title": text(title),
+                "titleSearch": text(title.casefold()),
+                "titleSource": text("user"),
+            }
+        if instructions:
+            meta["instructions"] = text(instructions)
         # The count lives in the same transaction as the put, so concurrent creates cannot
         # pass the limit together.
         codes = self.transact(
@@ -192,25 +209,182 @@ class DynamoStore:
         return conversation_of(meta), [message for _, message, _ in messages if message]
 
     def rename(self, user: str, conversation_id: str, title: str) -> Conversation:
+        return self._set_title(user, conversation_id, title, "user")
+
+    def name_by_model(self, user: str, conversation_id: str, title: str) -> Conversation:
+        return self._set_title(user, conversation_id, title, "model")
+
+    def _set_title(self, user: str, conversation_id: str, title: str, source: str) -> Conversation:
         check_id(conversation_id)
         title = clean_title(title, required=True)
+        condition = "attribute_exists(pk)"
+        values = {
+            ":title": text(title),
+            ":search": text(title.casefold()),
+            ":source": text(source),
+        }
+        if source != "user":  # the user's title is never replaced
+            condition += " AND (attribute_not_exists(titleSource) OR titleSource <> :user)"
+            values[":user"] = text("user")
         try:
-            answer = self.client.update_item(
-                TableName=self.table_name,
-                Key=key(user, meta_sk(conversation_id)),
-                UpdateExpression="SET title = :title, titleSearch = :search",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={
-                    ":title": text(title),
-                    ":search": text(title.casefold()),
-                },
-                ReturnValues="ALL_NEW",
+            return self._update_meta(
+                user,
+                conversation_id,
+                "SET title = :title, titleSearch = :search, titleSource = :source",
+                condition,
+                values,
             )
+        except NotFound:
+            if source == "user":
+                raise
+            return self.get(user, conversation_id)[0]  # the user's rename came first
+
+    def set_instructions(self, user: str, conversation_id: str, instructions: str) -> Conversation:
+        check_id(conversation_id)
+        instructions = clean_instructions(instructions)
+        if not instructions:
+            return self._update_meta(
+                user, conversation_id, "REMOVE instructions", "attribute_exists(pk)", None
+            )
+        return self._update_meta(
+            user,
+            conversation_id,
+            "SET instructions = :instructions",
+            "attribute_exists(pk)",
+            {":instructions": text(instructions)},
+        )
+
+    def _update_meta(
+        self,
+        user: str,
+        conversation_id: str,
+        expression: str,
+        condition: str,
+        values: dict[str, Any] | None,
+    ) -> Conversation:
+        """One conditional update of the META; NotFound (from `not_found`, or meaning "the
+        condition failed") when it is not done."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": key(user, meta_sk(conversation_id)),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            answer = self.client.update_item(**request)
         except Exception as exc:
             if error_code(exc) == CONDITION_FAILED:
                 raise not_found(conversation_id) from None
             raise
         return conversation_of(answer["Attributes"])
+
+    def presets(self, user: str) -> builtins.list[Preset]:
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": {
+                    ":pk": text(partition(user)),
+                    ":prefix": text(PRESET_PREFIX),
+                },
+                "ConsistentRead": True,
+            }
+        )
+        found = [preset_of(item) for item in items]
+        return sorted(found, key=lambda preset: (preset.created_at, preset.id))
+
+    def save_preset(
+        self, user: str, name: str, instructions: str, preset_id: str | None = None
+    ) -> Preset:
+        name, instructions = clean_preset(name, instructions)
+        now = timestamp(self.clock)
+        if preset_id is not None:
+            check_preset_id(preset_id)
+            try:
+                answer = self.client.update_item(
+                    TableName=self.table_name,
+                    Key=key(user, preset_sk(preset_id)),
+                    UpdateExpression="SET #name = :name, instructions = :instructions, "
+                    "updatedAt = :now",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={"#name": "name"},  # a reserved word
+                    ExpressionAttributeValues={
+                        ":name": text(name),
+                        ":instructions": text(instructions),
+                        ":now": text(now),
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except Exception as exc:
+                if error_code(exc) == CONDITION_FAILED:
+                    raise preset_not_found(preset_id) from None
+                raise
+            return preset_of(answer["Attributes"])
+        preset = Preset(uuid.uuid4().hex, name, instructions, now, now)
+        item = {
+            **key(user, preset_sk(preset.id)),
+            "name": text(name),
+            "instructions": text(instructions),
+            "createdAt": text(now),
+            "updatedAt": text(now),
+        }
+        # Counted in the same transaction as the put, as conversations are.
+        codes = self.transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key(user, PROFILE_SK),
+                        "UpdateExpression": "ADD presetCount :one",
+                        "ConditionExpression": "attribute_not_exists(presetCount) "
+                        "OR presetCount < :max",
+                        "ExpressionAttributeValues": {
+                            ":one": number(1),
+                            ":max": number(store.MAX_PRESETS),
+                        },
+                    }
+                },
+            ]
+        )
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            raise too_many_presets()
+        if codes:
+            raise Unavailable("A new preset's id was taken; try again.")
+        return preset
+
+    def delete_preset(self, user: str, preset_id: str) -> None:
+        check_preset_id(preset_id)
+        codes = self.transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": key(user, preset_sk(preset_id)),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key(user, PROFILE_SK),
+                        "UpdateExpression": "ADD presetCount :minus_one",
+                        "ExpressionAttributeValues": {":minus_one": number(-1)},
+                    }
+                },
+            ]
+        )
+        if codes:
+            raise preset_not_found(preset_id)
 
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
@@ -314,8 +488,13 @@ class DynamoStore:
             sets += [
                 "title = if_not_exists(title, :title)",
                 "titleSearch = if_not_exists(titleSearch, :search)",
+                "titleSource = if_not_exists(titleSource, :first)",
             ]
-            values |= {":title": text(title), ":search": text(title.casefold())}
+            values |= {
+                ":title": text(title),
+                ":search": text(title.casefold()),
+                ":first": text("first"),
+            }
         try:
             answer = self.client.update_item(
                 TableName=self.table_name,
@@ -481,6 +660,10 @@ def meta_sk(conversation_id: str) -> str:
     return f"CONV#{conversation_id}#META"
 
 
+def preset_sk(preset_id: str) -> str:
+    return PRESET_PREFIX + preset_id
+
+
 def message_sk(conversation_id: str, seq: int, part: int) -> str:
     return f"CONV#{conversation_id}#MSG#{seq:06d}#{part:03d}"
 
@@ -502,6 +685,18 @@ def conversation_of(item: dict[str, Any]) -> Conversation:
     return Conversation(
         conversation_id,
         item.get("title", {}).get("S", ""),
+        item["createdAt"]["S"],
+        item["updatedAt"]["S"],
+        item.get("instructions", {}).get("S", ""),
+        item.get("titleSource", {}).get("S", ""),
+    )
+
+
+def preset_of(item: dict[str, Any]) -> Preset:
+    return Preset(
+        item["sk"]["S"][len(PRESET_PREFIX) :],
+        item["name"]["S"],
+        item["instructions"]["S"],
         item["createdAt"]["S"],
         item["updatedAt"]["S"],
     )
