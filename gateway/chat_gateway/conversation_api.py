@@ -1,7 +1,9 @@
-"""`/conversations[/{id}]`: list, create, read, rename, delete (docs/conversations.md)."""
+"""`/conversations[/{id}[/title]]`: list, create, read, rename, set instructions, delete, and
+ask the model for a title (docs/conversations.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chat_gateway.chat_request import check_history_message, load_object
@@ -10,10 +12,12 @@ from chat_gateway.errors import GatewayError, bad_request
 from chat_gateway.events import HttpRequest
 from chat_gateway.store import (
     MAX_MESSAGES,
+    Conversation,
     ConversationStore,
     Message,
     StoreError,
     check_id,
+    clean_instructions,
     clean_title,
     title_from,
 )
@@ -28,17 +32,35 @@ NO_STORE = GatewayError(
 )
 
 
+TITLE = "/title"
+#: Asks the model to name a conversation: (conversation id) -> the conversation afterwards.
+Namer = Callable[[str], Conversation]
+
+
 def is_conversations(path: str) -> bool:
     return path.rstrip("/") == PREFIX or path.startswith(PREFIX + "/")
 
 
 def allowed_methods(path: str) -> str:
-    return "GET, POST" if path.rstrip("/") == PREFIX else "GET, PATCH, DELETE"
+    if path.rstrip("/") == PREFIX:
+        return "GET, POST"
+    return "POST" if path.rstrip("/").endswith(TITLE) else "GET, PATCH, DELETE"
 
 
 def route_name(path: str) -> str:
     """The route as the log names it: ids left out, so lines group by route."""
-    return PREFIX if path.rstrip("/") == PREFIX else PREFIX + "/{id}"
+    if path.rstrip("/") == PREFIX:
+        return PREFIX
+    return PREFIX + "/{id}" + (TITLE if path.rstrip("/").endswith(TITLE) else "")
+
+
+def detail(conversation: Conversation) -> dict[str, Any]:
+    """The summary with what only one conversation's answers carry."""
+    return {
+        **conversation.summary(),
+        "instructions": conversation.instructions,
+        "titleSource": conversation.title_source,
+    }
 
 
 def check_method(request: HttpRequest) -> None:
@@ -57,12 +79,21 @@ class ConversationApi:
     def __init__(self, store: ConversationStore | None, config: Config) -> None:
         self.store, self.config = store, config
 
-    def handle(self, request: HttpRequest) -> tuple[int, dict[str, Any] | None]:
+    def handle(
+        self, request: HttpRequest, namer: Namer | None = None
+    ) -> tuple[int, dict[str, Any] | None]:
         if self.store is None:
             raise NO_STORE
         store, user = self.store, request.user
         rest = request.path.rstrip("/")[len(PREFIX) :].strip("/")
         route = (request.method, "id" if rest else "")
+        if rest.endswith(TITLE) and rest.count("/") == 1 and namer is not None:
+            check_method(request)
+            try:
+                conversation_id = check_id(rest[: -len(TITLE)])
+            except StoreError as exc:
+                raise GatewayError(exc.status, exc.message) from None
+            return 200, detail(namer(conversation_id))
         try:
             if route == ("GET", ""):
                 return 200, self._list(store, user, request.query)
@@ -74,13 +105,11 @@ class ConversationApi:
             if route == ("GET", "id"):
                 conversation, messages = store.get(user, conversation_id)
                 return 200, {
-                    **conversation.summary(),
+                    **detail(conversation),
                     "messages": [message.as_json() for message in messages],
                 }
             if route == ("PATCH", "id"):
-                data = load_object(request.body, self.config.max_body_bytes, '{"title": "..."}')
-                title = clean_title(data.get("title"), required=True)
-                return 200, store.rename(user, conversation_id, title).summary()
+                return 200, detail(self._change(store, user, conversation_id, request.body))
             if route == ("DELETE", "id"):
                 store.delete(user, conversation_id)
                 return 204, None
@@ -102,11 +131,28 @@ class ConversationApi:
             "nextCursor": page.next_cursor,
         }
 
+    def _change(
+        self, store: ConversationStore, user: str, conversation_id: str, body: bytes
+    ) -> Conversation:
+        """PATCH: a new title, new instructions, or both (checked before either is written)."""
+        example = '{"title": "..."} or {"instructions": "..."}'
+        data = load_object(body, self.config.max_body_bytes, example)
+        if "title" not in data and "instructions" not in data:
+            raise bad_request(f"Send what to change: {example}.")
+        title = clean_title(data["title"], required=True) if "title" in data else None
+        if "instructions" in data:
+            instructions = clean_instructions(data["instructions"])
+            conversation = store.set_instructions(user, conversation_id, instructions)
+        if title is not None:
+            conversation = store.rename(user, conversation_id, title)
+        return conversation
+
     def _create(self, store: ConversationStore, user: str, body: bytes) -> dict[str, Any]:
         data = load_object(body or b"{}", self.config.max_body_bytes, '{"title": "..."}')
         title = clean_title(data.get("title"), required=False)
+        instructions = clean_instructions(data.get("instructions"))
         messages = self._imported(data.get("messages"))
-        conversation = store.create(user, title)
+        conversation = store.create(user, title, instructions)
         if messages:
             first = next((m.content for m in messages if m.role == "user"), "")
             conversation = store.append(user, conversation.id, messages, title=title_from(first))

@@ -26,6 +26,11 @@ ROUTES = [
     ("GET", "/conversations/{id}"),
     ("PATCH", "/conversations/{id}"),
     ("DELETE", "/conversations/{id}"),
+    ("POST", "/conversations/{id}/title"),
+    ("GET", "/presets"),
+    ("POST", "/presets"),
+    ("PATCH", "/presets/{id}"),
+    ("DELETE", "/presets/{id}"),
     ("GET", "/usage"),
 ]
 
