@@ -12,7 +12,9 @@ import { offerImport, translateOffer } from "./history_import.js";
 import { applyLanguage, pickLanguage, t } from "./i18n.js";
 import { format } from "./i18n_auth.js";
 import "./i18n_conversations.js";
+import "./i18n_instructions.js";
 import { icon } from "./icons.js";
+import { showInstructionsLine, wireInstructions } from "./instructions.js";
 import { translateLimit } from "./limit_notice.js";
 import { startSignIn, wireSignIn } from "./sign_in.js";
 import { conversationInUrl, showInUrl } from "./url_state.js";
@@ -248,6 +250,7 @@ function wire() {
     renderUsage();
     renderWarning();
     translateLimit();
+    showInstructionsLine(view.currentInstructions());
   });
   $("demo-note-close").addEventListener("click", () => {
     localStorage.setItem(DEMO_NOTE_KEY, "1");
@@ -287,6 +290,13 @@ function wire() {
     startLogin();
   });
   wireDialogs();
+  wireInstructions({
+    current: view.currentInstructions,
+    save: view.setInstructions,
+    api: () => api,
+    storeless: () => storeless,
+    onFailure: unlessSignedOut,
+  });
   wireDrawer(() => list.focusTarget());
   wireUsagePanel();
   wireWarning();
