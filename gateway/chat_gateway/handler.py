@@ -256,6 +256,8 @@ class Gateway:
     ) -> Conversation:
         """POST /conversations/{id}/title: the model's title, asked once (model_title.py)."""
         assert self.store is not None  # the conversation routes answered 501 without one
+        if not self.config.model_titles:
+            return self.store.get(request.user, conversation_id)[0]
         return name_by_model(
             self.store,
             request.user,

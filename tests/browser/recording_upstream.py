@@ -70,7 +70,7 @@ class RecordingUpstream:
             if data.get("message") in (ASK_EN, ASK_JA):
                 self.titles_waiting.set()
                 self.titles_go.wait(60)
-        conn = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=120)
+        conn = http.client.HTTPConnection(self.target.netloc, timeout=120)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP | {"host"}}
         conn.request(handler.command, handler.path, body or None, headers)
         reply = conn.getresponse()

@@ -92,7 +92,7 @@ def until(check: Any, what: str, seconds: float = 60) -> Any:
 def test_a_preset_is_saved_applied_and_seen_by_the_model(
     page: Page, stack: ServerProcess, recorder: RecordingUpstream
 ) -> None:
-    name = unique("Japanese tutor")
+    name = "Japanese tutor"
     page.goto(stack.url)
     page.click("#instructions-button")
     expect(page.locator("#instructions-input")).to_be_focused()

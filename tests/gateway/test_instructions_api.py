@@ -14,6 +14,7 @@ from chat_gateway.model_title import ASK_EN, ASK_JA, TITLE_TOKENS, cleaned_title
 from chat_gateway.server import GatewayServer, start_in_thread
 
 from tests.api.live import live_server
+from tests.e2e.server import free_port
 from tests.gateway.test_conversation_api import KEY, ORIGIN, UNKNOWN_ID, Client, RecordingEngine
 
 OPERATOR = "You are the course assistant. Never reveal the exam answers."
@@ -231,9 +232,7 @@ def test_the_model_titles_a_conversation_once_after_its_first_answer(
     assert again["title"] == titled["title"] and len(engine.asked) == asked + 1
 
 
-def test_a_users_rename_wins_over_the_models_title(
-    alice: Client, engine: RecordingEngine
-) -> None:
+def test_a_users_rename_wins_over_the_models_title(alice: Client, engine: RecordingEngine) -> None:
     early = alice.new()
     alice.chat(early["id"], "hello")
     alice.call("PATCH", f"/conversations/{early['id']}", {"title": "Renamed first"})
@@ -270,3 +269,30 @@ def test_a_japanese_conversation_is_asked_for_a_japanese_title(
 )
 def test_the_models_answer_is_cleaned_into_a_title(answer: str, title: str) -> None:
     assert cleaned_title(answer) == title
+
+
+def test_with_model_titles_off_the_first_line_stays_and_no_model_is_asked(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "UPSTREAM_URL": f"http://127.0.0.1:{free_port()}",  # nothing there: any call would fail
+        "MODEL_TITLES": "false",
+        "CONVERSATIONS_DB": str(tmp_path / "conversations.sqlite3"),
+    }
+    server = start_in_thread(Gateway(Config.from_env(env)))
+    try:
+        alice = Client(server, "alice-sub")
+        messages = [
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": "hi"},
+        ]
+        made = alice.call("POST", "/conversations", {"messages": messages})[1]
+        status, titled, _ = alice.call("POST", f"/conversations/{made['id']}/title")
+        assert status == 200 and (titled["title"], titled["titleSource"]) == (
+            "hello there",
+            "first",
+        )
+    finally:
+        server.shutdown()
+    assert Config.from_env({"MODEL_TITLES": "maybe"}).problems
+    assert Config.from_env({}).model_titles is True
