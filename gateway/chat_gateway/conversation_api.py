@@ -64,11 +64,15 @@ def detail(conversation: Conversation) -> dict[str, Any]:
 
 
 def check_method(request: HttpRequest) -> None:
-    allowed = allowed_methods(request.path)
+    check_allowed(request, allowed_methods(request.path), route_name(request.path))
+
+
+def check_allowed(request: HttpRequest, allowed: str, route: str) -> None:
+    """405 naming the methods `route` takes ("GET, POST"), for any other but OPTIONS."""
     if request.method != "OPTIONS" and request.method not in allowed.split(", "):
         raise GatewayError(
             405,
-            f"{request.method} is not a method of {route_name(request.path)}.",
+            f"{request.method} is not a method of {route}.",
             headers={"Allow": "OPTIONS, " + allowed},
         )
 

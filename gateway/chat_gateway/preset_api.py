@@ -6,6 +6,7 @@ from typing import Any
 
 from chat_gateway.chat_request import load_object
 from chat_gateway.config import Config
+from chat_gateway.conversation_api import check_allowed
 from chat_gateway.errors import GatewayError
 from chat_gateway.events import HttpRequest
 from chat_gateway.store import ConversationStore, StoreError, check_preset_id, clean_preset
@@ -27,13 +28,7 @@ def route_name(path: str) -> str:
 
 
 def check_method(request: HttpRequest) -> None:
-    allowed = allowed_methods(request.path)
-    if request.method != "OPTIONS" and request.method not in allowed.split(", "):
-        raise GatewayError(
-            405,
-            f"{request.method} is not a method of {route_name(request.path)}.",
-            headers={"Allow": "OPTIONS, " + allowed},
-        )
+    check_allowed(request, allowed_methods(request.path), route_name(request.path))
 
 
 class PresetApi:

@@ -136,30 +136,7 @@ class DynamoStore:
             meta["instructions"] = text(instructions)
         # The count lives in the same transaction as the put, so concurrent creates cannot
         # pass the limit together.
-        codes = self.transact(
-            [
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": meta,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": key(user, PROFILE_SK),
-                        "UpdateExpression": "ADD conversationCount :one",
-                        "ConditionExpression": "attribute_not_exists(conversationCount) "
-                        "OR conversationCount < :max",
-                        "ExpressionAttributeValues": {
-                            ":one": number(1),
-                            ":max": number(store.MAX_CONVERSATIONS),
-                        },
-                    }
-                },
-            ]
-        )
+        codes = self._put_counted(user, meta, "conversationCount", store.MAX_CONVERSATIONS)
         if codes[1:2] == ["ConditionalCheckFailed"]:
             raise TooMany(
                 f"You keep {store.MAX_CONVERSATIONS} conversations, the most there can be; "
@@ -331,31 +308,7 @@ class DynamoStore:
             "createdAt": text(now),
             "updatedAt": text(now),
         }
-        # Counted in the same transaction as the put, as conversations are.
-        codes = self.transact(
-            [
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": item,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": key(user, PROFILE_SK),
-                        "UpdateExpression": "ADD presetCount :one",
-                        "ConditionExpression": "attribute_not_exists(presetCount) "
-                        "OR presetCount < :max",
-                        "ExpressionAttributeValues": {
-                            ":one": number(1),
-                            ":max": number(store.MAX_PRESETS),
-                        },
-                    }
-                },
-            ]
-        )
+        codes = self._put_counted(user, item, "presetCount", store.MAX_PRESETS)
         if codes[1:2] == ["ConditionalCheckFailed"]:
             raise too_many_presets()
         if codes:
@@ -364,49 +317,13 @@ class DynamoStore:
 
     def delete_preset(self, user: str, preset_id: str) -> None:
         check_preset_id(preset_id)
-        codes = self.transact(
-            [
-                {
-                    "Delete": {
-                        "TableName": self.table_name,
-                        "Key": key(user, preset_sk(preset_id)),
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": key(user, PROFILE_SK),
-                        "UpdateExpression": "ADD presetCount :minus_one",
-                        "ExpressionAttributeValues": {":minus_one": number(-1)},
-                    }
-                },
-            ]
-        )
+        codes = self._delete_counted(user, preset_sk(preset_id), "presetCount")
         if codes:
             raise preset_not_found(preset_id)
 
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
-        codes = self.transact(
-            [
-                {
-                    "Delete": {
-                        "TableName": self.table_name,
-                        "Key": key(user, meta_sk(conversation_id)),
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": key(user, PROFILE_SK),
-                        "UpdateExpression": "ADD conversationCount :minus_one",
-                        "ExpressionAttributeValues": {":minus_one": number(-1)},
-                    }
-                },
-            ]
-        )
+        codes = self._delete_counted(user, meta_sk(conversation_id), "conversationCount")
         if codes:
             raise not_found(conversation_id)
         # The META went first, so the conversation is gone at once; its messages follow.
@@ -601,6 +518,57 @@ class DynamoStore:
         if not items or items[0]["sk"]["S"] != meta_sk(conversation_id):
             raise not_found(conversation_id)
         return items[0], assemble(items[1:])
+
+    def _put_counted(
+        self, user: str, item: dict[str, Any], counter: str, limit: int
+    ) -> builtins.list[str]:
+        """Puts a new `item` and adds one to the PROFILE's `counter` in one transaction, so
+        concurrent puts cannot pass `limit` together; `transact`'s codes (the second one
+        ConditionalCheckFailed: the limit)."""
+        return self.transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key(user, PROFILE_SK),
+                        "UpdateExpression": f"ADD {counter} :one",
+                        "ConditionExpression": f"attribute_not_exists({counter}) "
+                        f"OR {counter} < :max",
+                        "ExpressionAttributeValues": {":one": number(1), ":max": number(limit)},
+                    }
+                },
+            ]
+        )
+
+    def _delete_counted(self, user: str, sort_key: str, counter: str) -> builtins.list[str]:
+        """Deletes an item that must exist and takes one from the PROFILE's `counter`, in one
+        transaction; `transact`'s codes (any: there was no such item)."""
+        return self.transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": key(user, sort_key),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key(user, PROFILE_SK),
+                        "UpdateExpression": f"ADD {counter} :minus_one",
+                        "ExpressionAttributeValues": {":minus_one": number(-1)},
+                    }
+                },
+            ]
+        )
 
     def _query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every item the query finds, page after page (a page stops at 1 MB)."""
