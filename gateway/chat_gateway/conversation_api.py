@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 from typing import Any
 
 from chat_gateway.chat_request import check_history_message, load_object

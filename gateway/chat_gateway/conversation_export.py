@@ -29,7 +29,7 @@ BAD_CURSOR = "'cursor' is not a cursor this export gave out; start the export ag
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page starts: after list position `after`, in conversation `id` from message `skip`."""
+    """Where a page starts: after list position `after`, in conversation `id` at message `skip`."""
 
     after: str | None = None
     id: str | None = None

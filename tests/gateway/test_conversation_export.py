@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from chat_gateway import conversation_export, store_sqlite
-from chat_gateway.store import Unavailable
 from chat_gateway.server import GatewayServer
+from chat_gateway.store import Unavailable
 
 from tests.gateway.test_conversation_api import Client, start_gateway
 
@@ -81,7 +81,8 @@ def comparable(messages: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
 def test_export_in_pages_then_import_gives_the_same_conversations(
     alice: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kept = pairs(30) + [
+    kept = [
+        *pairs(30),
         {"role": "user", "content": "止めた"},
         {"role": "assistant", "content": "途中", "stopped": True},
     ]
