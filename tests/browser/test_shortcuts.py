@@ -158,7 +158,8 @@ def test_a_shortcut_typed_during_a_real_composition_does_nothing(
     page.locator("#input").focus()
     page.evaluate(
         """() => { window.seen = [];
-        document.addEventListener("keydown", (e) => window.seen.push([e.code, e.isComposing, e.keyCode]), true); }"""
+        document.addEventListener("keydown",
+          (e) => window.seen.push([e.code, e.isComposing, e.keyCode]), true); }"""
     )
     cdp = page.context.new_cdp_session(page)
     cdp.send(
