@@ -190,3 +190,22 @@ def test_the_sign_in_screen_and_a_phone_read_well_in_both(
         # Nothing wider than the phone.
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         context.close()
+
+
+def test_a_phone_in_dark_japanese(browser: Browser, fake_stack: ServerProcess) -> None:
+    context = browser.new_context(
+        locale="ja-JP", viewport={"width": 375, "height": 740}, color_scheme="dark"
+    )
+    page = context.new_page()
+    open_showcase(page, fake_stack)
+    expect(page.locator("#export-markdown")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing wider
+    assert_readable(
+        page, [s for s in CHAT_ELEMENTS if "conv-" not in s and "port-" not in s], "phone"
+    )
+    page.screenshot(path=str(IMAGES / "theme-dark-phone.png"))
+    page.get_by_role("button", name="会話一覧").click()
+    expect(page.locator("#export-all-button")).to_be_visible()
+    expect(page.locator("#export-all-button")).to_have_text("すべて書き出す")
+    assert_readable(page, ["#export-all-button", "#import-open-button", ".conv-link"], "drawer")
+    context.close()
