@@ -68,12 +68,12 @@ def test_export_all_then_import_gives_the_same_conversations(
     page: Page, stack: ServerProcess, tmp_path: Path
 ) -> None:
     delete_all(stack)
-    stopped = [
+    stopped: list[dict[str, Any]] = [
         {"role": "user", "content": "止めて"},
         {"role": "assistant", "content": "途中まで", "stopped": True},
     ]
     make_conversation(
-        stack, "日本語の会話", qa("こんにちは\n二行目", "はい、こんにちは。") + stopped
+        stack, "日本語の会話", [*qa("こんにちは\n二行目", "はい、こんにちは。"), *stopped]
     )
     make_conversation(stack, "Code", qa("How do I reverse a list?", CODE_ANSWER))
     make_conversation(stack, "Long", qa("q" * 8000, "a" * 60000) * 20)
