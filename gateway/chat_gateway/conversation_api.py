@@ -39,6 +39,8 @@ def is_conversations(path: str) -> bool:
 
 
 def allowed_methods(path: str) -> str:
+    if path.rstrip("/") == f"{PREFIX}/{EXPORT}":
+        return "GET"
     return "GET, POST" if path.rstrip("/") == PREFIX else "GET, PATCH, DELETE"
 
 
@@ -78,7 +80,8 @@ class ConversationApi:
                 return 201, self._create(store, user, request.body)
             if "/" in rest:
                 raise GatewayError(404, "Not found.")
-            if route == ("GET", "id") and rest == EXPORT:
+            if rest == EXPORT:
+                check_method(request)
                 return 200, export_page(store, user, request.query.get("cursor"))
             conversation_id = check_id(rest) if rest else ""
             if route == ("GET", "id"):

@@ -146,6 +146,13 @@ def test_a_cursor_the_export_did_not_give_is_a_400(alice: Client, cursor: str) -
     assert status == 400 and "start the export again" in reply["error"], reply
 
 
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+def test_the_export_is_read_only(alice: Client, method: str) -> None:
+    status, reply, headers = alice.call(method, "/conversations/export", {})
+    assert status == 405 and "not a method of /conversations/export" in reply["error"], reply
+    assert headers["Allow"] == "OPTIONS, GET"
+
+
 def count(client: Client) -> int:
     return len(client.call("GET", "/conversations?limit=100")[1]["conversations"])
 
