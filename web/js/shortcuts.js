@@ -74,7 +74,8 @@ export function wireShortcuts(actions) {
     if (!found) return;
     const [name] = found;
     // Escape belongs to an open dialog (it closes it) or the drawer; Stop only while answering.
-    if (name === "shortcutStop" && (dialogOpen() || !actions.isAnswering() || document.body.classList.contains("drawer-open"))) return;
+    // (and, in the search box, to clearing it).
+    if (name === "shortcutStop" && (dialogOpen() || !actions.isAnswering() || document.body.classList.contains("drawer-open") || e.target.type === "search")) return;
     if (name !== "shortcutHelp" && name !== "shortcutStop" && dialogOpen()) return;
     if (!$("chat-view") || $("chat-view").hidden) return; // signing in: nothing to act on
     e.preventDefault();
