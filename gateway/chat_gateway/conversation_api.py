@@ -1,4 +1,4 @@
-"""`/conversations[/{id}]`: list, create (or import), read, rename, delete, export (docs/conversations.md)."""
+"""`/conversations[/{id}]`: list, create or import, read, rename, delete, export (docs)."""
 
 from __future__ import annotations
 
