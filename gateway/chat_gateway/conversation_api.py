@@ -116,6 +116,12 @@ class ConversationApi:
         }
 
     def _create(self, store: ConversationStore, user: str, body: bytes) -> dict[str, Any]:
+        if len(body) > MAX_IMPORT_BYTES:
+            raise GatewayError(
+                413,
+                f"The request is {len(body)} bytes; the limit is {MAX_IMPORT_BYTES} "
+                "(one conversation per request): import a smaller conversation.",
+            )
         data = load_object(body or b"{}", MAX_IMPORT_BYTES, '{"title": "..."}')
         title = clean_title(data.get("title"), required=False)
         messages = self._imported(data.get("messages"))

@@ -216,19 +216,21 @@ def test_bad_files_say_what_is_wrong_and_store_nothing_half(
             {"title": "too many", "messages": too_many},
             {"title": "too long", "messages": too_long},
             {"title": "wrong shape", "messages": [{"author": "me"}]},
+            {"title": "huge", "messages": [{"role": "assistant", "content": "a" * 64000}] * 70},
         ],
     }
     path = tmp_path / "mixed.json"
     path.write_text(json.dumps(file))
     import_file(page, path)
-    expect(page.locator("#import-progress")).to_have_text("Imported 1 of 4 conversations.")
+    expect(page.locator("#import-progress")).to_have_text("Imported 1 of 5 conversations.")
     problems = page.locator("#import-problems li")
-    expect(problems).to_have_count(3)
+    expect(problems).to_have_count(4)
     expect(problems.nth(0)).to_contain_text(
         "“too many”: 'messages' has 1001 messages; the limit is 1000."
     )
     expect(problems.nth(1)).to_contain_text("the limit is 8000")
     expect(problems.nth(2)).to_contain_text("role user or assistant")
+    expect(problems.nth(3)).to_contain_text("the limit is 4194304 (one conversation per request)")
     titles = [c["title"] for c in everything(stack)]
     assert len(titles) == count + 1 and "fine one" in titles
 

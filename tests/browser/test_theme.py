@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.test_conversations import make_conversation, qa
+from tests.browser.conftest import start_stack
+from tests.browser.test_conversations import api, make_conversation, qa
 from tests.e2e.server import ServerProcess
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
@@ -74,11 +75,23 @@ def theme(page: Page) -> str:
     return str(page.evaluate("document.documentElement.dataset.theme"))
 
 
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A stack of its own: the same two conversations in every screenshot."""
+    started = start_stack(tmp_path_factory.mktemp("theme-stack"), "--engine", "fake")
+    yield started
+    started.stop()
+
+
 def open_showcase(page: Page, stack: ServerProcess) -> None:
-    make_conversation(stack, "会議の議事録を要約して", qa("要約して", "はい。"))
-    conversation_id = make_conversation(
-        stack, "Reverse a list", qa("How do I reverse a list in Python?", CODE_ANSWER)
-    )
+    listed = api(stack, "GET", "/conversations")[1]["conversations"]
+    if not listed:
+        make_conversation(stack, "会議の議事録を要約して", qa("要約して", "はい。"))
+        make_conversation(
+            stack, "Reverse a list", qa("How do I reverse a list in Python?", CODE_ANSWER)
+        )
+        listed = api(stack, "GET", "/conversations")[1]["conversations"]
+    conversation_id = listed[0]["id"]
     page.goto(f"{stack.url}/?c={conversation_id}")
     expect(page.locator("#messages .code-block")).to_have_count(1)
     # A notice is part of the screen too (the one a conversation that is gone gives).
@@ -125,10 +138,10 @@ def check_dialogs(page: Page, where: str) -> None:
 
 
 def test_it_follows_the_system_and_reads_well_in_dark(
-    dark_system: BrowserContext, fake_stack: ServerProcess
+    dark_system: BrowserContext, stack: ServerProcess
 ) -> None:
     page = dark_system.new_page()
-    open_showcase(page, fake_stack)
+    open_showcase(page, stack)
     assert theme(page) == "dark"
     expect(page.locator("#theme-select")).to_have_value("system")
     assert_readable(page, CHAT_ELEMENTS, "dark")
@@ -141,9 +154,10 @@ def test_it_follows_the_system_and_reads_well_in_dark(
 
 
 def test_light_reads_well_and_a_choice_is_kept_per_browser(
-    page: Page, fake_stack: ServerProcess
+    browser: Browser, stack: ServerProcess
 ) -> None:
-    open_showcase(page, fake_stack)
+    page = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 720}).new_page()
+    open_showcase(page, stack)
     assert theme(page) == "light"
     assert_readable(page, CHAT_ELEMENTS, "light")
     page.screenshot(path=str(IMAGES / "theme-light.png"))
@@ -158,6 +172,7 @@ def test_light_reads_well_and_a_choice_is_kept_per_browser(
     page.select_option("#theme-select", "system")
     assert theme(page) == "light"
     assert page.evaluate("localStorage.getItem('simplechat.theme')") is None
+    page.context.close()
 
 
 def test_the_sign_in_screen_and_a_phone_read_well_in_both(
@@ -192,12 +207,12 @@ def test_the_sign_in_screen_and_a_phone_read_well_in_both(
         context.close()
 
 
-def test_a_phone_in_dark_japanese(browser: Browser, fake_stack: ServerProcess) -> None:
+def test_a_phone_in_dark_japanese(browser: Browser, stack: ServerProcess) -> None:
     context = browser.new_context(
         locale="ja-JP", viewport={"width": 375, "height": 740}, color_scheme="dark"
     )
     page = context.new_page()
-    open_showcase(page, fake_stack)
+    open_showcase(page, stack)
     expect(page.locator("#export-markdown")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing wider
     assert_readable(
