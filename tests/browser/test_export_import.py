@@ -5,14 +5,12 @@ conversations.json, bad files, and the old browser history kept when its import 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import start_stack
 from tests.browser.test_conversations import (
     ENTRY,
     api,
@@ -28,10 +26,8 @@ CODE_ANSWER = "Use `reversed`:\n\n```python\nprint(list(reversed([1, 2, 3])))\n`
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    started = start_stack(tmp_path_factory.mktemp("transfer-stack"), "--engine", "fake")
-    yield started
-    started.stop()
+def stack(own_fake_stack: ServerProcess) -> ServerProcess:
+    return own_fake_stack
 
 
 def everything(stack: ServerProcess) -> list[dict[str, Any]]:

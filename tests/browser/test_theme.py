@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import start_stack
 from tests.browser.test_conversations import api, make_conversation, qa
 from tests.e2e.server import ServerProcess
 
@@ -76,11 +75,8 @@ def theme(page: Page) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A stack of its own: the same two conversations in every screenshot."""
-    started = start_stack(tmp_path_factory.mktemp("theme-stack"), "--engine", "fake")
-    yield started
-    started.stop()
+def stack(own_fake_stack: ServerProcess) -> ServerProcess:
+    return own_fake_stack
 
 
 def open_showcase(page: Page, stack: ServerProcess) -> None:
