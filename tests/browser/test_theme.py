@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER
 from tests.browser.test_conversations import api, make_conversation, qa
 from tests.e2e.server import ServerProcess
 
@@ -124,6 +125,21 @@ def check_dialogs(page: Page, where: str) -> None:
         where,
     )
     page.keyboard.press("Escape")
+    page.click("#usage-button")
+    expect(page.locator("#usage-body .usage-row").first).to_be_visible()
+    assert_readable(page, ["#usage-title", "#usage-body .usage-today", "#usage-close"], where)
+    page.keyboard.press("Escape")
+    page.locator("#conversation-list li").first.hover()
+    page.locator("#conversation-list .conv-rename").first.click()
+    expect(page.locator("#rename-dialog")).to_be_visible()
+    page.fill("#rename-input", "")
+    page.locator("#rename-form button[type=submit]").click()
+    assert_readable(
+        page,
+        ["#rename-title", "label[for='rename-input']", "#rename-input", "#rename-error"],
+        where,
+    )
+    page.keyboard.press("Escape")
     page.locator("#conversation-list li").first.hover()
     page.locator("#conversation-list .conv-delete").first.click()
     expect(page.locator("#delete-dialog")).to_be_visible()
@@ -171,6 +187,13 @@ def test_light_reads_well_and_a_choice_is_kept_per_browser(
     page.context.close()
 
 
+def sign_in(page: Page) -> None:
+    page.fill("#login-username", DEMO_USER)
+    page.fill("#login-password", DEMO_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#chat-view")).to_be_visible()
+
+
 def test_the_sign_in_screen_and_a_phone_read_well_in_both(
     browser: Browser, cognito_stack: ServerProcess
 ) -> None:
@@ -200,6 +223,15 @@ def test_the_sign_in_screen_and_a_phone_read_well_in_both(
         )
         # Nothing wider than the phone.
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        sign_in(page)
+        page.click("#account-button")
+        expect(page.locator("#account-dialog")).to_be_visible()
+        expect(page.locator("#totp-status")).not_to_be_empty()
+        assert_readable(
+            page,
+            ["#account-title", "#account-who", "#totp-status", "#sign-out-everywhere-button"],
+            f"account, {scheme}",
+        )
         context.close()
 
 
