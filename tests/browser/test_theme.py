@@ -1,6 +1,6 @@
 """Dark mode in Chromium: it follows the system setting, a choice is kept per browser, and every
 screen and dialog (code blocks included) reads at WCAG AA contrast (4.5:1) in both themes.
-Screenshots of both go to docs/images/ for the README."""
+Screenshots of both go to test-output/screenshots/ (copy them to docs/images/ for the README)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER
 from tests.browser.test_conversations import api, make_conversation, qa
 from tests.e2e.server import ServerProcess
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+# Not docs/images directly: a test run must leave the working tree as it found it.
+IMAGES = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 CODE_ANSWER = (
     "Reverse it with slicing, or `reversed()`:\n\n```python\nitems = [1, 2, 3]\n"
     "print(items[::-1])\n```\n\nA [link](https://example.com) and **bold** text."
@@ -157,7 +158,7 @@ def test_it_follows_the_system_and_reads_well_in_dark(
     assert theme(page) == "dark"
     expect(page.locator("#theme-select")).to_have_value("system")
     assert_readable(page, CHAT_ELEMENTS, "dark")
-    IMAGES.mkdir(exist_ok=True)
+    IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / "theme-dark.png"))
     check_dialogs(page, "dark dialogs")
     # The system turns light while the page is open: the page follows.
