@@ -1,13 +1,15 @@
-"""`/conversations[/{id}[/title]]`: list, create, read, rename, set instructions, delete, and
-ask the model for a title (docs/conversations.md)."""
+"""`/conversations[/{id}[/title]]`: list, create or import, read, rename, set instructions,
+delete, export, and ask the model for a title (docs/conversations.md)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from chat_gateway.chat_request import check_history_message, load_object
 from chat_gateway.config import Config
+from chat_gateway.conversation_export import export_page
 from chat_gateway.errors import GatewayError, bad_request
 from chat_gateway.events import HttpRequest
 from chat_gateway.store import (
@@ -23,6 +25,10 @@ from chat_gateway.store import (
 )
 
 PREFIX = "/conversations"
+EXPORT = "export"
+#: An imported conversation is one request: within Lambda's 6 MB request limit with room for the
+#: event around it (the gateway's MAX_BODY_BYTES is for chat turns, far smaller).
+MAX_IMPORT_BYTES = 4 * 1024 * 1024
 MAX_PAGE = 100
 MAX_QUERY_CHARS = 100
 NO_STORE = GatewayError(
@@ -42,15 +48,20 @@ def is_conversations(path: str) -> bool:
 
 
 def allowed_methods(path: str) -> str:
-    if path.rstrip("/") == PREFIX:
+    path = path.rstrip("/")
+    if path == f"{PREFIX}/{EXPORT}":
+        return "GET"
+    if path == PREFIX:
         return "GET, POST"
-    return "POST" if path.rstrip("/").endswith(TITLE) else "GET, PATCH, DELETE"
+    return "POST" if path.endswith(TITLE) else "GET, PATCH, DELETE"
 
 
 def route_name(path: str) -> str:
     """The route as the log names it: ids left out, so lines group by route."""
     if path.rstrip("/") == PREFIX:
         return PREFIX
+    if path.rstrip("/") == f"{PREFIX}/{EXPORT}":
+        return PREFIX + "/" + EXPORT
     return PREFIX + "/{id}" + (TITLE if path.rstrip("/").endswith(TITLE) else "")
 
 
@@ -105,6 +116,9 @@ class ConversationApi:
                 return 201, self._create(store, user, request.body)
             if "/" in rest:
                 raise GatewayError(404, "Not found.")
+            if rest == EXPORT:
+                check_method(request)
+                return 200, export_page(store, user, request.query.get("cursor"))
             conversation_id = check_id(rest) if rest else ""
             if route == ("GET", "id"):
                 conversation, messages = store.get(user, conversation_id)
@@ -152,14 +166,33 @@ class ConversationApi:
         return conversation
 
     def _create(self, store: ConversationStore, user: str, body: bytes) -> dict[str, Any]:
-        data = load_object(body or b"{}", self.config.max_body_bytes, '{"title": "..."}')
+        if len(body) > MAX_IMPORT_BYTES:
+            raise GatewayError(
+                413,
+                f"The request is {len(body)} bytes; the limit is {MAX_IMPORT_BYTES} "
+                "(one conversation per request): import a smaller conversation.",
+            )
+        data = load_object(body or b"{}", MAX_IMPORT_BYTES, '{"title": "..."}')
         title = clean_title(data.get("title"), required=False)
         instructions = clean_instructions(data.get("instructions"))
         messages = self._imported(data.get("messages"))
+        if not messages and len(body) > self.config.max_body_bytes:
+            raise GatewayError(
+                413, f"The request is {len(body)} bytes; the limit is {self.config.max_body_bytes}."
+            )
         conversation = store.create(user, title, instructions)
         if messages:
             first = next((m.content for m in messages if m.role == "user"), "")
-            conversation = store.append(user, conversation.id, messages, title=title_from(first))
+            try:
+                conversation = store.append(
+                    user, conversation.id, messages, title=title_from(first)
+                )
+            except BaseException:
+                # All or nothing: an import that fails half way leaves no empty conversation
+                # (and if the database refuses that too, the first error is the one to report).
+                with contextlib.suppress(Exception):
+                    store.delete(user, conversation.id)
+                raise
         return conversation.summary()
 
     def _imported(self, raw: Any) -> list[Message]:

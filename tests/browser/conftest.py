@@ -55,6 +55,15 @@ def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     stack.stop()
 
 
+@pytest.fixture(scope="module")
+def own_fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The fake engine on a stack of the test module's own: every conversation in it is the
+    module's (an export of all of them, the same list in every screenshot)."""
+    stack = start_stack(tmp_path_factory.mktemp("own-fake-stack"), "--engine", "fake")
+    yield stack
+    stack.stop()
+
+
 @pytest.fixture(scope="session")
 def cognito_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     stack = start_stack(

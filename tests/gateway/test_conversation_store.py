@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from chat_gateway import store
+from chat_gateway.conversation_export import export_page
 from chat_gateway.store import (
     TIMESTAMP_PATTERN,
     BadCursor,
@@ -626,3 +627,42 @@ def test_sqlite_adds_the_new_columns_to_an_older_file(tmp_path: Path, clock: Fak
     old = opened.get(ALICE, "a" * 32)[0]
     assert (old.title, old.instructions) == ("old", "")
     assert opened.set_instructions(ALICE, old.id, "be brief").instructions == "be brief"
+
+
+def test_the_export_pages_through_both_stores(conversations: ConversationStore) -> None:
+    """conversation_export over each store: pages of a few hundred bytes join into every
+    conversation, newest first; one deleted mid-export is left out; another user's cursor
+    reads nothing of this user's."""
+    ids = []
+    for n in range(4):
+        made = conversations.create(ALICE, f"talk {n}")
+        turns = [
+            Message("user" if i % 2 == 0 else "assistant", f"{JAPANESE}{n}-{i}") for i in range(6)
+        ]
+        conversations.append(ALICE, made.id, turns)
+        ids.append(made.id)
+    joined: dict[str, list[str]] = {}
+    order: list[str] = []
+    cursor, pages = None, 0
+    while True:
+        page = export_page(conversations, ALICE, cursor, budget=400)
+        pages += 1
+        if pages == 2:
+            conversations.delete(ALICE, ids[0])  # the oldest: not reached yet
+            stolen = export_page(conversations, BOB, page["nextCursor"], budget=400)
+            assert stolen["conversations"] == []
+        for part in page["conversations"]:
+            if part["id"] not in joined:
+                assert part["firstMessage"] == 0
+                order.append(part["id"])
+                joined[part["id"]] = []
+            assert part["firstMessage"] == len(joined[part["id"]])
+            joined[part["id"]] += [m["content"] for m in part["messages"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert pages > 4
+    assert order == [ids[3], ids[2], ids[1]]
+    for conversation_id in order:
+        _, messages = conversations.get(ALICE, conversation_id)
+        assert joined[conversation_id] == [m.content for m in messages]

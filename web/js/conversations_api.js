@@ -55,6 +55,12 @@ export class ConversationsApi {
     return this.call("POST", "/conversations", body);
   }
 
+  // One page of the export: {conversations: [{...Summary, messages, firstMessage}], nextCursor}.
+  exportPage(cursor = null) {
+    const query = cursor ? `?${new URLSearchParams({ cursor })}` : "";
+    return this.call("GET", `/conversations/export${query}`);
+  }
+
   // {...Summary, messages: [{role, content, createdAt, stopped?}]}
   get(id) {
     return this.call("GET", `/conversations/${encodeURIComponent(id)}`);
