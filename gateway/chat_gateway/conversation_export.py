@@ -11,6 +11,7 @@ from typing import Any
 from chat_gateway.store import (
     ID_PATTERN,
     BadCursor,
+    Conversation,
     ConversationStore,
     NotFound,
     decode_cursor,
@@ -95,12 +96,12 @@ def export_page(
             size = size_of(item)
             if used + size > budget and (out or taken):
                 if taken:
-                    out.append(chunk(conversation.summary(), taken, skip))
+                    out.append(chunk(conversation, taken, skip))
                 resume = Position(after, conversation.id, skip + len(taken))
                 return {"conversations": out, "nextCursor": resume.encode()}
             taken.append(item)
             used += size
-        out.append(chunk(conversation.summary(), taken, skip))
+        out.append(chunk(conversation, taken, skip))
         after = listed_to.get(conversation.id) or encode_cursor(
             conversation.updated_at, conversation.id
         )
@@ -108,5 +109,11 @@ def export_page(
     return {"conversations": out, "nextCursor": Position(after).encode()}
 
 
-def chunk(summary: dict[str, str], messages: list[dict[str, object]], first: int) -> dict[str, Any]:
-    return {**summary, "messages": messages, "firstMessage": first}
+def chunk(
+    conversation: Conversation, messages: list[dict[str, object]], first: int
+) -> dict[str, Any]:
+    """A `Part`; the conversation's instructions, where it has some, travel in every part."""
+    part: dict[str, Any] = conversation.summary()
+    if conversation.instructions:
+        part["instructions"] = conversation.instructions
+    return {**part, "messages": messages, "firstMessage": first}

@@ -296,3 +296,19 @@ def test_with_model_titles_off_the_first_line_stays_and_no_model_is_asked(
         server.shutdown()
     assert Config.from_env({"MODEL_TITLES": "maybe"}).problems
     assert Config.from_env({}).model_titles is True
+
+
+def test_instructions_travel_in_the_export_and_back_in_an_import(alice: Client) -> None:
+    made = alice.call("POST", "/conversations", {"instructions": TUTOR})[1]
+    alice.chat(made["id"], "hello")
+    plain = alice.new()
+    alice.chat(plain["id"], "no instructions here")
+    page = alice.call("GET", "/conversations/export")[1]
+    by_id = {part["id"]: part for part in page["conversations"]}
+    assert by_id[made["id"]]["instructions"] == TUTOR
+    assert "instructions" not in by_id[plain["id"]]
+    part = by_id[made["id"]]
+    body = {"title": part["title"], "messages": part["messages"], "instructions": TUTOR}
+    status, imported, _ = alice.call("POST", "/conversations", body)
+    assert status == 201
+    assert alice.call("GET", f"/conversations/{imported['id']}")[1]["instructions"] == TUTOR

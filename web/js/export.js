@@ -3,14 +3,17 @@
 export const FORMAT = "simplechat.conversations";
 export const VERSION = 1;
 
-// A conversation as the file keeps it: {title, createdAt, updatedAt, messages}.
+// A conversation as the file keeps it: {title, createdAt, updatedAt, messages}, and its
+// instructions where it has some.
 function entry(stored) {
   const messages = (stored.messages || []).map((m) => {
     const message = { role: m.role, content: m.content, createdAt: m.createdAt };
     if (m.stopped) message.stopped = true;
     return message;
   });
-  return { title: stored.title || "", createdAt: stored.createdAt, updatedAt: stored.updatedAt, messages };
+  const kept = { title: stored.title || "", createdAt: stored.createdAt, updatedAt: stored.updatedAt, messages };
+  if (stored.instructions) kept.instructions = stored.instructions;
+  return kept;
 }
 
 export function asJson(conversations) {

@@ -30,7 +30,9 @@ function ours(file) {
           return message;
         })
       : item.messages;
-    return { title: typeof item.title === "string" ? item.title : "", messages };
+    const conversation = { title: typeof item.title === "string" ? item.title : "", messages };
+    if (typeof item.instructions === "string" && item.instructions) conversation.instructions = item.instructions;
+    return conversation;
   });
 }
 

@@ -86,7 +86,9 @@ async function importFile(event) {
       }
       try {
         // One request per conversation, stored whole or not at all (docs/conversations.md).
-        const summary = await env.api().create({ title: conversation.title, messages: conversation.messages });
+        const body = { title: conversation.title, messages: conversation.messages };
+        if (conversation.instructions) body.instructions = conversation.instructions;
+        const summary = await env.api().create(body);
         done++;
         env.onImported(summary);
       } catch (error) {
