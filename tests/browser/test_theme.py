@@ -148,6 +148,29 @@ def check_dialogs(page: Page, where: str) -> None:
         page, ["#delete-title", "#delete-text", "#delete-cancel", "#delete-confirm"], where
     )
     page.keyboard.press("Escape")
+    page.click("#instructions-button")
+    expect(page.locator("#instructions-dialog")).to_be_visible()
+    page.fill("#instructions-input", "Answer briefly.")
+    page.fill("#preset-name", "")
+    page.click("#preset-save")  # no name: the dialog says so, in its error colour
+    expect(page.locator("#instructions-error")).not_to_be_empty()
+    assert_readable(
+        page,
+        [
+            "#instructions-title",
+            "#instructions-help",
+            "label[for='instructions-input']",
+            "#instructions-input",
+            "#instructions-count",
+            "#preset-box legend",
+            "label[for='preset-name']",
+            "#preset-save",
+            "#instructions-error",
+            "#instructions-cancel",
+        ],
+        where,
+    )
+    page.keyboard.press("Escape")
 
 
 def test_it_follows_the_system_and_reads_well_in_dark(
