@@ -21,8 +21,9 @@ from simplechat.engines.base import Message, Prompt
 from simplechat.engines.fake import FakeEngine
 from tests.api.live import live_server
 from tests.gateway.conftest import LambdaContext
-from tests.gateway.test_streaming import Received, context_header
 from tests.gateway.upstreams import FaultyServer
+from tests.support.gateway_http import context_header
+from tests.support.sse import Received
 
 KEY = "gateway-key-0123"
 ORIGIN = "https://d111111abcdef8.cloudfront.net"

@@ -24,8 +24,9 @@ from chat_gateway.usage_sqlite import SqliteUsage
 
 from tests.api.live import wait_until
 from tests.gateway.test_conversation_store import TABLE, FakeClock, dynamo_store
-from tests.gateway.test_streaming import Received, context_header
 from tests.gateway.upstreams import FaultyServer, HeldStream
+from tests.support.gateway_http import context_header
+from tests.support.sse import Received
 
 #: 2,000 ASCII characters: about 500 tokens of prompt by any tokenizer's count.
 MESSAGE = "word " * 400

@@ -20,7 +20,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from tests.api.live import metric, wait_until
 from tests.e2e.server import ServerProcess
-from tests.gateway.test_streaming import ORIGIN, post
+from tests.support.gateway_http import ORIGIN, post
 from tests.vllm.conftest import KEY, MODEL
 
 QUESTION: list[ChatCompletionMessageParam] = [
