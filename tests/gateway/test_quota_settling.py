@@ -23,8 +23,9 @@ from chat_gateway.usage_dynamodb import DynamoUsage
 from chat_gateway.usage_sqlite import SqliteUsage
 
 from tests.api.live import wait_until
-from tests.gateway.test_conversation_store import TABLE, FakeClock, dynamo_store
 from tests.gateway.upstreams import FaultyServer, HeldStream
+from tests.support.clocks import TickingClock
+from tests.support.dynamo import TABLE, dynamo_store
 from tests.support.gateway_http import context_header
 from tests.support.sse import Received
 
@@ -47,7 +48,7 @@ def backend(
             "env": {"CONVERSATIONS_DB": str(store.path)},
         }
         return
-    for conversations in dynamo_store(monkeypatch, tmp_path, FakeClock()):
+    for conversations in dynamo_store(monkeypatch, tmp_path, TickingClock()):
         yield {
             "store": conversations,
             "usage": DynamoUsage(TABLE, store=conversations),
