@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from chat_gateway import store
@@ -49,6 +50,38 @@ PROFILE_SK = "PROFILE"
 ATTEMPTS = 8
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
+#: Errors that mean "later", once botocore's own retries are spent: 503 for the caller.
+BUSY = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+}
+TABLE_BUSY = "The conversations table is busy or out of reach; try again in a moment."
+
+
+@contextmanager
+def busy_is_unavailable(message: str) -> Iterator[None]:
+    """DynamoDB throttling or out of reach becomes Unavailable (503 and `message`); a failed
+    condition and anything unexpected go on to the caller."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        if error_code(exc) in BUSY or unreachable(exc):
+            raise Unavailable(message) from exc
+        raise
+
+
+def unreachable(exc: Exception) -> bool:
+    try:
+        from botocore import exceptions
+    except ImportError:  # no botocore, so this cannot be one of its errors
+        return False
+    return isinstance(exc, exceptions.ConnectionError | exceptions.HTTPClientError)
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -103,6 +136,7 @@ class DynamoStore:
                     self._client = boto3.client("dynamodb")
         return self._client
 
+    @busy_is_unavailable(TABLE_BUSY)
     def create(self, user: str, title: str = "") -> Conversation:
         title = clean_title(title, required=False)
         now = timestamp(self.clock)
@@ -152,6 +186,7 @@ class DynamoStore:
             raise Unavailable("A new conversation's id was taken; try again.")
         return conversation
 
+    @busy_is_unavailable(TABLE_BUSY)
     def list(
         self, user: str, *, limit: int = 50, cursor: str | None = None, query: str = ""
     ) -> Page:
@@ -186,11 +221,13 @@ class DynamoStore:
         last = found[limit - 1] if len(found) > limit else None
         return Page(found[:limit], encode_cursor(last.updated_at, last.id) if last else None)
 
+    @busy_is_unavailable(TABLE_BUSY)
     def get(self, user: str, conversation_id: str) -> tuple[Conversation, builtins.list[Message]]:
         check_id(conversation_id)
         meta, messages = self._items(user, conversation_id)
         return conversation_of(meta), [message for _, message, _ in messages if message]
 
+    @busy_is_unavailable(TABLE_BUSY)
     def rename(self, user: str, conversation_id: str, title: str) -> Conversation:
         check_id(conversation_id)
         title = clean_title(title, required=True)
@@ -212,6 +249,7 @@ class DynamoStore:
             raise
         return conversation_of(answer["Attributes"])
 
+    @busy_is_unavailable(TABLE_BUSY)
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
         codes = self.transact(
@@ -250,6 +288,7 @@ class DynamoStore:
         )
         self._batch_write([{"DeleteRequest": {"Key": item}} for item in leftovers])
 
+    @busy_is_unavailable(TABLE_BUSY)
     def append(
         self,
         user: str,

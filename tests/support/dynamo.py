@@ -31,9 +31,11 @@ def granted_actions() -> set[str]:
     """GATEWAY_ACTIONS as infra/ writes it, read without importing the CDK (seconds, and a
     Node process). tests/infra checks that the synthesized policy grants exactly these."""
     for node in ast.parse(INFRA_TABLE.read_text()).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if not isinstance(node, ast.Assign):
+            continue
+        target = node.targets[0]
         if isinstance(target, ast.Name) and target.id == "GATEWAY_ACTIONS":
-            return set(ast.literal_eval(node.value))  # type: ignore[union-attr]
+            return set(ast.literal_eval(node.value))
     raise AssertionError(f"no GATEWAY_ACTIONS in {INFRA_TABLE}")
 
 

@@ -100,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.ending == "failure":
             self._json(fault.failure_status, {"success": False, "error": fault.message}, fault)
             return
+        if fault.ending == "done":
+            self._json(200, {"response": "".join(fault.pieces)}, fault)
+            return
         body = json.dumps({"response": "".join(fault.pieces) + " and the rest"}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
