@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import socket
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,12 @@ from simplechat.settings import Settings
 # tests/vllm run real vLLM (its CPU build), which lives in a venv of its own: `make test` runs
 # them there (`make pytest-vllm`); the app's venv, without vLLM, leaves them to that run.
 collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm"]
+
+#: Every blocking socket operation in the tests' own process that sets no timeout of its own (a
+#: urlopen, a raw socket, an in-process test server's read) gives up after this: a server that
+#: never answers fails that read, well inside pyproject's per-test limit, instead of hanging.
+SOCKET_SECONDS = 120
+socket.setdefaulttimeout(SOCKET_SECONDS)
 
 
 def make_settings(**overrides: Any) -> Settings:
