@@ -28,7 +28,19 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots
 DEMO_USER = "demo@example.com"
 DEMO_PASSWORD = "Demo-password-2026"
 
-pytestmark = pytest.mark.real_model
+#: The fixtures that start the bundled model through a real engine (a test module may add its
+#: own stacks; those that load the model are named here too).
+REAL_MODEL_STACKS = {"model_stack", "long_stack"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`real_model` on the browser tests that load the model (a `pytestmark` in a conftest is
+    ignored by pytest; this hook sees the whole session's items, so it picks this folder's)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and REAL_MODEL_STACKS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_model)
+
 
 # The model answers within seconds, but a busy 2-core machine can stretch that: wait generously.
 expect.set_options(timeout=30_000)

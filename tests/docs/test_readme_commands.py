@@ -169,7 +169,6 @@ def test_the_local_curl_commands_work_as_written(stack: ServerProcess, command: 
 
 @pytest.mark.real_model
 def test_the_openai_example_works_as_written(stack: ServerProcess, tmp_path: Path) -> None:
-    pytest.importorskip("openai")
     [code] = python_blocks(READMES[0])
     script = tmp_path / "example.py"
     script.write_text(on_port(code, stack.port))
