@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, cognito_client, runtime_config
 from tests.e2e.server import ServerProcess
-from tests.e2e.test_stack_streaming import events
+from tests.support.sse import data_events as events
 
 pytestmark = pytest.mark.real_model
 

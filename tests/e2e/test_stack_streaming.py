@@ -18,6 +18,7 @@ from tests.browser.conftest import (
     start_stack,
 )
 from tests.e2e.server import ServerProcess
+from tests.support.sse import data_events as events
 
 pytestmark = pytest.mark.real_model
 
@@ -73,16 +74,6 @@ def post(
         headers["Accept"] = "text/event-stream"
     conn.request("POST", path, json.dumps(body), headers)
     return conn.getresponse()
-
-
-def events(reply: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
-    buffer = b""
-    while chunk := reply.read1(65536):
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n\n")
-        for raw in complete:
-            if raw.startswith(b"data: "):
-                yield json.loads(raw[6:])
 
 
 def test_only_the_user_who_started_an_answer_can_stop_it(

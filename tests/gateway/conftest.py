@@ -61,8 +61,9 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def faulty() -> Iterator[FaultyServer]:
+    """One per test: tests read what it received and set the key it expects."""
     server = FaultyServer()
     yield server
     server.stop()

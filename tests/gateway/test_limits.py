@@ -31,7 +31,7 @@ LATE = datetime(2026, 12, 2, 23, 59, 30, tzinfo=UTC).timestamp()
 MIDDAY = datetime(2026, 12, 2, 12, 0, 30, tzinfo=UTC).timestamp()
 
 
-def start(upstream: str, db: Path, clock: Clock | None = None, **limits: str) -> GatewayServer:
+def start(upstream: str, db: Path, clock: Clock | None = None, /, **limits: str) -> GatewayServer:
     env = {
         "UPSTREAM_URL": upstream,
         "UPSTREAM_API_KEY": KEY,

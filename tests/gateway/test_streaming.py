@@ -138,13 +138,6 @@ def test_a_quiet_model_gets_keep_alives_downstream(monkeypatch: pytest.MonkeyPat
     assert reply.data()[-1]["response"] == "You said: slowly"
 
 
-@pytest.fixture
-def faulty() -> Iterator[FaultyServer]:
-    server = FaultyServer()
-    yield server
-    server.stop()
-
-
 def test_an_upstream_that_dies_mid_answer_ends_with_an_error_after_the_partial_text(
     faulty: FaultyServer,
 ) -> None:

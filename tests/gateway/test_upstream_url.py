@@ -12,8 +12,10 @@ from chat_gateway.handler import Gateway
 from chat_gateway.remote_config import UpstreamSettings
 
 from tests.gateway.conftest import call, make_gateway, with_body
-from tests.gateway.test_remote_config import PARAM, Clock
 from tests.gateway.upstreams import FaultyServer
+from tests.support.clocks import Clock
+
+PARAM = "/simplechat/upstream-url"
 
 KEY = "sk-do-not-leak-1234"
 

@@ -150,7 +150,8 @@ class FaultyServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.expected_key = ""
         self.barrier = threading.Barrier(1)
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # A short poll: each test has a server of its own, and stop() waits one poll.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     @property

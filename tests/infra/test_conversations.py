@@ -13,8 +13,7 @@ from chat_gateway.store_dynamodb import DynamoStore, table_definition
 from chat_gateway.usage_dynamodb import DynamoUsage
 from simplechat_infra.conversations import GATEWAY_ACTIONS
 
-from tests.infra.conftest import Synthesized
-from tests.infra.test_stack import gateway_function, refs
+from tests.support.cdk_template import Synthesized, gateway_function, refs
 from tests.support.clocks import TickingClock
 from tests.support.dynamo import TABLE, ActionLog, dynamo_store, granted_actions
 

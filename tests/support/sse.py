@@ -48,3 +48,11 @@ class Received:
         """The body of a reply that was not a stream."""
         body: dict[str, Any] = json.loads(self.response.read())
         return body
+
+
+def data_events(response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+    """The JSON `data:` events of a streamed reply as they arrive (comments and "[DONE]" left
+    out); ends when the server closes the stream."""
+    for item in Received(response).next_events():
+        if isinstance(item, dict):
+            yield item
