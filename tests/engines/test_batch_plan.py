@@ -1,6 +1,8 @@
 """What one llama.cpp decode step feeds, and in what order (no model needed)."""
 
 import asyncio
+import threading
+from typing import cast
 
 import pytest
 
@@ -96,6 +98,10 @@ class Arrivals:
         return False
 
 
+def as_condition(arrivals: Arrivals) -> threading.Condition:
+    return cast(threading.Condition, arrivals)  # wait_for_quiet calls only `wait`
+
+
 def scripted(monkeypatch: pytest.MonkeyPatch, times: list[float]) -> Arrivals:
     arrivals = Arrivals(times)
     monkeypatch.setattr(llamacpp_batch.time, "monotonic", arrivals.monotonic)
@@ -105,7 +111,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch, times: list[float]) -> Arrivals:
 def test_a_burst_of_arrivals_is_waited_for_until_it_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrivals 10 ms apart, a 500 ms pause counting as quiet: all five are in before it returns.
     arrivals = scripted(monkeypatch, [0.01 * i for i in range(1, 6)])
-    wait_for_quiet(arrivals, lambda: len(arrivals.queue), quiet=0.5, window=30)
+    wait_for_quiet(as_condition(arrivals), lambda: len(arrivals.queue), quiet=0.5, window=30)
     assert len(arrivals.queue) == 5
     assert arrivals.now == pytest.approx(0.05 + 0.5)  # returned once quiet, not at the window
 
@@ -113,6 +119,6 @@ def test_a_burst_of_arrivals_is_waited_for_until_it_pauses(monkeypatch: pytest.M
 def test_the_wait_for_a_burst_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrivals that never pause for long: the wait ends at its window, well before the last.
     arrivals = scripted(monkeypatch, [0.05 * i + 0.01 for i in range(40)])
-    wait_for_quiet(arrivals, lambda: len(arrivals.queue), quiet=1.0, window=0.3)
+    wait_for_quiet(as_condition(arrivals), lambda: len(arrivals.queue), quiet=1.0, window=0.3)
     assert arrivals.now == pytest.approx(0.3)
     assert len(arrivals.queue) == 6  # at 0.01, 0.06, ... 0.26: the rest come after the window
