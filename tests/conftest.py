@@ -18,7 +18,7 @@ from simplechat.engines.base import Engine
 from simplechat.engines.fake import FakeEngine
 from simplechat.engines.llamacpp import LlamaCppEngine
 from simplechat.model_source import bundled_model_path
-from simplechat.settings import Settings
+from tests.support.settings import make_settings
 
 # tests/vllm run real vLLM (its CPU build), which lives in a venv of its own: `make test` runs
 # them there (`make pytest-vllm`); the app's venv, without vLLM, leaves them to that run.
@@ -29,12 +29,6 @@ collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm"]
 #: never answers fails that read, well inside pyproject's per-test limit, instead of hanging.
 SOCKET_SECONDS = 120
 socket.setdefaulttimeout(SOCKET_SECONDS)
-
-
-def make_settings(**overrides: Any) -> Settings:
-    """Settings for tests, never read from the developer's environment."""
-    values: dict[str, Any] = {"engine": "fake", **overrides}
-    return Settings(_env_prefix="SIMPLECHAT_TEST_UNUSED_", **values)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from simplechat.api.app import create_app
 from simplechat.engines.base import Engine
 from simplechat.slow_clients import guarded_protocol
-from tests.conftest import make_settings
 from tests.e2e.server import free_port
+from tests.support.settings import make_settings
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 # A generous body limit: the generated bodies should reach validation (the 413 is tested apart).
 app = create_app(make_settings(max_body_bytes=64 << 20), FakeEngine(context_length=100_000))

@@ -17,10 +17,10 @@ from chat_gateway.server import GatewayServer, start_in_thread
 from chat_gateway.store_sqlite import SqliteStore
 
 from tests.api.live import live_server
-from tests.gateway.conftest import LambdaContext
 from tests.gateway.upstreams import FaultyServer
 from tests.support.engines import RecordingEngine
 from tests.support.gateway_http import KEY, ORIGIN, Client
+from tests.support.lambda_events import LambdaContext
 
 UNKNOWN_ID = "0" * 32
 

@@ -4,7 +4,7 @@ import pytest
 from chat_gateway.handler import Gateway
 
 from tests.e2e.server import ServerProcess
-from tests.gateway.conftest import ORIGIN, call, load_event, make_gateway
+from tests.support.lambda_events import ORIGIN, call, load_event, make_gateway
 
 pytestmark = pytest.mark.real_model
 

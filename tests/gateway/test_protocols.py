@@ -7,8 +7,8 @@ from chat_gateway.chat_request import ChatInput
 from chat_gateway.upstream import endpoint, render_prompt, shown_url
 
 from tests.e2e.server import ServerProcess
-from tests.gateway.conftest import call, make_gateway, with_body
 from tests.gateway.upstreams import FaultyServer
+from tests.support.lambda_events import call, make_gateway, with_body
 
 SECRET = {
     "message": "What is the secret word? Answer with the word only.",
