@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.api.live import metric, wait_until
-from tests.browser.conftest import screenshot, start_stack
 from tests.e2e.server import ServerProcess
+from tests.support.browser import screenshot, start_stack
 
 ASSISTANT = "#messages .message.assistant"
 #: A prompt the tiny model answers at length, so that there is time to watch it and stop it.
