@@ -37,6 +37,7 @@ def send(page: Page, text: str) -> None:
     page.press("#input", "Enter")
 
 
+@pytest.mark.timeout(600)  # the whole answer may take the 300 s waited for below
 def test_the_first_words_are_on_the_page_before_the_answer_ends(
     page: Page, long_stack: ServerProcess
 ) -> None:

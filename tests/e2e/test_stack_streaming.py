@@ -18,6 +18,7 @@ from tests.support.browser import (
     runtime_config,
     start_stack,
 )
+from tests.support.cognito import password_sign_in
 from tests.support.sse import data_events as events
 
 pytestmark = pytest.mark.real_model
@@ -49,13 +50,7 @@ def tokens(stack: ServerProcess) -> dict[str, str]:
     )
 
     def id_token(user: str, password: str) -> str:
-        reply = cognito.initiate_auth(
-            AuthFlow="USER_PASSWORD_AUTH",
-            ClientId=auth["clientId"],
-            AuthParameters={"USERNAME": user, "PASSWORD": password},
-        )
-        token: str = reply["AuthenticationResult"]["IdToken"]
-        return token
+        return password_sign_in(cognito, auth["clientId"], user, password)["IdToken"]
 
     return {
         "first": id_token(DEMO_USER, DEMO_PASSWORD),
