@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from chat_gateway.server import GatewayServer
@@ -14,6 +15,7 @@ from chat_gateway.store import Conversation
 
 from tests.support.faulty_upstream import FaultyUpstream
 from tests.support.gateway_http import ORIGIN, gateway_server, post
+from tests.support.sse import Received
 
 FAILED_MID_ANSWER = {
     "error-after-text": (502, "The model server failed while answering: the GPU fell over"),
@@ -93,6 +95,19 @@ def assert_untouched(server: GatewayServer, before: Conversation) -> None:
     assert conversation == before
 
 
+def ask_in_a_conversation(
+    server: GatewayServer, fault: str, *, stream: bool
+) -> tuple[Conversation, Received, dict[str, Any]]:
+    """`fault` as the message in a new conversation, answered as one JSON body: the
+    conversation as it was, the reply and its body."""
+    before = new_conversation(server)
+    body = {"message": fault, "conversationId": before.id}
+    conn, reply = post(server, "/chat", body, stream=stream)
+    answer = reply.json()
+    conn.close()
+    return before, reply, answer
+
+
 @pytest.mark.parametrize("fault", FAILED_MID_ANSWER)
 def test_a_streamed_answer_that_fails_midway_ends_with_its_reason_and_keeps_nothing(
     gateways: Gateways, protocol: str, fault: str
@@ -117,11 +132,7 @@ def test_a_json_answer_that_fails_midway_is_an_error_and_keeps_nothing(
     gateways: Gateways, protocol: str, fault: str
 ) -> None:
     server = gateways(protocol, fault)
-    before = new_conversation(server)
-    body = {"message": fault, "conversationId": before.id}
-    conn, reply = post(server, "/chat", body, stream=False)
-    answer = reply.json()
-    conn.close()
+    before, reply, answer = ask_in_a_conversation(server, fault, stream=False)
     status, words = FAILED_AS_JSON[fault]
     assert reply.status == status
     assert set(answer) == {"success", "error"} and answer["success"] is False
@@ -138,11 +149,7 @@ def test_a_refusal_before_the_answer_is_plain_json_with_its_reason_and_keeps_not
     gateways: Gateways, protocol: str, fault: str, stream: bool
 ) -> None:
     server = gateways(protocol, fault)
-    before = new_conversation(server)
-    body = {"message": fault, "conversationId": before.id}
-    conn, reply = post(server, "/chat", body, stream=stream)
-    answer = reply.json()
-    conn.close()
+    before, reply, answer = ask_in_a_conversation(server, fault, stream=stream)
     status, words = REFUSED[fault]
     assert reply.status == status
     assert reply.headers["content-type"].startswith("application/json")

@@ -11,6 +11,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.servers import LocalServer
+
 #: How long the "slow" upstream keeps a request hanging at most (the tests' budgets are shorter).
 SLOW_SECONDS = 8.0
 
@@ -140,28 +142,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no {self.path}"}})
 
 
-class FaultyServer(ThreadingHTTPServer):
-    daemon_threads = True
+class FaultyServer(LocalServer):
     request_queue_size = 256  # many clients at once connect without waiting on the backlog
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.received: list[dict[str, Any]] = []
-        self.stopping = threading.Event()
         self.expected_key = ""
         self.barrier = threading.Barrier(1)
-        # A short poll: each test has a server of its own, and stop() waits one poll.
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler)
 
 
 class HeldStream(ThreadingHTTPServer):

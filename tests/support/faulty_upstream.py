@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.servers import LocalServer
 
 #: How long a stalled answer is held at most (the gateway's limits in these tests are shorter).
 STALL_SECONDS = 30.0
@@ -147,21 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stopping.wait(STALL_SECONDS)
 
 
-class FaultyUpstream(ThreadingHTTPServer):
+class FaultyUpstream(LocalServer):
     """Keeps no state of a request: one server may serve a whole module's tests."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.stopping = threading.Event()
-        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler)
