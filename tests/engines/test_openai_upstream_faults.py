@@ -31,8 +31,9 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def faulty() -> Iterator[FaultyServer]:
+    """One per test: tests count what it received and set its barrier."""
     server = FaultyServer()
     yield server
     server.stop()
