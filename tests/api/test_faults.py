@@ -11,7 +11,7 @@ import pytest
 
 from simplechat.engines.base import EngineError, GenerationRequest, Step
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import (
+from tests.support.live import (
     live_server,
     metric,
     raw_json_post,

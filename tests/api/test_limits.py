@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, raw_json_post, wait_until
+from tests.support.live import live_server, raw_json_post, wait_until
 from tests.support.settings import make_settings
 
 

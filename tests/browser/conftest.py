@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.server import ServerProcess, free_port
 from tests.support.browser import (  # noqa: F401  (the names older tests import from here)
     DEMO_PASSWORD,
     DEMO_USER,
@@ -18,6 +17,7 @@ from tests.support.browser import (  # noqa: F401  (the names older tests import
     screenshot,
     start_stack,
 )
+from tests.support.processes import ServerProcess, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

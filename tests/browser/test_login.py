@@ -7,7 +7,6 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.server import ServerProcess
 from tests.support.browser import (
     DEMO_PASSWORD,
     DEMO_USER,
@@ -15,6 +14,7 @@ from tests.support.browser import (
     runtime_config,
     screenshot,
 )
+from tests.support.processes import ServerProcess
 
 
 def sign_in(page: Page, user: str, password: str) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.api.live import metric, wait_until
-from tests.e2e.server import ServerProcess
 from tests.support.browser import screenshot, start_stack
+from tests.support.live import metric, wait_until
+from tests.support.processes import ServerProcess
 
 ASSISTANT = "#messages .message.assistant"
 #: A prompt the tiny model answers at length, so that there is time to watch it and stop it.

@@ -16,7 +16,7 @@ import pytest
 
 from simplechat.cli import build_parser
 from tests.docs.pages import FENCE, ROOT
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 READMES = [ROOT / "README.md", ROOT / "README.ja.md"]
 STACK_PY = ROOT / "infra" / "simplechat_infra" / "stack.py"

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.live import metric, wait_until
-from tests.e2e.server import ServerProcess
+from tests.support.live import metric, wait_until
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.real_model
 #: Tokens of an answer that cannot end within the grace period.

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.real_model
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.server import ServerProcess
 from tests.support.clocks import room_in_this_minute, utc_minute
+from tests.support.processes import ServerProcess
 
 LIMITS = ["--user-requests-per-minute", "2", "--user-tokens-per-day", "100000"]
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.server import ServerProcess
 from tests.support.browser import (
     DEMO_PASSWORD,
     DEMO_USER,
@@ -19,6 +18,7 @@ from tests.support.browser import (
     start_stack,
 )
 from tests.support.cognito import password_sign_in
+from tests.support.processes import ServerProcess
 from tests.support.sse import data_events as events
 
 pytestmark = pytest.mark.real_model

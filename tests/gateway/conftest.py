@@ -6,8 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.server import ServerProcess
-from tests.gateway.upstreams import FaultyServer
 from tests.support.lambda_events import (  # noqa: F401  (the names older tests import from here)
     EVENTS,
     ORIGIN,
@@ -17,6 +15,8 @@ from tests.support.lambda_events import (  # noqa: F401  (the names older tests 
     make_gateway,
     with_body,
 )
+from tests.support.processes import ServerProcess
+from tests.support.upstreams import FaultyServer
 
 
 @pytest.fixture(scope="session")

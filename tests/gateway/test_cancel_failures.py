@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from chat_gateway.server import GatewayServer
 
-from tests.e2e.server import free_port
 from tests.support.faulty_upstream import FaultyUpstream
 from tests.support.gateway_http import gateway_server, post
+from tests.support.processes import free_port
 
 KEY_REFUSED = (
     "The model server refused the gateway's API key (HTTP {}). "

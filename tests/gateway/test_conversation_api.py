@@ -16,11 +16,11 @@ from chat_gateway.handler import Gateway
 from chat_gateway.server import GatewayServer, start_in_thread
 from chat_gateway.store_sqlite import SqliteStore
 
-from tests.api.live import live_server
-from tests.gateway.upstreams import FaultyServer
 from tests.support.engines import RecordingEngine
 from tests.support.gateway_http import KEY, ORIGIN, Client
 from tests.support.lambda_events import LambdaContext
+from tests.support.live import live_server
+from tests.support.upstreams import FaultyServer
 
 UNKNOWN_ID = "0" * 32
 

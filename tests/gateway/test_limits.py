@@ -19,10 +19,10 @@ from chat_gateway.handler import Gateway
 from chat_gateway.server import GatewayServer, start_in_thread
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, wait_until
 from tests.support.clocks import Clock
 from tests.support.engines import RecordingEngine
 from tests.support.gateway_http import KEY, Client
+from tests.support.live import live_server, wait_until
 
 #: 2026-12-02 23:59:30 UTC: 30 s to the next day, and to the next minute.
 LATE = datetime(2026, 12, 2, 23, 59, 30, tzinfo=UTC).timestamp()

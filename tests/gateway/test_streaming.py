@@ -16,9 +16,9 @@ from chat_gateway import stream_client
 from chat_gateway.server import GatewayServer
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, wait_until
-from tests.gateway.upstreams import FaultyServer
 from tests.support.gateway_http import KEY, ORIGIN, gateway_server, post
+from tests.support.live import live_server, wait_until
+from tests.support.upstreams import FaultyServer
 
 WORDS = [f"w{i}" for i in range(30)]
 TOKEN_DELAY = 0.05

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.e2e.server import free_port
+from tests.support.processes import free_port
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "colab_quickstart.ipynb"
 OUTPUT = Path(__file__).parents[2] / "test-output" / "notebooks"

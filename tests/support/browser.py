@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 DEMO_USER = "demo@example.com"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from simplechat.model_source import bundled_model_path
-from tests.e2e.server import ServerProcess
 from tests.model_folders import save_gguf_as_folder
+from tests.support.processes import ServerProcess
 
 KEY = "vllm-test-key-0123456789"
 #: One name for the model on every server here, so a router can put them side by side.
