@@ -244,7 +244,10 @@ class GatewayServer(ThreadingHTTPServer):
 def start_in_thread(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> GatewayServer:
     """For the local stack and tests: the server on its own thread (port 0: any free one)."""
     server = GatewayServer((host, port), gateway)
-    threading.Thread(target=server.serve_forever, name="chat-gateway", daemon=True).start()
+    # A short poll: shutdown() waits for one (the stack stops, each test stops its own server).
+    threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="chat-gateway", daemon=True
+    ).start()
     return server
 
 

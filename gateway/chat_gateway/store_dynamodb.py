@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from chat_gateway import store
@@ -57,6 +58,38 @@ PRESET_PREFIX = "PRESET#"
 ATTEMPTS = 8
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
+#: Errors that mean "later", once botocore's own retries are spent: 503 for the caller.
+BUSY = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+}
+TABLE_BUSY = "The conversations table is busy or out of reach; try again in a moment."
+
+
+@contextmanager
+def busy_is_unavailable(message: str) -> Iterator[None]:
+    """DynamoDB throttling or out of reach becomes Unavailable (503 and `message`); a failed
+    condition and anything unexpected go on to the caller."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        if error_code(exc) in BUSY or unreachable(exc):
+            raise Unavailable(message) from exc
+        raise
+
+
+def unreachable(exc: Exception) -> bool:
+    try:
+        from botocore import exceptions
+    except ImportError:  # no botocore, so this cannot be one of its errors
+        return False
+    return isinstance(exc, exceptions.ConnectionError | exceptions.HTTPClientError)
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -111,6 +144,7 @@ class DynamoStore:
                     self._client = boto3.client("dynamodb")
         return self._client
 
+    @busy_is_unavailable(TABLE_BUSY)
     def create(self, user: str, title: str = "", instructions: str = "") -> Conversation:
         title = clean_title(title, required=False)
         instructions = clean_instructions(instructions)
@@ -146,6 +180,7 @@ class DynamoStore:
             raise Unavailable("A new conversation's id was taken; try again.")
         return conversation
 
+    @busy_is_unavailable(TABLE_BUSY)
     def list(
         self, user: str, *, limit: int = 50, cursor: str | None = None, query: str = ""
     ) -> Page:
@@ -180,14 +215,17 @@ class DynamoStore:
         last = found[limit - 1] if len(found) > limit else None
         return Page(found[:limit], encode_cursor(last.updated_at, last.id) if last else None)
 
+    @busy_is_unavailable(TABLE_BUSY)
     def get(self, user: str, conversation_id: str) -> tuple[Conversation, builtins.list[Message]]:
         check_id(conversation_id)
         meta, messages = self._items(user, conversation_id)
         return conversation_of(meta), [message for _, message, _ in messages if message]
 
+    @busy_is_unavailable(TABLE_BUSY)
     def rename(self, user: str, conversation_id: str, title: str) -> Conversation:
         return self._set_title(user, conversation_id, title, "user")
 
+    @busy_is_unavailable(TABLE_BUSY)
     def name_by_model(self, user: str, conversation_id: str, title: str) -> Conversation:
         return self._set_title(user, conversation_id, title, "model")
 
@@ -216,6 +254,7 @@ class DynamoStore:
                 raise
             return self.get(user, conversation_id)[0]  # the user's rename came first
 
+    @busy_is_unavailable(TABLE_BUSY)
     def set_instructions(self, user: str, conversation_id: str, instructions: str) -> Conversation:
         check_id(conversation_id)
         instructions = clean_instructions(instructions)
@@ -258,6 +297,7 @@ class DynamoStore:
             raise
         return conversation_of(answer["Attributes"])
 
+    @busy_is_unavailable(TABLE_BUSY)
     def presets(self, user: str) -> builtins.list[Preset]:
         items = self._query(
             {
@@ -273,6 +313,7 @@ class DynamoStore:
         found = [preset_of(item) for item in items]
         return sorted(found, key=lambda preset: (preset.created_at, preset.id))
 
+    @busy_is_unavailable(TABLE_BUSY)
     def save_preset(
         self, user: str, name: str, instructions: str, preset_id: str | None = None
     ) -> Preset:
@@ -315,12 +356,14 @@ class DynamoStore:
             raise Unavailable("A new preset's id was taken; try again.")
         return preset
 
+    @busy_is_unavailable(TABLE_BUSY)
     def delete_preset(self, user: str, preset_id: str) -> None:
         check_preset_id(preset_id)
         codes = self._delete_counted(user, preset_sk(preset_id), "presetCount")
         if codes:
             raise preset_not_found(preset_id)
 
+    @busy_is_unavailable(TABLE_BUSY)
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
         codes = self._delete_counted(user, meta_sk(conversation_id), "conversationCount")
@@ -341,6 +384,7 @@ class DynamoStore:
         )
         self._batch_write([{"DeleteRequest": {"Key": item}} for item in leftovers])
 
+    @busy_is_unavailable(TABLE_BUSY)
     def append(
         self,
         user: str,

@@ -23,32 +23,20 @@ from chat_gateway.store import (
     TooMany,
     encode_cursor,
 )
-from chat_gateway.store_dynamodb import PART_BYTES, DynamoStore, split_utf8, table_definition
+from chat_gateway.store_dynamodb import PART_BYTES, DynamoStore, split_utf8
 from chat_gateway.store_sqlite import SqliteStore
 
-TABLE = "conversations"
-REGION = "ap-northeast-1"
+from tests.support.clocks import TickingClock
+from tests.support.dynamo import TABLE, dynamo_store, inspector
+
 ALICE, BOB = "alice-sub", "bob-sub"
 #: Every kind of character a conversation holds: kana, kanji, full-width, and 4-byte emoji.
 JAPANESE = "こんにちは、カタカナと漢字の混ざった長い会話です。東京都渋谷区😀🍣ＡＢＣ\n"
 
 
-class FakeClock:
-    """A second later at every reading, so order never depends on the machine's speed."""
-
-    def __init__(self) -> None:
-        self.now = 1_780_000_000.0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self.lock:
-            self.now += 1.0
-            return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> TickingClock:
+    return TickingClock()
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -56,42 +44,12 @@ def conversations(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    clock: FakeClock,
+    clock: TickingClock,
 ) -> Iterator[ConversationStore]:
     if request.param == "sqlite":
         yield SqliteStore(tmp_path / "data" / "conversations.sqlite3", clock=clock)
         return
     yield from dynamo_store(monkeypatch, tmp_path, clock)
-
-
-def dynamo_store(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clock: FakeClock
-) -> Iterator[DynamoStore]:
-    boto3 = pytest.importorskip("boto3")
-    moto = pytest.importorskip("moto")
-    from moto.dynamodb.responses import DynamoHandler
-
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    # DynamoDB applies each request atomically; moto's backend has no locks, so threads could
-    # interleave inside one UpdateItem. One request at a time is what the service promises.
-    lock = threading.Lock()
-    call_action = DynamoHandler.call_action
-
-    def one_at_a_time(handler: Any) -> Any:
-        with lock:
-            return call_action(handler)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", one_at_a_time)
-    with moto.mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(**table_definition(TABLE))
-        yield DynamoStore(TABLE, client=client, clock=clock)
 
 
 def stored_messages(conversations: ConversationStore, user: str) -> set[tuple[str, int]]:
@@ -116,7 +74,7 @@ def scan(dynamo: DynamoStore) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     request: dict[str, Any] = {"TableName": TABLE}
     while True:
-        page = dynamo.client.scan(**request)
+        page = inspector().scan(**request)
         items += page["Items"]
         if "LastEvaluatedKey" not in page:
             return items
@@ -503,7 +461,7 @@ def test_concurrent_creates_keep_the_limit(
     assert len(listed(conversations)) == 5
 
 
-def test_sqlite_keeps_conversations_across_restarts(tmp_path: Path, clock: FakeClock) -> None:
+def test_sqlite_keeps_conversations_across_restarts(tmp_path: Path, clock: TickingClock) -> None:
     path = tmp_path / "new" / "folder" / "conversations.sqlite3"
     first = SqliteStore(path, clock=clock)
     conversation = first.create(ALICE, "survives")
