@@ -11,7 +11,7 @@ TORCH_CPU ?= torch==2.13.0
 
 .PHONY: run serve test test-gpu lint format typecheck pytest pytest-vllm bench-router install install-dev \
 	system-deps clean \
-	synth deploy destroy bench
+	synth deploy destroy bench bench-real
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,8 +99,16 @@ test-gpu: install-dev
 
 # Side by side: our server, llama.cpp's llama-server (built from the pinned sdist's sources,
 # cached in ~/.cache/simplechat-bench) and a course-style server. Writes bench/results/.
-bench: install-dev bench-router
+bench: install-dev bench-router bench-real
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# A real-size model without a model hub (bench/synthetic_model.py: Qwen2.5-1.5B's shape, random
+# weights, Q4_K_M; built once): the versus levels, and long prompts, against llama-server.
+bench-real: install-dev
+	$(BIN)/python bench/run.py --only versus --model synthetic --name cpu-qwen2.5-1.5b-shape \
+	  --versus-max-tokens 64 --versus-samples 4 $(BENCH_REAL_ARGS)
+	$(BIN)/python bench/run.py --only long --model synthetic --name cpu-qwen2.5-1.5b-shape \
+	  --versus-max-tokens 64 $(BENCH_REAL_ARGS)
 
 # A conversation's second turn through vLLM's router, with and without session affinity.
 bench-router: $(VENV)/.installed-run $(VLLM_VENV)/.installed-vllm

@@ -21,8 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import synthetic_model
 from front import front_overhead, front_table
 from loadgen import PROMPTS, chat_overhead, run_level
+from long_prompts import compare_long, long_table
 from servers import Server, free_port
 from stack_streaming import stack_streaming, stack_table
 from transformers_batching import transformers_batching, transformers_table
@@ -151,13 +153,29 @@ def main() -> None:
     parser.add_argument("--no-llama-server", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["all", "engines", "versus", "front", "transformers", "stack"],
+        choices=["all", "engines", "versus", "long", "front", "transformers", "stack"],
         default="all",
         help="engines: the side-by-side comparison; versus: ours with its defaults against "
         "llama-server in alternating rounds, both client kinds; front: the openai engine's "
         "overhead; transformers: its continuous batching against one request at a time; "
         "stack: through the whole local stack, streaming time to first token against the "
-        "buffered answer's time, in alternating rounds",
+        "buffered answer's time, in alternating rounds; long: long prompts' time to first "
+        "token against llama-server's, and what they cost running streams",
+    )
+    parser.add_argument(
+        "--model",
+        default="bundled",
+        help="versus and long: `bundled` (SmolLM2-135M), `synthetic` (Qwen2.5-1.5B's shape, "
+        "random weights, Q4_K_M: bench/synthetic_model.py builds it once) or a GGUF path",
+    )
+    parser.add_argument("--long-rounds", type=int, default=2, help="rounds of --only long")
+    parser.add_argument("--long-tokens", type=int, default=1500, help="a long prompt's tokens")
+    parser.add_argument("--long-levels", type=int, nargs="+", default=[1, 8])
+    parser.add_argument(
+        "--long-streams",
+        type=int,
+        default=7,
+        help="--only long: streams running when one more long prompt arrives (0: not measured)",
     )
     parser.add_argument("--versus-rounds", type=int, default=3, help="rounds of --only versus")
     parser.add_argument("--versus-max-tokens", type=int, default=128)
@@ -218,6 +236,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     model = bundled_model_path()
+    # The real-size model serves the versus and long measurements; the rest stay on the demo.
+    served = {"bundled": model, "synthetic": None}.get(args.model, Path(args.model))
+    if served is None:  # its tokenizer comes from the llama.cpp sources the server is built from
+        build_llama_server()
+        served = synthetic_model.build()
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -225,6 +248,7 @@ def main() -> None:
             "processor": platform.processor() or platform.machine(),
         },
         "model": model.name,
+        "served_model": served.name,
         "threads": args.threads,
         "max_tokens": args.max_tokens,
         "rounds": args.rounds,
@@ -235,9 +259,13 @@ def main() -> None:
         compare_engines(args, model, results)
         report.append(table(results))
     if args.only in ("all", "versus"):
-        results["versus"] = versus_defaults(args, model)
+        results["versus"] = versus_defaults(args, served)
         if results["versus"]:
             report.append(versus_table(results["versus"]))
+    if args.only in ("all", "long"):
+        results["long_prompts"] = versus_defaults(args, served, long=True)
+        if results["long_prompts"]:
+            report.append(long_table(results["long_prompts"]))
     if args.only in ("all", "front"):
         results["openai_front"] = front_overhead(
             threads=args.threads,
@@ -272,13 +300,18 @@ def main() -> None:
     print(f"\nwritten: {path.relative_to(HERE.parent)}")
 
 
-def versus_defaults(args: argparse.Namespace, model: Path) -> dict[str, Any] | None:
-    """Ours as `simplechat serve` starts without flags, against llama-server with enough slots
-    (`-np`) for the most clients and the same context per slot, in alternating rounds."""
+def versus_defaults(
+    args: argparse.Namespace, model: Path, *, long: bool = False
+) -> dict[str, Any] | None:
+    """Ours as `simplechat serve` starts without flags (but the model), against llama-server
+    with enough slots (`-np`) for the most clients and the same context per slot, in
+    alternating rounds: the versus levels, or (`long`) the long prompts."""
     llama_server = build_llama_server()
     if llama_server is None:
         return None
     top, context = max(args.levels), 4096  # 4096: our default context per request
+    if long:
+        top = max(top, *args.long_levels, args.long_streams + 1)
     variants = {"simplechat": [], **{f"simplechat {f}": f.split() for f in args.versus_also}}
     servers: dict[str, Server] = {}
     rss: dict[str, float] = {}
@@ -286,6 +319,8 @@ def versus_defaults(args: argparse.Namespace, model: Path) -> dict[str, Any] | N
         for name, flags in variants.items():
             port = free_port()
             ours = [sys.executable, "-m", "simplechat", "serve", "--port", str(port)]
+            if model != bundled_model_path():
+                ours += ["--model", str(model)]
             servers[name] = Server(name, [*ours, "--log-level", "warning", *flags], port)
         port = free_port()
         theirs = [llama_server, "-m", str(model), "--port", str(port), "--host", "127.0.0.1"]
@@ -293,22 +328,37 @@ def versus_defaults(args: argparse.Namespace, model: Path) -> dict[str, Any] | N
                                          "-t", str(args.threads), "-tb", str(args.threads),
                                          "-np", str(top), "-c", str(context * top),
                                          "--log-disable"], port)  # fmt: skip
-        print(f"==> versus: {', '.join(servers)}, alternating", flush=True)
-        versus = compare(
-            {name: server.url for name, server in servers.items()},
-            levels=args.levels,
-            rounds=args.versus_rounds,
-            max_tokens=args.versus_max_tokens,
-            baseline="llama-server",
-            samples=args.versus_samples,
-            pause=args.versus_pause,
-            new_questions=args.versus_questions == "new",
-        )
+        print(f"==> {'long' if long else 'versus'}: {', '.join(servers)}, alternating", flush=True)
+        urls = {name: server.url for name, server in servers.items()}
+        if long:
+            measured = compare_long(
+                urls,
+                baseline="llama-server",
+                levels=args.long_levels,
+                rounds=args.long_rounds,
+                tokens=args.long_tokens,
+                streams=args.long_streams,
+                answer_tokens=args.versus_max_tokens,
+            )
+        else:
+            measured = compare(
+                urls,
+                levels=args.levels,
+                rounds=args.versus_rounds,
+                max_tokens=args.versus_max_tokens,
+                baseline="llama-server",
+                samples=args.versus_samples,
+                pause=args.versus_pause,
+                new_questions=args.versus_questions == "new",
+            )
     finally:
         for name, server in servers.items():
             rss[name] = server.stop()
-    versus["peak_rss_mib"] = rss
-    return versus
+    measured["peak_rss_mib"] = rss
+    measured["model"] = model.name
+    measured["context_per_slot"] = context
+    measured["llama_server_slots"] = top
+    return measured
 
 
 def compare_engines(args: argparse.Namespace, model: Path, results: dict[str, Any]) -> None:

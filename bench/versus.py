@@ -23,6 +23,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,7 +64,13 @@ class Client:
     connection: Connection | None = None
     streams: list[Stream] = field(default_factory=list)
 
-    async def ask(self, prompt: str, max_tokens: int, model: str) -> Stream:
+    async def ask(
+        self,
+        prompt: str,
+        max_tokens: int,
+        model: str,
+        on_token: Callable[[], None] | None = None,
+    ) -> Stream:
         body = json.dumps(
             {
                 "model": model,
@@ -92,7 +99,7 @@ class Client:
         try:
             try:
                 self.connection.writer.write(head + body)
-                await read_sse(self.connection.reader, stream, started)
+                await read_sse(self.connection.reader, stream, started, on_token)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 # A kept connection the server closed as the request went out: an HTTP client
                 # opens a new one and sends it again (llama-server announces keep-alive, yet
@@ -103,7 +110,7 @@ class Client:
                 self.connection = await Connection.open(self.host, self.port)
                 started = time.perf_counter()
                 self.connection.writer.write(head + body)
-                await read_sse(self.connection.reader, stream, started)
+                await read_sse(self.connection.reader, stream, started, on_token)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             stream.error = type(exc).__name__
             close = True
@@ -118,8 +125,14 @@ def _before_the_answer(exc: BaseException) -> bool:
     return not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
 
 
-async def read_sse(reader: asyncio.StreamReader, stream: Stream, started: float) -> None:
-    """Reads one chunked SSE response, counting content deltas; TTFT at the first one."""
+async def read_sse(
+    reader: asyncio.StreamReader,
+    stream: Stream,
+    started: float,
+    on_token: Callable[[], None] | None = None,
+) -> None:
+    """Reads one chunked SSE response, counting content deltas (`on_token` is called at each);
+    TTFT at the first one."""
     status = await reader.readuntil(b"\r\n\r\n")
     if not status.startswith(b"HTTP/1.1 200"):
         raise ValueError(status.split(b"\r\n", 1)[0].decode())
@@ -140,6 +153,8 @@ async def read_sse(reader: asyncio.StreamReader, stream: Stream, started: float)
                 if stream.tokens == 0:
                     stream.ttft = time.perf_counter() - started
                 stream.tokens += 1
+                if on_token is not None:
+                    on_token()
 
 
 async def served_model(host: str, port: int) -> str:

@@ -122,3 +122,14 @@ def test_the_wait_for_a_burst_is_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     wait_for_quiet(as_condition(arrivals), lambda: len(arrivals.queue), quiet=1.0, window=0.3)
     assert arrivals.now == pytest.approx(0.3)
     assert len(arrivals.queue) == 6  # at 0.01, 0.06, ... 0.26: the rest come after the window
+
+
+def test_while_any_sequence_generates_prompts_get_at_most_the_prefill_chunk() -> None:
+    generating = sequence(0, 4, 4)
+    long, short = sequence(1, 1500, 0), sequence(2, 30, 0)
+    plan = dict(plan_step([generating, long, short], 512, prefill_chunk=64))
+    assert plan[generating] is None
+    assert plan[long] == range(0, 64) and short not in plan  # the chunk is spent, in order
+    # With nobody generating, the prompts take the whole batch: nobody waits for a token.
+    alone = dict(plan_step([long, short], 512, prefill_chunk=64))
+    assert alone[long] == range(0, 512)

@@ -252,9 +252,11 @@ class StepRecorder:
         self.steps: list[set[int]] = []
         plan = llamacpp_batch.plan_step
 
-        def recorded(active: list[Sequence], batch_tokens: int) -> list[llamacpp_batch.Feed]:
+        def recorded(
+            active: list[Sequence], batch_tokens: int, *, prefill_chunk: int | None = None
+        ) -> list[llamacpp_batch.Feed]:
             self.steps.append({s.seq_id for s in active})
-            return plan(active, batch_tokens)
+            return plan(active, batch_tokens, prefill_chunk=prefill_chunk)
 
         monkeypatch.setattr(llamacpp_batch, "plan_step", recorded)
 

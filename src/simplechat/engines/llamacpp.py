@@ -18,7 +18,7 @@ from simplechat.engines.base import (
     refuse_unseparated_control_tokens,
 )
 from simplechat.engines.chat_template import JinjaChatTemplate, render_plain
-from simplechat.engines.llamacpp_batch import BatchScheduler, token_bytes
+from simplechat.engines.llamacpp_batch import BatchScheduler, StepRecord, token_bytes
 from simplechat.engines.llamacpp_batch import Sequence as BatchSequence
 from simplechat.engines.loop_inbox import inbox_of
 from simplechat.engines.template_tokens import TemplateTokens
@@ -56,6 +56,7 @@ class LlamaCppEngine(Engine):
         prompt_cache: bool = True,
         kv_cache_type: str = "f16",
         weight_type: str = "auto",
+        prefill_chunk: int | None = None,
     ) -> None:
         import llama_cpp as lc
         from llama_cpp._internals import LlamaContext, LlamaModel
@@ -144,6 +145,7 @@ class LlamaCppEngine(Engine):
             batch_tokens=BATCH_TOKENS,
             context_length=self.context_length,
             prompt_cache=prompt_cache,
+            prefill_chunk=prefill_chunk,
         )
 
     def _kv_bytes_per_token(self, kv_cache_type: str) -> int:
@@ -221,6 +223,11 @@ class LlamaCppEngine(Engine):
     def weight_switches(self) -> int:
         """Times the busy sequences went over to the other weight set (weight_sets.py)."""
         return self._scheduler.weight_switches
+
+    @property
+    def steps(self) -> list[StepRecord]:
+        """The last decode steps' shapes, oldest first (llamacpp_batch.STEP_RECORDS of them)."""
+        return list(self._scheduler.steps)
 
     @property
     def moves(self) -> int:

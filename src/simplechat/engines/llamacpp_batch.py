@@ -46,6 +46,21 @@ BURST_WINDOW_S = 0.02
 #: threads and took 1.5-2 ms, sometimes 5-15; alone it takes under one. Once per request.
 FIRST_STEP_WAIT_S = 0.005
 
+#: While any sequence is generating, waiting prompts get at most this long of a step's time
+#: (their tokens at the measured cost of a prompt token), so a long prompt is read in chunks
+#: beside the running decodes instead of in one step that holds up everyone's next token: a
+#: 1,500-token prompt is 3 steps of 512 tokens, 5-15 s each for a 1.5B model on 2 cores. On the
+#: CPU a prompt chunk of 32 or more tokens is read nearly as fast per token as one of 512 (the
+#: step's cost is its arithmetic, and the weights are read once a step either way).
+PREFILL_BUDGET_S = 0.25
+#: ... but never fewer prompt tokens a step than this (the weights' read, once a step, would
+#: then dominate) ...
+MIN_PREFILL_CHUNK = 32
+#: ... and, until a step with prompt tokens has been timed, this many.
+FIRST_PREFILL_CHUNK = 64
+#: Steps whose shape and timing are kept (`BatchScheduler.steps`) for the log and the tests.
+STEP_RECORDS = 512
+
 # llama.cpp's own sampling defaults (as llama-server uses them) around the request's top_p/temp.
 TOP_K = 40
 MIN_P = 0.05
@@ -93,6 +108,16 @@ def token_bytes(vocab: Any, token: int, *, special: bool = False) -> bytes:
         size = -n  # too small: llama.cpp says how much it needs
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """One decode step's shape: the slots that each fed their last sampled token, and for each
+    prompt read in it, its slot, the prompt positions fed and the prompt's length."""
+
+    generating: tuple[int, ...]
+    prompts: tuple[tuple[int, range, int], ...]
+    seconds: float
+
+
 def _sampler(params: SamplingParams) -> Any:
     """llama.cpp's sampler chain for a sampling request (greedy ones take the step's argmax)."""
     import llama_cpp as lc
@@ -132,6 +157,7 @@ class BatchScheduler:
         batch_tokens: int,
         context_length: int,
         prompt_cache: bool = True,
+        prefill_chunk: int | None = None,
     ) -> None:
         import llama_cpp as lc
 
@@ -142,6 +168,11 @@ class BatchScheduler:
         self._logits_address = 0  # where llama.cpp's logits were at the last step
         self._logits_views: dict[int, np.ndarray] = {}  # rows -> a view of them there
         self._batch_tokens = batch_tokens
+        #: prompt tokens a step may feed while others generate: fixed, or None for the time
+        #: budget (PREFILL_BUDGET_S at the measured cost of a token)
+        self._prefill_chunk = prefill_chunk
+        self._seconds_per_token = 0.0  # of the last steps with prompt tokens, smoothed
+        self.steps: deque[StepRecord] = deque(maxlen=STEP_RECORDS)
         self._batch = lc.llama_batch_init(batch_tokens, 0, 1)
         self._free_ids = list(range(max_sequences))
         self._prompt_cache = prompt_cache
@@ -514,9 +545,14 @@ class BatchScheduler:
         generating = 0
         for sequence in self._active:
             sequence.logits_at = -1  # until the plan gives it a row to sample from
-        for sequence, tokens in plan_step(self._active, self._batch_tokens):
+        prompts: list[tuple[int, range, int]] = []
+        fed_slots: list[int] = []
+        for sequence, tokens in plan_step(
+            self._active, self._batch_tokens, prefill_chunk=self.prefill_chunk()
+        ):
             if tokens is None:  # generating: the token sampled last step
                 generating += 1
+                fed_slots.append(sequence.seq_id)
                 position = sequence.n_prompt + sequence.generated - 1
                 sequence.logits_at = add(sequence.last_token, position, sequence.seq_id, True)
                 sequence.fed += 1
@@ -527,6 +563,7 @@ class BatchScheduler:
                 if last:
                     sequence.logits_at = index
             sequence.prefilled = tokens.stop
+            prompts.append((sequence.seq_id, tokens, sequence.n_prompt))
         self._use_weights_for(batch.n_tokens, generating, held)
         # The last step's output goes to the readers now, as this step starts: their event loop
         # then works while llama.cpp decodes (without the GIL), not while this thread needs it.
@@ -543,6 +580,12 @@ class BatchScheduler:
             raise EngineError(f"llama_decode returned {status}")
         ended, paused = time.perf_counter(), started - self._last_decode_end
         self._last_decode_end = ended
+        fed = sum(len(tokens) for _, tokens, _ in prompts)
+        if fed >= MIN_PREFILL_CHUNK:  # a step big enough to time a prompt token by
+            per_token = (ended - started) / batch.n_tokens
+            previous = self._seconds_per_token or per_token
+            self._seconds_per_token = 0.5 * previous + 0.5 * per_token
+        self.steps.append(StepRecord(tuple(fed_slots), tuple(prompts), ended - started))
         if log.isEnabledFor(logging.DEBUG):
             busy = {s.seq_id for s in self._active}
             log.debug(
@@ -556,6 +599,15 @@ class BatchScheduler:
         sampled = [s for s in self._active if s.logits_at >= 0]
         for sequence, token in zip(sampled, self._sample(sampled), strict=True):
             self._advance(sequence, token)
+
+    def prefill_chunk(self) -> int:
+        """The most prompt tokens the next step feeds while other sequences are generating."""
+        if self._prefill_chunk is not None:
+            return self._prefill_chunk
+        if not self._seconds_per_token:
+            return FIRST_PREFILL_CHUNK
+        fits = int(PREFILL_BUDGET_S / self._seconds_per_token)
+        return max(MIN_PREFILL_CHUNK, min(self._batch_tokens, fits))
 
     def _use_weights_for(self, step_tokens: int, generating: int, held: dict[int, int]) -> None:
         """Goes over to the weight set that suits a step of `step_tokens` (weight_sets.py),
@@ -652,12 +704,17 @@ class BatchScheduler:
 Feed = tuple[Sequence, range | None]
 
 
-def plan_step(active: list[Sequence], batch_tokens: int) -> list[Feed]:
+def plan_step(
+    active: list[Sequence], batch_tokens: int, *, prefill_chunk: int | None = None
+) -> list[Feed]:
     """What one decode step feeds: the last sampled token of each generating sequence (None),
     and chunks of waiting prompts (a range of positions), laid out by sequence id.
 
     Room goes first to one token of every generating sequence, which keeps each stream moving,
-    then to prompts in order of arrival, as far as `batch_tokens` allows. The layout is by id
+    then to prompts in order of arrival, as far as `batch_tokens` allows, and while any
+    sequence is generating, `prefill_chunk` tokens of prompts at most (chunked prefill: the
+    streams get their next token after a step of that size, not after a whole long prompt's
+    read). With none generating, the prompts take the whole batch. The layout is by id
     because with a KV stream per sequence llama.cpp computes only consecutive ids in one pass
     (llama_batch_allocr::split_equal, sequential): in any other order a step becomes a pass per
     sequence, and batching gains nothing.
@@ -668,6 +725,8 @@ def plan_step(active: list[Sequence], batch_tokens: int) -> list[Feed]:
         if sequence.prefilled == sequence.n_prompt:
             feeds.append((sequence, None))
             room -= 1
+    if feeds and prefill_chunk is not None:
+        room = min(room, prefill_chunk)
     for sequence in active:
         if sequence.prefilled < sequence.n_prompt and room > 0:
             end = min(sequence.n_prompt, sequence.prefilled + room)
