@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from chat_gateway.cancel import cancel_outcome, parse_cancel_body
 from chat_gateway.chat_request import ChatInput, parse_chat_body
 from chat_gateway.config import Config
+from chat_gateway.context_fit import ContextReport, Fitter, context_fields
 from chat_gateway.conversation_api import (
     NO_STORE,
     ConversationApi,
@@ -25,6 +26,7 @@ from chat_gateway.remote_config import UpstreamSettings
 from chat_gateway.request_log import log_line
 from chat_gateway.responses import json_response, no_content_response, preflight_response
 from chat_gateway.sagemaker_upstream import SageMakerUpstream, sagemaker_events
+from chat_gateway.server_facts import speed_fields
 from chat_gateway.store import ConversationStore
 from chat_gateway.store_opening import open_store, open_usage
 from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
@@ -78,17 +80,22 @@ class AnswerStream:
         started: float,
         turn: StoredTurn | None,
         ticket: Ticket,
+        report: ContextReport | None = None,
     ) -> None:
         self.gateway, self.request, self.chat = gateway, request, chat
         self.started, self.turn, self.ticket = started, turn, ticket
-        self.outcome = Outcome()
+        self.report = report
+        self.outcome = Outcome(started=started)
         self._reply, self._events = reply, events
         self._ended = False
 
     def events(self) -> Generator[dict[str, Any] | None, None, None]:
         try:
             save = self.turn.save if self.turn is not None else None
-            for item in browser_events(self._events, self.chat, self.outcome, save):
+            events = browser_events(
+                self._events, self.chat, self.outcome, self.gateway.config, save, self.report
+            )
+            for item in events:
                 if item is not None and item.get("done"):
                     # Counted before the browser hears the end: a GET /usage right after the
                     # done event sees this answer's tokens and its slot free.
@@ -145,6 +152,7 @@ class Gateway:
         self.store = store if store is not None else open_store(config)
         self.conversations = ConversationApi(self.store, config)
         self.tally = Tally()  # the log lines' counts, for the local stack's /metrics
+        self.fitter = Fitter(config)
         # A lease on a running answer outlives the longest answer, for a gateway that dies
         # holding one.
         self.meter = Meter(
@@ -206,6 +214,7 @@ class Gateway:
             )
             ticket = self._admit(request, chat)
             try:
+                chat, report = self._fit(chat, turn, deadline)
                 answer = self._ask(chat, deadline)
             except BaseException as exc:
                 if isinstance(exc, GatewayError) and exc.status == 504:
@@ -219,7 +228,15 @@ class Gateway:
                 {"role": "user", "content": chat.message},
                 {"role": "assistant", "content": answer.text},
             ]
-            payload = {"success": True, "response": answer.text, "conversationHistory": history}
+            payload = {
+                "success": True,
+                "response": answer.text,
+                "conversationHistory": history,
+                "context": context_fields(
+                    report, answer.usage, answer.facts.context_length, self.config
+                ),
+                "speed": speed_fields(answer.facts, answer.completion_tokens, None, None),
+            }
             if turn is not None:
                 payload.update(turn.save(answer.text, stopped=False))
             response = json_response(200, payload, self.config, origin)
@@ -246,6 +263,7 @@ class Gateway:
         ticket = self._admit(request, chat)
         reply: Closable
         try:
+            chat, report = self._fit(chat, turn, deadline)
             if self.sagemaker is not None:
                 reply = self.sagemaker.open(chat, request.user_sub, deadline)
                 events = sagemaker_events(reply)
@@ -258,7 +276,21 @@ class Gateway:
             if isinstance(exc, GatewayError) and exc.status in (502, 504):
                 self.settings.forget_url()
             raise
-        return AnswerStream(self, request, chat, reply, events, started, turn, ticket)
+        return AnswerStream(self, request, chat, reply, events, started, turn, ticket, report)
+
+    def _fit(
+        self, chat: ChatInput, turn: StoredTurn | None, deadline: float
+    ) -> tuple[ChatInput, ContextReport | None]:
+        """A stored conversation's history fitted to the model's context by tokens (a request
+        that brings its own history is sent as it came)."""
+        if turn is None:
+            return chat, None
+        if self.sagemaker is not None:
+            url, key = "", ""  # no count route behind an endpoint: estimated
+        else:
+            url, key = self.settings.url(), self.settings.api_key()
+        users = sum(1 for m in turn.before if m.role == "user")
+        return self.fitter.fit(chat, len(turn.before), users, url, key, deadline)
 
     def _admit(self, request: HttpRequest, chat: ChatInput) -> Ticket:
         """The per-user limits' ticket, reserving the prompt and the most the model may write."""
@@ -344,6 +376,14 @@ class Gateway:
                 ),
                 promptTokens=outcome.usage.get("prompt_tokens"),
                 completionTokens=outcome.usage.get("completion_tokens"),
+                tokensPerSecond=outcome.speed.get("tokensPerSecond"),
+                serverFirstTokenMs=(
+                    outcome.speed.get("timeToFirstTokenMs")
+                    if outcome.speed.get("measuredBy") == "server"
+                    else None
+                ),
+                contextLength=outcome.context.get("contextLength"),
+                leftOutTurns=outcome.context.get("leftOutTurns") or None,
                 error=outcome.error,
                 message=stream.chat.message if self.config.log_content else None,
                 response=outcome.text if self.config.log_content else None,
@@ -375,6 +415,12 @@ class Gateway:
                 latencyMs=round((time.monotonic() - started) * 1000),
                 promptTokens=answer.prompt_tokens if answer else None,
                 completionTokens=answer.completion_tokens if answer else None,
+                tokensPerSecond=answer.facts.tokens_per_second if answer else None,
+                serverFirstTokenMs=(
+                    round(answer.facts.first_token_seconds * 1000)
+                    if answer and answer.facts.first_token_seconds is not None
+                    else None
+                ),
                 error=error,
                 message=message if self.config.log_content else None,
                 response=answer.text if answer and self.config.log_content else None,
