@@ -168,7 +168,9 @@ class Fitter:
         except (Unreachable, TimedOut, Broken):
             return None  # the answer's own request will say what is wrong, if anything
         counted = _parse(reply)
-        if counted is None and reply.status in (404, 405, 501):
+        if counted is None and reply.status != 429 and reply.status < 500:
+            # Not ours (no such route, or an answer that is no count): not asked again for a
+            # while. A busy or failing server may be ours: asked again next time.
             self._uncounted[target] = now + config.cache_ttl_seconds
         return counted
 
