@@ -5,6 +5,7 @@
 // there is and travels with each turn, as before conversations were stored.
 import { StreamingAnswer, flagMessage, followIfPinned, messageItem, scrollToBottom } from "./answer_view.js";
 import { ChatError, cancelChat, sendChat } from "./chat_api.js";
+import { addSpeed, markLeftOut, noteAnswer, showContext } from "./context_meter.js";
 import { t } from "./i18n.js";
 import { clearLimit, showLimit } from "./limit_notice.js";
 import { startEdit } from "./message_edit.js";
@@ -72,6 +73,7 @@ export function open(stored) {
   failedAttempt = [];
   hideError();
   showTitle();
+  showContext(conversation.id);
   render();
 }
 
@@ -122,6 +124,7 @@ export function render() {
   conversation.messages.slice(0, upto).forEach((message, index) => {
     const item = addMessage(message.role, message.content);
     if (message.stopped) flagMessage(item, "stopped");
+    if (message.speed) addSpeed(item, message);
     decorate(item, index);
   });
   const extra = [...failedAttempt];
@@ -131,6 +134,7 @@ export function render() {
     requestAnimationFrame(() => list.removeAttribute("aria-busy"));
   }
   $("empty-hint").hidden = list.children.length > 0;
+  markLeftOut();
   updateTools();
   scrollToBottom();
 }
@@ -183,9 +187,10 @@ function dropFailedAttempt() {
 }
 
 // The turn is in the conversation now: its question and answer get their indexes and tools.
-function keepTurn(run, text, stopped) {
+function keepTurn(run, text, stopped, speed = null) {
   const answer = { role: "assistant", content: text };
   if (stopped) answer.stopped = true;
+  if (speed) answer.speed = speed; // shown under the answer while the page keeps it
   conversation.messages = [...conversation.messages.slice(0, run.base), { role: "user", content: run.request.message }, answer];
   run.userItem.classList.remove("pending");
   if (!run.answer.item) {
@@ -197,6 +202,7 @@ function keepTurn(run, text, stopped) {
   }
   decorate(run.userItem, run.base);
   decorate(run.answer.item, run.base + 1);
+  if (speed) addSpeed(run.answer.item, answer);
 }
 
 // The server's answer to the turn: the turn is kept as the server stored it. Where the server's
@@ -214,7 +220,8 @@ function settle(run, reply, text) {
     stoppedBeforeAnswer(run);
     return;
   }
-  keepTurn(run, stored && stored.length === expected ? stored[expected - 1].content : text, stopped);
+  keepTurn(run, stored && stored.length === expected ? stored[expected - 1].content : text, stopped, reply.speed);
+  noteAnswer(conversation.id, reply);
   if (stored && !storeless) {
     const before = conversation.messages.slice(0, run.base).map(({ role, content }) => ({ role, content }));
     if (stored.length !== expected || !sameMessages(stored.slice(0, run.base), before)) refresh();
