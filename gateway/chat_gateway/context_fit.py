@@ -76,9 +76,24 @@ def _user_turns(messages: list[dict[str, str]]) -> int:
     return sum(1 for m in messages if m.get("role") == "user")
 
 
+def _lead(history: list[dict[str, str]]) -> int:
+    """How many system messages open the history: always sent, as our server counts them."""
+    lead = 0
+    while lead < len(history) and history[lead]["role"] == "system":
+        lead += 1
+    return lead
+
+
 def _starts(history: list[dict[str, str]]) -> list[int]:
-    """Where the history may begin without cutting a turn: at a user message, or empty."""
-    return [i for i, m in enumerate(history) if m["role"] == "user"] + [len(history)]
+    """Where the turns sent may begin without cutting a turn: at a user message, or none."""
+    lead = _lead(history)
+    return [i for i, m in enumerate(history) if i >= lead and m["role"] == "user"] + [len(history)]
+
+
+def _from(history: list[dict[str, str]], start: int) -> list[dict[str, str]]:
+    """The opening system messages, then the turns from `start` on."""
+    lead = _lead(history)
+    return [*history[:lead], *history[max(start, lead) :]]
 
 
 class Fitter:
@@ -108,20 +123,23 @@ class Fitter:
             room = counted.context_length - config.max_tokens
             # The server counts the history as sent: the operator's system prompt comes first.
             shift = len(with_system([], config.system_prompt))
-            fitting = [(s - shift, n) for s, n in counted.fittings if n <= room and s >= shift]
-            start, tokens = fitting[-1] if fitting else counted.fittings[0]
-            start = max(0, start)
+            fittings = [(s - shift, n) for s, n in counted.fittings if s >= shift]
+            fitting = [(s, n) for s, n in fittings if n <= room]
+            # None fits, not even the new message alone: it goes alone, and the server says
+            # how long it is.
+            start, tokens = fitting[-1] if fitting else (len(history), counted.fittings[0][1])
+            start = min(max(0, start), len(history))
         else:
             context = config.context_tokens
             start, tokens = self._estimate(chat, context)
-        kept = history[start:]
+        kept = _from(history, start)
         fitted = replace(chat, history=kept)
         report = ContextReport(
             prompt_tokens=tokens,
             context_length=context,
             max_tokens=config.max_tokens,
             left_out=stored_users - _user_turns(kept),
-            history_from=stored - len(kept),
+            history_from=stored - (len(history) - max(start, _lead(history))),
             estimated=counted is None,
         )
         return fitted, report
@@ -132,7 +150,12 @@ class Fitter:
         system = self._config.system_prompt
         starts = _starts(chat.history)
         estimates = [
-            (s, prompt_tokens(prompt_messages(replace(chat, history=chat.history[s:]), system)))
+            (
+                s,
+                prompt_tokens(
+                    prompt_messages(replace(chat, history=_from(chat.history, s)), system)
+                ),
+            )
             for s in starts
         ]
         if context is None:
