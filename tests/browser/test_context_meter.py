@@ -4,9 +4,7 @@ Chromium, the local stack, the real gateway and the bundled model with a small c
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +28,9 @@ TURNS = [
     "最後に、奈良の公園の鹿と、大きな寺と、古い道のことを教えてください。できるだけ詳しく。",
     "Finally, tell me about the deer in the park at Nara, the great temple and the old roads.",
 ]
-README_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "context-meter.png"
+# The README's picture (docs/images/context-meter.png) is this test's composer shot. To refresh it:
+#   .venv/bin/pytest tests/browser/test_context_meter.py
+#   cp test-output/screenshots/context-meter.png docs/images/
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +124,7 @@ def test_the_meter_shows_what_the_server_reports(page: Page, small_stack: Server
         f"first {n} turns" if n > 1 else "first turn"
     )
     screenshot(page, "40-context-meter")
-    page.locator("#composer").screenshot(path=str(SCREENSHOTS / "40-context-meter-composer.png"))
-    README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SCREENSHOTS / "40-context-meter-composer.png", README_IMAGE)
+    page.locator("#composer").screenshot(path=str(SCREENSHOTS / "context-meter.png"))
 
     # In Japanese, and at a phone's width: the same numbers, in words that fit.
     page.set_viewport_size({"width": 390, "height": 800})
