@@ -4,6 +4,7 @@ Chromium, the local stack, the real gateway and the bundled model with a small c
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,8 +102,12 @@ def test_the_meter_shows_what_the_server_reports(page: Page, small_stack: Server
         expect(page.get_by_label("Context")).to_be_visible()  # the gauge is labelled
         speed = done["speed"]
         assert speed["measuredBy"] == "server"
-        last_speed = page.locator(".message.assistant").last.locator(".answer-speed")
-        expect(last_speed).to_contain_text(f"first token {speed['timeToFirstTokenMs']:,} ms")
+        # Under the answer, drawn from data-speed: the answer's own text stays the answer's.
+        last_body = page.locator(".message.assistant").last.locator(".message-body")
+        expect(last_body).to_have_attribute(
+            "data-speed", re.compile(f"tok/s · first token {speed['timeToFirstTokenMs']:,} ms$")
+        )
+        expect(last_body).to_have_attribute("data-speed-by", "server")
         if used + MAX_TOKENS > CONTEXT and not context["leftOutTurns"]:
             expect(page.locator("#context-warning")).to_contain_text("next message will leave")
         if context["leftOutTurns"]:
@@ -124,6 +129,11 @@ def test_the_meter_shows_what_the_server_reports(page: Page, small_stack: Server
         f"first {n} turns" if n > 1 else "first turn"
     )
     screenshot(page, "40-context-meter")
+    meter_text = page.locator("#context-text").inner_text()
+    # Opened again (a reload): the meter and the note are there before the next answer.
+    page.reload()
+    expect(page.locator("#context-text")).to_have_text(meter_text)
+    expect(note).to_have_count(1)
     page.locator("#composer").screenshot(path=str(SCREENSHOTS / "context-meter.png"))
 
     # In Japanese, and at a phone's width: the same numbers, in words that fit.

@@ -8,8 +8,36 @@ import "./i18n_context.js";
 import { count } from "./usage_format.js";
 
 const $ = (id) => document.getElementById(id);
+// Kept in this browser, so that a conversation opened again shows its meter before its next
+// answer: numbers and ids only, the newest KEPT conversations.
+const STORAGE_KEY = "simplechat.context";
+const KEPT = 100;
 const reports = new Map(); // conversation id ("" for a chat the server does not keep) -> report
 let shown = "";
+
+const whole = (n) => Number.isInteger(n) && n >= 0;
+const valid = (r) =>
+  r && whole(r.used) && (r.limit === null || whole(r.limit)) && whole(r.room) && whole(r.leftOut) && whole(r.from);
+
+function load() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || "[]");
+    if (Array.isArray(saved)) for (const [id, report] of saved) if (typeof id === "string" && valid(report)) reports.set(id, report);
+  } catch {
+    // unreadable: start afresh
+  }
+}
+
+function save() {
+  const kept = [...reports].filter(([id]) => id).slice(-KEPT);
+  try {
+    localStorage.setItem(STORAGE_KEY, JSON.stringify(kept));
+  } catch {
+    // storage full or refused: the meter still works for this page
+  }
+}
+
+load();
 
 // What the meter reads from an answer, or null where the answer says nothing of its context.
 function reportOf(reply) {
@@ -30,7 +58,9 @@ function reportOf(reply) {
 export function noteAnswer(id, reply) {
   const report = reportOf(reply);
   if (!report) return;
+  reports.delete(id || ""); // newest last
   reports.set(id || "", report);
+  save();
   showContext(id);
 }
 
@@ -83,18 +113,18 @@ export function markLeftOut() {
   first.before(note);
 }
 
-// An answer's speed in small type under it: tokens per second and the time to its first token.
+// An answer's speed in small type under its text: tokens per second and the time to its first
+// token. Drawn by the style sheet from data-speed (a generated line), so the answer's own text
+// stays the answer's: what is read as the message, and compared when the conversation is drawn
+// again (a stored answer carries no speed).
 export function addSpeed(item, reply) {
   const speed = reply && reply.speed;
-  if (!item || !speed) return;
+  const body = item && item.querySelector(".message-body");
+  if (!body || !speed) return;
   const parts = [];
   if (typeof speed.tokensPerSecond === "number") parts.push(format(t("speedRate"), { rate: speed.tokensPerSecond.toFixed(1) }));
   if (Number.isInteger(speed.timeToFirstTokenMs)) parts.push(format(t("speedFirst"), { ms: count(speed.timeToFirstTokenMs) }));
   if (!parts.length) return;
-  for (const old of item.querySelectorAll(".answer-speed")) old.remove();
-  const line = document.createElement("p");
-  line.className = "answer-speed";
-  line.textContent = parts.join(" · ");
-  line.title = t(speed.measuredBy === "server" ? "speedByServer" : "speedByGateway");
-  item.querySelector(".message-body").after(line);
+  body.dataset.speed = parts.join(" · ");
+  body.dataset.speedBy = speed.measuredBy === "server" ? "server" : "gateway";
 }

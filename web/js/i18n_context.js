@@ -12,7 +12,6 @@ addStrings({
     contextNote: "The {n} turns above were not sent to the model for the last answer (they did not fit in its context).",
     contextNoteOne: "The turn above was not sent to the model for the last answer (it did not fit in its context).",
     speedRate: "{rate} tok/s", speedFirst: "first token {ms} ms",
-    speedByServer: "Measured by the model server", speedByGateway: "Measured by the chat gateway",
   },
   ja: {
     contextLabel: "コンテキスト",
@@ -24,6 +23,5 @@ addStrings({
     contextNote: "前回の回答では、ここより上の {n} 件のやり取りはモデルに送られていません（コンテキストに収まりませんでした）。",
     contextNoteOne: "前回の回答では、ここより上のやり取りはモデルに送られていません（コンテキストに収まりませんでした）。",
     speedRate: "{rate} トークン/秒", speedFirst: "最初のトークンまで {ms} ms",
-    speedByServer: "モデルサーバーが計測", speedByGateway: "チャットゲートウェイが計測",
   },
 });
