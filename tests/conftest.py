@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import socket
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,17 +18,17 @@ from simplechat.engines.base import Engine
 from simplechat.engines.fake import FakeEngine
 from simplechat.engines.llamacpp import LlamaCppEngine
 from simplechat.model_source import bundled_model_path
-from simplechat.settings import Settings
+from tests.support.settings import make_settings
 
 # tests/vllm run real vLLM (its CPU build), which lives in a venv of its own: `make test` runs
 # them there (`make pytest-vllm`); the app's venv, without vLLM, leaves them to that run.
 collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm"]
 
-
-def make_settings(**overrides: Any) -> Settings:
-    """Settings for tests, never read from the developer's environment."""
-    values: dict[str, Any] = {"engine": "fake", **overrides}
-    return Settings(_env_prefix="SIMPLECHAT_TEST_UNUSED_", **values)
+#: Every blocking socket operation in the tests' own process that sets no timeout of its own (a
+#: urlopen, a raw socket, an in-process test server's read) gives up after this: a server that
+#: never answers fails that read, well inside pyproject's per-test limit, instead of hanging.
+SOCKET_SECONDS = 120
+socket.setdefaulttimeout(SOCKET_SECONDS)
 
 
 @pytest.fixture

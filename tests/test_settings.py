@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from simplechat.cli import build_parser, explain, load_settings, main
 from simplechat.port_check import port_unavailable
 from simplechat.settings import Settings
-from tests.e2e.server import free_port
+from tests.support.processes import free_port
 
 
 def test_defaults_serve_the_bundled_model_on_localhost(bundled_model: Path) -> None:

@@ -21,6 +21,11 @@ class ChatInput:
     conversation_id: str | None = None
     #: The index of the stored user message this turn replaces (edit, regenerate).
     edit_from: int | None = None
+    #: Fewer tokens than the gateway's MAX_TOKENS (a title); None: MAX_TOKENS.
+    max_tokens: int | None = None
+
+    def token_limit(self, config: Config) -> int:
+        return min(self.max_tokens or config.max_tokens, config.max_tokens)
 
 
 def load_object(body: bytes, max_bytes: int, example: str) -> dict[str, Any]:

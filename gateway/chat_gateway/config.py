@@ -76,6 +76,9 @@ class Config:
     local_single_user: bool = False
     #: http:// to a model server on another host: the key and chats travel unencrypted.
     allow_insecure_upstream: bool = False
+    #: The model names a conversation after its first answer (model_title.py); off: the first
+    #: line stays (the local stack's fake engine, whose "answer" would be an echo).
+    model_titles: bool = True
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -147,5 +150,7 @@ class Config:
             adapter_secret=env.get("ADAPTER_SECRET", "").strip(),
             local_single_user=_flag(env, "LOCAL_SINGLE_USER", problems),
             allow_insecure_upstream=allow_insecure,
+            model_titles=not env.get("MODEL_TITLES", "").strip()
+            or _flag(env, "MODEL_TITLES", problems),
             problems=tuple(problems),
         )

@@ -1,24 +1,34 @@
-"""`/conversations[/{id}]`: list, create, read, rename, delete (docs/conversations.md)."""
+"""`/conversations[/{id}[/title]]`: list, create or import, read, rename, set instructions,
+delete, export, and ask the model for a title (docs/conversations.md)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from chat_gateway.chat_request import check_history_message, load_object
 from chat_gateway.config import Config
+from chat_gateway.conversation_export import export_page
 from chat_gateway.errors import GatewayError, bad_request
 from chat_gateway.events import HttpRequest
 from chat_gateway.store import (
     MAX_MESSAGES,
+    Conversation,
     ConversationStore,
     Message,
     StoreError,
     check_id,
+    clean_instructions,
     clean_title,
     title_from,
 )
 
 PREFIX = "/conversations"
+EXPORT = "export"
+#: An imported conversation is one request: within Lambda's 6 MB request limit with room for the
+#: event around it (the gateway's MAX_BODY_BYTES is for chat turns, far smaller).
+MAX_IMPORT_BYTES = 4 * 1024 * 1024
 MAX_PAGE = 100
 MAX_QUERY_CHARS = 100
 NO_STORE = GatewayError(
@@ -28,25 +38,52 @@ NO_STORE = GatewayError(
 )
 
 
+TITLE = "/title"
+#: Asks the model to name a conversation: (conversation id) -> the conversation afterwards.
+Namer = Callable[[str], Conversation]
+
+
 def is_conversations(path: str) -> bool:
     return path.rstrip("/") == PREFIX or path.startswith(PREFIX + "/")
 
 
 def allowed_methods(path: str) -> str:
-    return "GET, POST" if path.rstrip("/") == PREFIX else "GET, PATCH, DELETE"
+    path = path.rstrip("/")
+    if path == f"{PREFIX}/{EXPORT}":
+        return "GET"
+    if path == PREFIX:
+        return "GET, POST"
+    return "POST" if path.endswith(TITLE) else "GET, PATCH, DELETE"
 
 
 def route_name(path: str) -> str:
     """The route as the log names it: ids left out, so lines group by route."""
-    return PREFIX if path.rstrip("/") == PREFIX else PREFIX + "/{id}"
+    if path.rstrip("/") == PREFIX:
+        return PREFIX
+    if path.rstrip("/") == f"{PREFIX}/{EXPORT}":
+        return PREFIX + "/" + EXPORT
+    return PREFIX + "/{id}" + (TITLE if path.rstrip("/").endswith(TITLE) else "")
+
+
+def detail(conversation: Conversation) -> dict[str, Any]:
+    """The summary with what only one conversation's answers carry."""
+    return {
+        **conversation.summary(),
+        "instructions": conversation.instructions,
+        "titleSource": conversation.title_source,
+    }
 
 
 def check_method(request: HttpRequest) -> None:
-    allowed = allowed_methods(request.path)
+    check_allowed(request, allowed_methods(request.path), route_name(request.path))
+
+
+def check_allowed(request: HttpRequest, allowed: str, route: str) -> None:
+    """405 naming the methods `route` takes ("GET, POST"), for any other but OPTIONS."""
     if request.method != "OPTIONS" and request.method not in allowed.split(", "):
         raise GatewayError(
             405,
-            f"{request.method} is not a method of {route_name(request.path)}.",
+            f"{request.method} is not a method of {route}.",
             headers={"Allow": "OPTIONS, " + allowed},
         )
 
@@ -57,12 +94,21 @@ class ConversationApi:
     def __init__(self, store: ConversationStore | None, config: Config) -> None:
         self.store, self.config = store, config
 
-    def handle(self, request: HttpRequest) -> tuple[int, dict[str, Any] | None]:
+    def handle(
+        self, request: HttpRequest, namer: Namer | None = None
+    ) -> tuple[int, dict[str, Any] | None]:
         if self.store is None:
             raise NO_STORE
         store, user = self.store, request.user
         rest = request.path.rstrip("/")[len(PREFIX) :].strip("/")
         route = (request.method, "id" if rest else "")
+        if rest.endswith(TITLE) and rest.count("/") == 1 and namer is not None:
+            check_method(request)
+            try:
+                conversation_id = check_id(rest[: -len(TITLE)])
+            except StoreError as exc:
+                raise GatewayError(exc.status, exc.message) from None
+            return 200, detail(namer(conversation_id))
         try:
             if route == ("GET", ""):
                 return 200, self._list(store, user, request.query)
@@ -70,17 +116,18 @@ class ConversationApi:
                 return 201, self._create(store, user, request.body)
             if "/" in rest:
                 raise GatewayError(404, "Not found.")
+            if rest == EXPORT:
+                check_method(request)
+                return 200, export_page(store, user, request.query.get("cursor"))
             conversation_id = check_id(rest) if rest else ""
             if route == ("GET", "id"):
                 conversation, messages = store.get(user, conversation_id)
                 return 200, {
-                    **conversation.summary(),
+                    **detail(conversation),
                     "messages": [message.as_json() for message in messages],
                 }
             if route == ("PATCH", "id"):
-                data = load_object(request.body, self.config.max_body_bytes, '{"title": "..."}')
-                title = clean_title(data.get("title"), required=True)
-                return 200, store.rename(user, conversation_id, title).summary()
+                return 200, detail(self._change(store, user, conversation_id, request.body))
             if route == ("DELETE", "id"):
                 store.delete(user, conversation_id)
                 return 204, None
@@ -102,14 +149,50 @@ class ConversationApi:
             "nextCursor": page.next_cursor,
         }
 
+    def _change(
+        self, store: ConversationStore, user: str, conversation_id: str, body: bytes
+    ) -> Conversation:
+        """PATCH: a new title, new instructions, or both (checked before either is written)."""
+        example = '{"title": "..."} or {"instructions": "..."}'
+        data = load_object(body, self.config.max_body_bytes, example)
+        if "title" not in data and "instructions" not in data:
+            raise bad_request(f"Send what to change: {example}.")
+        title = clean_title(data["title"], required=True) if "title" in data else None
+        if "instructions" in data:
+            instructions = clean_instructions(data["instructions"])
+            conversation = store.set_instructions(user, conversation_id, instructions)
+        if title is not None:
+            conversation = store.rename(user, conversation_id, title)
+        return conversation
+
     def _create(self, store: ConversationStore, user: str, body: bytes) -> dict[str, Any]:
-        data = load_object(body or b"{}", self.config.max_body_bytes, '{"title": "..."}')
+        if len(body) > MAX_IMPORT_BYTES:
+            raise GatewayError(
+                413,
+                f"The request is {len(body)} bytes; the limit is {MAX_IMPORT_BYTES} "
+                "(one conversation per request): import a smaller conversation.",
+            )
+        data = load_object(body or b"{}", MAX_IMPORT_BYTES, '{"title": "..."}')
         title = clean_title(data.get("title"), required=False)
+        instructions = clean_instructions(data.get("instructions"))
         messages = self._imported(data.get("messages"))
-        conversation = store.create(user, title)
+        if not messages and len(body) > self.config.max_body_bytes:
+            raise GatewayError(
+                413, f"The request is {len(body)} bytes; the limit is {self.config.max_body_bytes}."
+            )
+        conversation = store.create(user, title, instructions)
         if messages:
             first = next((m.content for m in messages if m.role == "user"), "")
-            conversation = store.append(user, conversation.id, messages, title=title_from(first))
+            try:
+                conversation = store.append(
+                    user, conversation.id, messages, title=title_from(first)
+                )
+            except BaseException:
+                # All or nothing: an import that fails half way leaves no empty conversation
+                # (and if the database refuses that too, the first error is the one to report).
+                with contextlib.suppress(Exception):
+                    store.delete(user, conversation.id)
+                raise
         return conversation.summary()
 
     def _imported(self, raw: Any) -> list[Message]:

@@ -10,6 +10,7 @@ from chat_gateway.chat_request import ChatInput
 from chat_gateway.config import Config
 from chat_gateway.conversation_api import NO_STORE
 from chat_gateway.errors import GatewayError, bad_request
+from chat_gateway.instructions import instruction_turns
 from chat_gateway.store import ConversationStore, Message, StoreError, check_id, title_from
 
 
@@ -64,7 +65,7 @@ def prepare_turn(
         raise NO_STORE
     try:
         conversation_id = check_id(chat.conversation_id)
-        _, messages = store.get(user, conversation_id)
+        conversation, messages = store.get(user, conversation_id)
     except StoreError as exc:
         raise GatewayError(exc.status, exc.message) from None
     keep = chat.edit_from
@@ -75,7 +76,8 @@ def prepare_turn(
         )
     before = messages if keep is None else messages[:keep]
     turn = StoredTurn(store, user, conversation_id, before, keep, chat.message)
-    return dataclasses.replace(chat, history=model_history(before, config)), turn
+    history = [*instruction_turns(conversation.instructions), *model_history(before, config)]
+    return dataclasses.replace(chat, history=history), turn
 
 
 def model_history(messages: list[Message], config: Config) -> list[dict[str, str]]:

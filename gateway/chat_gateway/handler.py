@@ -22,12 +22,16 @@ from chat_gateway.conversation_turn import StoredTurn, prepare_turn
 from chat_gateway.errors import GatewayError
 from chat_gateway.events import HttpRequest, parse_event
 from chat_gateway.limits import Meter, Ticket
+from chat_gateway.model_title import name_by_model
+from chat_gateway.preset_api import PresetApi, is_presets
+from chat_gateway.preset_api import check_method as check_preset_method
+from chat_gateway.preset_api import route_name as preset_route
 from chat_gateway.remote_config import UpstreamSettings
 from chat_gateway.request_log import log_line
 from chat_gateway.responses import json_response, no_content_response, preflight_response
 from chat_gateway.sagemaker_upstream import SageMakerUpstream, sagemaker_events
 from chat_gateway.server_facts import speed_fields
-from chat_gateway.store import ConversationStore
+from chat_gateway.store import Conversation, ConversationStore
 from chat_gateway.store_opening import open_store, open_usage
 from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
 from chat_gateway.tally import Tally
@@ -191,11 +195,18 @@ class Gateway:
             self._check(request)
             if request.method == "OPTIONS":
                 return preflight_response(self.config, origin)
-            if is_conversations(request.path):
-                status, payload = self.conversations.handle(request)
-                self._log(
-                    request_id, user, status, started, None, None, route=route_name(request.path)
-                )
+            if is_conversations(request.path) or is_presets(request.path):
+                if is_presets(request.path):
+                    if self.store is None:
+                        raise NO_STORE
+                    route = preset_route(request.path)
+                    status, payload = PresetApi(self.store, self.config).handle(request)
+                else:
+                    route = route_name(request.path)
+                    status, payload = self.conversations.handle(
+                        request, lambda found: self._name_by_model(request, found, deadline)
+                    )
+                self._log(request_id, user, status, started, None, None, route=route)
                 if payload is None:
                     return no_content_response(self.config, origin)
                 return json_response(status, payload, self.config, origin)
@@ -212,17 +223,7 @@ class Gateway:
             chat, turn = prepare_turn(
                 self.store, request.user, parse_chat_body(request.body, self.config), self.config
             )
-            ticket = self._admit(request, chat)
-            try:
-                chat, report = self._fit(chat, turn, deadline)
-                answer = self._ask(chat, deadline)
-            except BaseException as exc:
-                if isinstance(exc, GatewayError) and exc.status == 504:
-                    ticket.finish({})  # the model server was at work on it when time ran out
-                else:
-                    ticket.cancel()  # refused, or never reached: it wrote nothing
-                raise
-            ticket.finish(answer.usage, text_tokens(answer.text))
+            answer, chat, report = self._ask_metered(request, chat, deadline, turn)
             history = [
                 *chat.history,
                 {"role": "user", "content": chat.message},
@@ -251,6 +252,43 @@ class Gateway:
         except Exception:  # a bug of ours: log it, never show it
             self._log(request_id, user, 500, started, answer, None, error=traceback.format_exc())
             return self.error_response(UNEXPECTED, origin)
+
+    def _ask_metered(
+        self,
+        request: HttpRequest,
+        chat: ChatInput,
+        deadline: float,
+        turn: StoredTurn | None = None,
+    ) -> tuple[Answer, ChatInput, ContextReport | None]:
+        """One JSON answer, within the user's limits and counted against them; a stored
+        conversation's history fitted to the context once admitted. Also the chat as asked
+        and the fitting's report."""
+        ticket = self._admit(request, chat)
+        try:
+            chat, report = self._fit(chat, turn, deadline)
+            answer = self._ask(chat, deadline)
+        except BaseException as exc:
+            if isinstance(exc, GatewayError) and exc.status == 504:
+                ticket.finish({})  # the model server was at work on it when time ran out
+            else:
+                ticket.cancel()  # refused, or never reached: it wrote nothing
+            raise
+        ticket.finish(answer.usage, text_tokens(answer.text))
+        return answer, chat, report
+
+    def _name_by_model(
+        self, request: HttpRequest, conversation_id: str, deadline: float
+    ) -> Conversation:
+        """POST /conversations/{id}/title: the model's title, asked once (model_title.py)."""
+        assert self.store is not None  # the conversation routes answered 501 without one
+        if not self.config.model_titles:
+            return self.store.get(request.user, conversation_id)[0]
+        return name_by_model(
+            self.store,
+            request.user,
+            conversation_id,
+            lambda chat: self._ask_metered(request, chat, deadline)[0].text,
+        )
 
     def open_stream(self, request: HttpRequest, started: float) -> AnswerStream:
         """Asks the model server for a streamed answer; raises GatewayError for whatever fails
@@ -296,7 +334,7 @@ class Gateway:
         """The per-user limits' ticket, reserving the prompt and the most the model may write."""
         prompt = prompt_tokens(prompt_messages(chat, self.config.system_prompt))
         return self.meter.admit(
-            request.user, prompt_tokens=prompt, max_tokens=self.config.max_tokens
+            request.user, prompt_tokens=prompt, max_tokens=chat.token_limit(self.config)
         )
 
     def _check(self, request: HttpRequest) -> None:
@@ -311,6 +349,9 @@ class Gateway:
             raise SIGN_IN_REQUIRED
         if is_conversations(request.path):
             check_method(request)
+            return
+        if is_presets(request.path):
+            check_preset_method(request)
             return
         if is_usage(request.path):
             if request.method not in ("GET", "OPTIONS"):

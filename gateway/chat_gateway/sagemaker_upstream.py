@@ -46,7 +46,7 @@ def chat_body(chat: ChatInput, config: Config, *, stream: bool, user: str = "") 
     """OpenAI's chat body, as vLLM's /invocations takes it."""
     payload: dict[str, Any] = {
         "messages": prompt_messages(chat, config.system_prompt),
-        "max_tokens": config.max_tokens,
+        "max_tokens": chat.token_limit(config),
         "stream": stream,
     }
     if stream:

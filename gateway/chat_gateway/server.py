@@ -37,6 +37,7 @@ from chat_gateway.conversation_api import is_conversations
 from chat_gateway.errors import GatewayError
 from chat_gateway.events import HttpRequest, claims_of
 from chat_gateway.handler import Gateway, is_cancel
+from chat_gateway.preset_api import is_presets
 from chat_gateway.responses import cors_headers
 
 #: What API Gateway itself refuses beyond (10 MB); the gateway's own, smaller limit applies after.
@@ -84,7 +85,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
                     ),
                 }
             )
-        elif is_conversations(path) or path.rstrip("/") == "/usage":
+        elif is_conversations(path) or is_presets(path) or path.rstrip("/") == "/usage":
             self._chat()
         else:
             self._send_json(404, {"success": False, "error": "Not found."}, {})
@@ -145,6 +146,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             request.method == "POST"
             and not is_cancel(request.path)
             and not is_conversations(request.path)
+            and not is_presets(request.path)
             and "text/event-stream" in request.headers.get("accept", "")
         )
         if not streaming:
@@ -242,7 +244,10 @@ class GatewayServer(ThreadingHTTPServer):
 def start_in_thread(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> GatewayServer:
     """For the local stack and tests: the server on its own thread (port 0: any free one)."""
     server = GatewayServer((host, port), gateway)
-    threading.Thread(target=server.serve_forever, name="chat-gateway", daemon=True).start()
+    # A short poll: shutdown() waits for one (the stack stops, each test stops its own server).
+    threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="chat-gateway", daemon=True
+    ).start()
     return server
 
 

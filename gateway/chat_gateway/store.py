@@ -19,6 +19,13 @@ MAX_MESSAGES = 1000
 MAX_TITLE_CHARS = 200
 #: The title the first message gives a conversation that has none.
 AUTO_TITLE_CHARS = 60
+#: A conversation's own instructions (its system prompt) and a user's saved presets.
+MAX_INSTRUCTIONS_CHARS = 4000
+MAX_PRESETS = 50
+MAX_PRESET_NAME_CHARS = 60
+#: Who named a conversation: its first message, the model (after the first answer), or the user.
+#: The user's title is never replaced; "" while it has no title.
+TITLE_SOURCES = ("", "first", "model", "user")
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 ROLES = ("user", "assistant")
@@ -60,6 +67,9 @@ class Conversation:
     title: str
     created_at: str
     updated_at: str
+    #: Sent to the model after the operator's system prompt, before the messages.
+    instructions: str = ""
+    title_source: str = ""
 
     def summary(self) -> dict[str, str]:
         return {
@@ -89,6 +99,26 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """Instructions a user saved under a name, to apply to any conversation."""
+
+    id: str
+    name: str
+    instructions: str
+    created_at: str
+    updated_at: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "instructions": self.instructions,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
 class Page:
     conversations: list[Conversation]
     next_cursor: str | None
@@ -97,8 +127,9 @@ class Page:
 class ConversationStore(Protocol):
     """Every method takes the user first; no call reaches another user's conversations."""
 
-    def create(self, user: str, title: str = "") -> Conversation:
-        """A new, empty conversation; TooMany past MAX_CONVERSATIONS."""
+    def create(self, user: str, title: str = "", instructions: str = "") -> Conversation:
+        """A new, empty conversation (a title given here is the user's); TooMany past
+        MAX_CONVERSATIONS."""
         ...
 
     def list(
@@ -112,8 +143,33 @@ class ConversationStore(Protocol):
         ...
 
     def rename(self, user: str, conversation_id: str, title: str) -> Conversation:
-        """Sets the title; `updated_at` stays as it was, so the list keeps ordering
-        conversations by their last message, not by the last rename."""
+        """Sets the user's title, which nothing replaces afterwards; `updated_at` stays as it
+        was, so the list keeps ordering conversations by their last message, not by the last
+        rename."""
+        ...
+
+    def name_by_model(self, user: str, conversation_id: str, title: str) -> Conversation:
+        """Sets the model's title unless the user named the conversation (then it is left as
+        it is, atomically, so a rename in between wins); the conversation afterwards."""
+        ...
+
+    def set_instructions(self, user: str, conversation_id: str, instructions: str) -> Conversation:
+        """Replaces the conversation's instructions ("" removes them); `updated_at` stays."""
+        ...
+
+    def presets(self, user: str) -> builtins.list[Preset]:
+        """The user's presets, oldest first."""
+        ...
+
+    def save_preset(
+        self, user: str, name: str, instructions: str, preset_id: str | None = None
+    ) -> Preset:
+        """A new preset (TooMany past MAX_PRESETS), or `preset_id`'s changed (NotFound if not
+        this user's)."""
+        ...
+
+    def delete_preset(self, user: str, preset_id: str) -> None:
+        """NotFound if not this user's."""
         ...
 
     def delete(self, user: str, conversation_id: str) -> None:
@@ -171,6 +227,58 @@ def clean_title(title: object, *, required: bool) -> str:
     if len(cleaned) > MAX_TITLE_CHARS:
         raise StoreError(f"The title is {len(cleaned)} characters; the limit is {MAX_TITLE_CHARS}.")
     return cleaned
+
+
+def clean_instructions(instructions: object) -> str:
+    """Instructions as stored: a string within MAX_INSTRUCTIONS_CHARS, ends trimmed."""
+    if instructions is None:
+        return ""
+    if not isinstance(instructions, str):
+        raise StoreError("'instructions' must be a string.")
+    cleaned = check_text(instructions, "'instructions'").strip()
+    if len(cleaned) > MAX_INSTRUCTIONS_CHARS:
+        raise StoreError(
+            f"The instructions are {len(cleaned)} characters; the limit is "
+            f"{MAX_INSTRUCTIONS_CHARS}. Shorten them."
+        )
+    return cleaned
+
+
+def clean_preset_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise StoreError("'name' is required and must be a string.")
+    cleaned = " ".join(check_text(name, "'name'").split())
+    if not cleaned:
+        raise StoreError("A preset needs a name.")
+    if len(cleaned) > MAX_PRESET_NAME_CHARS:
+        raise StoreError(
+            f"The preset name is {len(cleaned)} characters; the limit is {MAX_PRESET_NAME_CHARS}."
+        )
+    return cleaned
+
+
+def clean_preset(name: object, instructions: object) -> tuple[str, str]:
+    """A preset's name and instructions as stored; a preset without instructions is refused."""
+    cleaned = clean_instructions(instructions)
+    if not cleaned:
+        raise StoreError("A preset needs instructions: write what the model should do.")
+    return clean_preset_name(name), cleaned
+
+
+def check_preset_id(preset_id: str) -> str:
+    if not isinstance(preset_id, str) or not ID_PATTERN.fullmatch(preset_id):
+        raise StoreError(f"{preset_id!r} is not a preset id (32 hex digits).")
+    return preset_id
+
+
+def preset_not_found(preset_id: str) -> NotFound:
+    return NotFound(f"There is no preset {preset_id} of yours (deleted, or never yours).")
+
+
+def too_many_presets() -> TooMany:
+    return TooMany(
+        f"You keep {MAX_PRESETS} presets, the most there can be; delete one to save another."
+    )
 
 
 def title_from(message: str) -> str:

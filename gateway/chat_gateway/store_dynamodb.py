@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from chat_gateway import store
@@ -15,18 +16,25 @@ from chat_gateway.store import (
     Clock,
     Conversation,
     Message,
+    NotFound,
     Page,
+    Preset,
     StoreError,
     TooMany,
     Unavailable,
     check_append,
     check_id,
+    check_preset_id,
     check_text,
+    clean_instructions,
+    clean_preset,
     clean_title,
     decode_cursor,
     encode_cursor,
     not_found,
+    preset_not_found,
     timestamp,
+    too_many_presets,
 )
 
 PARTITION_KEY = "pk"
@@ -45,10 +53,43 @@ PART_BYTES = 100_000
 #: Message numbers are 6 digits in the sort key and never reused, even after an edit.
 SEQ_LIMIT = 1_000_000
 PROFILE_SK = "PROFILE"
+PRESET_PREFIX = "PRESET#"
 #: Tries of a write that lost a race (a transaction conflict, a throttled batch).
 ATTEMPTS = 8
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
+#: Errors that mean "later", once botocore's own retries are spent: 503 for the caller.
+BUSY = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+}
+TABLE_BUSY = "The conversations table is busy or out of reach; try again in a moment."
+
+
+@contextmanager
+def busy_is_unavailable(message: str) -> Iterator[None]:
+    """DynamoDB throttling or out of reach becomes Unavailable (503 and `message`); a failed
+    condition and anything unexpected go on to the caller."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        if error_code(exc) in BUSY or unreachable(exc):
+            raise Unavailable(message) from exc
+        raise
+
+
+def unreachable(exc: Exception) -> bool:
+    try:
+        from botocore import exceptions
+    except ImportError:  # no botocore, so this cannot be one of its errors
+        return False
+    return isinstance(exc, exceptions.ConnectionError | exceptions.HTTPClientError)
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -103,10 +144,14 @@ class DynamoStore:
                     self._client = boto3.client("dynamodb")
         return self._client
 
-    def create(self, user: str, title: str = "") -> Conversation:
+    @busy_is_unavailable(TABLE_BUSY)
+    def create(self, user: str, title: str = "", instructions: str = "") -> Conversation:
         title = clean_title(title, required=False)
+        instructions = clean_instructions(instructions)
         now = timestamp(self.clock)
-        conversation = Conversation(uuid.uuid4().hex, title, now, now)
+        conversation = Conversation(
+            uuid.uuid4().hex, title, now, now, instructions, "user" if title else ""
+        )
         meta = {
             **key(user, meta_sk(conversation.id)),
             "createdAt": text(now),
@@ -116,33 +161,16 @@ class DynamoStore:
             "messageCount": number(0),
         }
         if title:
-            meta |= {"title": text(title), "titleSearch": text(title.casefold())}
+            meta |= {
+                "title": text(title),
+                "titleSearch": text(title.casefold()),
+                "titleSource": text("user"),
+            }
+        if instructions:
+            meta["instructions"] = text(instructions)
         # The count lives in the same transaction as the put, so concurrent creates cannot
         # pass the limit together.
-        codes = self.transact(
-            [
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": meta,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": key(user, PROFILE_SK),
-                        "UpdateExpression": "ADD conversationCount :one",
-                        "ConditionExpression": "attribute_not_exists(conversationCount) "
-                        "OR conversationCount < :max",
-                        "ExpressionAttributeValues": {
-                            ":one": number(1),
-                            ":max": number(store.MAX_CONVERSATIONS),
-                        },
-                    }
-                },
-            ]
-        )
+        codes = self._put_counted(user, meta, "conversationCount", store.MAX_CONVERSATIONS)
         if codes[1:2] == ["ConditionalCheckFailed"]:
             raise TooMany(
                 f"You keep {store.MAX_CONVERSATIONS} conversations, the most there can be; "
@@ -152,6 +180,7 @@ class DynamoStore:
             raise Unavailable("A new conversation's id was taken; try again.")
         return conversation
 
+    @busy_is_unavailable(TABLE_BUSY)
     def list(
         self, user: str, *, limit: int = 50, cursor: str | None = None, query: str = ""
     ) -> Page:
@@ -186,53 +215,158 @@ class DynamoStore:
         last = found[limit - 1] if len(found) > limit else None
         return Page(found[:limit], encode_cursor(last.updated_at, last.id) if last else None)
 
+    @busy_is_unavailable(TABLE_BUSY)
     def get(self, user: str, conversation_id: str) -> tuple[Conversation, builtins.list[Message]]:
         check_id(conversation_id)
         meta, messages = self._items(user, conversation_id)
         return conversation_of(meta), [message for _, message, _ in messages if message]
 
+    @busy_is_unavailable(TABLE_BUSY)
     def rename(self, user: str, conversation_id: str, title: str) -> Conversation:
+        return self._set_title(user, conversation_id, title, "user")
+
+    @busy_is_unavailable(TABLE_BUSY)
+    def name_by_model(self, user: str, conversation_id: str, title: str) -> Conversation:
+        return self._set_title(user, conversation_id, title, "model")
+
+    def _set_title(self, user: str, conversation_id: str, title: str, source: str) -> Conversation:
         check_id(conversation_id)
         title = clean_title(title, required=True)
+        condition = "attribute_exists(pk)"
+        values = {
+            ":title": text(title),
+            ":search": text(title.casefold()),
+            ":source": text(source),
+        }
+        if source != "user":  # the user's title is never replaced
+            condition += " AND (attribute_not_exists(titleSource) OR titleSource <> :user)"
+            values[":user"] = text("user")
         try:
-            answer = self.client.update_item(
-                TableName=self.table_name,
-                Key=key(user, meta_sk(conversation_id)),
-                UpdateExpression="SET title = :title, titleSearch = :search",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={
-                    ":title": text(title),
-                    ":search": text(title.casefold()),
-                },
-                ReturnValues="ALL_NEW",
+            return self._update_meta(
+                user,
+                conversation_id,
+                "SET title = :title, titleSearch = :search, titleSource = :source",
+                condition,
+                values,
             )
+        except NotFound:
+            if source == "user":
+                raise
+            return self.get(user, conversation_id)[0]  # the user's rename came first
+
+    @busy_is_unavailable(TABLE_BUSY)
+    def set_instructions(self, user: str, conversation_id: str, instructions: str) -> Conversation:
+        check_id(conversation_id)
+        instructions = clean_instructions(instructions)
+        if not instructions:
+            return self._update_meta(
+                user, conversation_id, "REMOVE instructions", "attribute_exists(pk)", None
+            )
+        return self._update_meta(
+            user,
+            conversation_id,
+            "SET instructions = :instructions",
+            "attribute_exists(pk)",
+            {":instructions": text(instructions)},
+        )
+
+    def _update_meta(
+        self,
+        user: str,
+        conversation_id: str,
+        expression: str,
+        condition: str,
+        values: dict[str, Any] | None,
+    ) -> Conversation:
+        """One conditional update of the META; NotFound (from `not_found`, or meaning "the
+        condition failed") when it is not done."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": key(user, meta_sk(conversation_id)),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            answer = self.client.update_item(**request)
         except Exception as exc:
             if error_code(exc) == CONDITION_FAILED:
                 raise not_found(conversation_id) from None
             raise
         return conversation_of(answer["Attributes"])
 
+    @busy_is_unavailable(TABLE_BUSY)
+    def presets(self, user: str) -> builtins.list[Preset]:
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": {
+                    ":pk": text(partition(user)),
+                    ":prefix": text(PRESET_PREFIX),
+                },
+                "ConsistentRead": True,
+            }
+        )
+        found = [preset_of(item) for item in items]
+        return sorted(found, key=lambda preset: (preset.created_at, preset.id))
+
+    @busy_is_unavailable(TABLE_BUSY)
+    def save_preset(
+        self, user: str, name: str, instructions: str, preset_id: str | None = None
+    ) -> Preset:
+        name, instructions = clean_preset(name, instructions)
+        now = timestamp(self.clock)
+        if preset_id is not None:
+            check_preset_id(preset_id)
+            try:
+                answer = self.client.update_item(
+                    TableName=self.table_name,
+                    Key=key(user, preset_sk(preset_id)),
+                    UpdateExpression="SET #name = :name, instructions = :instructions, "
+                    "updatedAt = :now",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={"#name": "name"},  # a reserved word
+                    ExpressionAttributeValues={
+                        ":name": text(name),
+                        ":instructions": text(instructions),
+                        ":now": text(now),
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except Exception as exc:
+                if error_code(exc) == CONDITION_FAILED:
+                    raise preset_not_found(preset_id) from None
+                raise
+            return preset_of(answer["Attributes"])
+        preset = Preset(uuid.uuid4().hex, name, instructions, now, now)
+        item = {
+            **key(user, preset_sk(preset.id)),
+            "name": text(name),
+            "instructions": text(instructions),
+            "createdAt": text(now),
+            "updatedAt": text(now),
+        }
+        codes = self._put_counted(user, item, "presetCount", store.MAX_PRESETS)
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            raise too_many_presets()
+        if codes:
+            raise Unavailable("A new preset's id was taken; try again.")
+        return preset
+
+    @busy_is_unavailable(TABLE_BUSY)
+    def delete_preset(self, user: str, preset_id: str) -> None:
+        check_preset_id(preset_id)
+        codes = self._delete_counted(user, preset_sk(preset_id), "presetCount")
+        if codes:
+            raise preset_not_found(preset_id)
+
+    @busy_is_unavailable(TABLE_BUSY)
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
-        codes = self.transact(
-            [
-                {
-                    "Delete": {
-                        "TableName": self.table_name,
-                        "Key": key(user, meta_sk(conversation_id)),
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": key(user, PROFILE_SK),
-                        "UpdateExpression": "ADD conversationCount :minus_one",
-                        "ExpressionAttributeValues": {":minus_one": number(-1)},
-                    }
-                },
-            ]
-        )
+        codes = self._delete_counted(user, meta_sk(conversation_id), "conversationCount")
         if codes:
             raise not_found(conversation_id)
         # The META went first, so the conversation is gone at once; its messages follow.
@@ -250,6 +384,7 @@ class DynamoStore:
         )
         self._batch_write([{"DeleteRequest": {"Key": item}} for item in leftovers])
 
+    @busy_is_unavailable(TABLE_BUSY)
     def append(
         self,
         user: str,
@@ -314,8 +449,13 @@ class DynamoStore:
             sets += [
                 "title = if_not_exists(title, :title)",
                 "titleSearch = if_not_exists(titleSearch, :search)",
+                "titleSource = if_not_exists(titleSource, :first)",
             ]
-            values |= {":title": text(title), ":search": text(title.casefold())}
+            values |= {
+                ":title": text(title),
+                ":search": text(title.casefold()),
+                ":first": text("first"),
+            }
         try:
             answer = self.client.update_item(
                 TableName=self.table_name,
@@ -423,6 +563,57 @@ class DynamoStore:
             raise not_found(conversation_id)
         return items[0], assemble(items[1:])
 
+    def _put_counted(
+        self, user: str, item: dict[str, Any], counter: str, limit: int
+    ) -> builtins.list[str]:
+        """Puts a new `item` and adds one to the PROFILE's `counter` in one transaction, so
+        concurrent puts cannot pass `limit` together; `transact`'s codes (the second one
+        ConditionalCheckFailed: the limit)."""
+        return self.transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key(user, PROFILE_SK),
+                        "UpdateExpression": f"ADD {counter} :one",
+                        "ConditionExpression": f"attribute_not_exists({counter}) "
+                        f"OR {counter} < :max",
+                        "ExpressionAttributeValues": {":one": number(1), ":max": number(limit)},
+                    }
+                },
+            ]
+        )
+
+    def _delete_counted(self, user: str, sort_key: str, counter: str) -> builtins.list[str]:
+        """Deletes an item that must exist and takes one from the PROFILE's `counter`, in one
+        transaction; `transact`'s codes (any: there was no such item)."""
+        return self.transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": key(user, sort_key),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key(user, PROFILE_SK),
+                        "UpdateExpression": f"ADD {counter} :minus_one",
+                        "ExpressionAttributeValues": {":minus_one": number(-1)},
+                    }
+                },
+            ]
+        )
+
     def _query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every item the query finds, page after page (a page stops at 1 MB)."""
         request = dict(request)
@@ -481,6 +672,10 @@ def meta_sk(conversation_id: str) -> str:
     return f"CONV#{conversation_id}#META"
 
 
+def preset_sk(preset_id: str) -> str:
+    return PRESET_PREFIX + preset_id
+
+
 def message_sk(conversation_id: str, seq: int, part: int) -> str:
     return f"CONV#{conversation_id}#MSG#{seq:06d}#{part:03d}"
 
@@ -502,6 +697,18 @@ def conversation_of(item: dict[str, Any]) -> Conversation:
     return Conversation(
         conversation_id,
         item.get("title", {}).get("S", ""),
+        item["createdAt"]["S"],
+        item["updatedAt"]["S"],
+        item.get("instructions", {}).get("S", ""),
+        item.get("titleSource", {}).get("S", ""),
+    )
+
+
+def preset_of(item: dict[str, Any]) -> Preset:
+    return Preset(
+        item["sk"]["S"][len(PRESET_PREFIX) :],
+        item["name"]["S"],
+        item["instructions"]["S"],
         item["createdAt"]["S"],
         item["updatedAt"]["S"],
     )

@@ -16,17 +16,23 @@ from chat_gateway.store import (
     Conversation,
     Message,
     Page,
+    Preset,
     StoreError,
     TooMany,
     Unavailable,
     check_append,
     check_id,
+    check_preset_id,
     check_text,
+    clean_instructions,
+    clean_preset,
     clean_title,
     decode_cursor,
     encode_cursor,
     not_found,
+    preset_not_found,
     timestamp,
+    too_many_presets,
 )
 
 SCHEMA = """
@@ -52,8 +58,23 @@ CREATE TABLE IF NOT EXISTS messages (
     stopped INTEGER NOT NULL,
     PRIMARY KEY (user, conversation_id, seq)
 );
+CREATE TABLE IF NOT EXISTS presets (
+    user TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    instructions TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (user, id)
+);
 """
-CONVERSATION_COLUMNS = "id, title, created_at, updated_at"
+#: Columns added after the first release: a file made before gets them on open.
+ADDED_COLUMNS = {
+    "instructions": "TEXT NOT NULL DEFAULT ''",
+    "title_source": "TEXT NOT NULL DEFAULT ''",
+}
+CONVERSATION_COLUMNS = "id, title, created_at, updated_at, instructions, title_source"
+PRESET_COLUMNS = "id, name, instructions, created_at, updated_at"
 #: How long a call waits for another writer (another thread, another process) to finish.
 BUSY_TIMEOUT_S = 30.0
 
@@ -69,6 +90,10 @@ class SqliteStore:
             # WAL lets readers go on while one writer commits; the mode is kept in the file.
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(SCHEMA)
+            have = {row[1] for row in connection.execute("PRAGMA table_info(conversations)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in have:
+                    connection.execute(f"ALTER TABLE conversations ADD COLUMN {column} {kind}")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -97,10 +122,12 @@ class SqliteStore:
                 raise
             connection.execute("COMMIT")
 
-    def create(self, user: str, title: str = "") -> Conversation:
+    def create(self, user: str, title: str = "", instructions: str = "") -> Conversation:
         title = clean_title(title, required=False)
+        instructions = clean_instructions(instructions)
+        source = "user" if title else ""
         now = timestamp(self.clock)
-        conversation = Conversation(uuid.uuid4().hex, title, now, now)
+        conversation = Conversation(uuid.uuid4().hex, title, now, now, instructions, source)
         with self.transaction(write=True) as db:
             (count,) = db.execute(
                 "SELECT count(*) FROM conversations WHERE user = ?", (user,)
@@ -111,8 +138,10 @@ class SqliteStore:
                     "delete some to start a new one."
                 )
             db.execute(
-                "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, 0)",
-                (user, conversation.id, title, title.casefold(), now, now),
+                "INSERT INTO conversations (user, id, title, title_search, created_at, "
+                "updated_at, next_seq, instructions, title_source) "
+                "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (user, conversation.id, title, title.casefold(), now, now, instructions, source),
             )
         return conversation
 
@@ -160,10 +189,77 @@ class SqliteStore:
         title = clean_title(title, required=True)
         with self.transaction(write=True) as db:
             db.execute(
-                "UPDATE conversations SET title = ?, title_search = ? WHERE user = ? AND id = ?",
+                "UPDATE conversations SET title = ?, title_search = ?, title_source = 'user' "
+                "WHERE user = ? AND id = ?",
                 (title, title.casefold(), user, conversation_id),
             )
             return self._conversation(db, user, conversation_id)
+
+    def name_by_model(self, user: str, conversation_id: str, title: str) -> Conversation:
+        check_id(conversation_id)
+        title = clean_title(title, required=True)
+        with self.transaction(write=True) as db:
+            db.execute(
+                "UPDATE conversations SET title = ?, title_search = ?, title_source = 'model' "
+                "WHERE user = ? AND id = ? AND title_source != 'user'",
+                (title, title.casefold(), user, conversation_id),
+            )
+            return self._conversation(db, user, conversation_id)
+
+    def set_instructions(self, user: str, conversation_id: str, instructions: str) -> Conversation:
+        check_id(conversation_id)
+        instructions = clean_instructions(instructions)
+        with self.transaction(write=True) as db:
+            db.execute(
+                "UPDATE conversations SET instructions = ? WHERE user = ? AND id = ?",
+                (instructions, user, conversation_id),
+            )
+            return self._conversation(db, user, conversation_id)
+
+    def presets(self, user: str) -> builtins.list[Preset]:
+        with self.transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT {PRESET_COLUMNS} FROM presets WHERE user = ? ORDER BY created_at, id",
+                (user,),
+            ).fetchall()
+        return [Preset(*row) for row in rows]
+
+    def save_preset(
+        self, user: str, name: str, instructions: str, preset_id: str | None = None
+    ) -> Preset:
+        name, instructions = clean_preset(name, instructions)
+        now = timestamp(self.clock)
+        with self.transaction(write=True) as db:
+            if preset_id is None:
+                (count,) = db.execute(
+                    "SELECT count(*) FROM presets WHERE user = ?", (user,)
+                ).fetchone()
+                if count >= store.MAX_PRESETS:
+                    raise too_many_presets()
+                preset_id = uuid.uuid4().hex
+                db.execute(
+                    f"INSERT INTO presets (user, {PRESET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    (user, preset_id, name, instructions, now, now),
+                )
+            elif not db.execute(
+                "UPDATE presets SET name = ?, instructions = ?, updated_at = ? "
+                "WHERE user = ? AND id = ?",
+                (name, instructions, now, user, check_preset_id(preset_id)),
+            ).rowcount:
+                raise preset_not_found(preset_id)
+            row = db.execute(
+                f"SELECT {PRESET_COLUMNS} FROM presets WHERE user = ? AND id = ?",
+                (user, preset_id),
+            ).fetchone()
+        return Preset(*row)
+
+    def delete_preset(self, user: str, preset_id: str) -> None:
+        check_preset_id(preset_id)
+        with self.transaction(write=True) as db:
+            if not db.execute(
+                "DELETE FROM presets WHERE user = ? AND id = ?", (user, preset_id)
+            ).rowcount:
+                raise preset_not_found(preset_id)
 
     def delete(self, user: str, conversation_id: str) -> None:
         check_id(conversation_id)
@@ -221,10 +317,12 @@ class SqliteStore:
             )
             db.execute(
                 "UPDATE conversations SET next_seq = ?, updated_at = ?, "
+                "title_source = CASE WHEN title = '' AND ? != '' THEN 'first' "
+                "ELSE title_source END, "
                 "title = CASE title WHEN '' THEN ? ELSE title END, "
                 "title_search = CASE title WHEN '' THEN ? ELSE title_search END "
                 "WHERE user = ? AND id = ?",
-                (next_seq + len(messages), now, title, title.casefold(), *key),
+                (next_seq + len(messages), now, title, title, title.casefold(), *key),
             )
             return self._conversation(db, user, conversation_id)
 

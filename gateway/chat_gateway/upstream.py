@@ -96,16 +96,16 @@ def build_payload(chat: ChatInput, config: Config) -> dict[str, Any]:
         return {
             "message": chat.message,
             "conversationHistory": history,
-            "max_tokens": config.max_tokens,
+            "max_tokens": chat.token_limit(config),
         }
     if config.upstream_protocol == "generate":
         return {
             "prompt": render_prompt(chat, config.system_prompt),
-            "max_new_tokens": config.max_tokens,
+            "max_new_tokens": chat.token_limit(config),
         }
     payload: dict[str, Any] = {
         "messages": prompt_messages(chat, config.system_prompt),
-        "max_tokens": config.max_tokens,
+        "max_tokens": chat.token_limit(config),
         "stream": False,
     }
     if config.upstream_model:

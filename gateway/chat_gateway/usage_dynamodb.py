@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from chat_gateway.store import StoreError, Unavailable
+from chat_gateway.store import Unavailable
 from chat_gateway.store_dynamodb import (
     ATTEMPTS,
     CONDITION_FAILED,
     DynamoStore,
     backoff,
+    busy_is_unavailable,
     error_code,
     key,
     number,
@@ -32,15 +31,6 @@ RUNNING_SK = "RUNNING"
 DAY_KEPT_S = 40 * 86_400
 MINUTE_KEPT_S = 86_400
 RUNNING_KEPT_S = 86_400
-#: Errors that mean "later", once botocore's own retries are spent: 503 for the caller.
-BUSY = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionInProgressException",
-}
 
 
 def day_sk(day: str) -> str:
@@ -90,7 +80,7 @@ class DynamoUsage:
     def _add_tokens(self, user: str, day: str, tokens: int) -> None:
         """An atomic add (negative: a reservation given back) that keeps the day's item."""
         kept_until = day_start(day) + DAY_KEPT_S
-        with busy_is_unavailable():
+        with usage_busy():
             self.client.update_item(
                 TableName=self.table_name,
                 Key=key(user, day_sk(day)),
@@ -108,7 +98,7 @@ class DynamoUsage:
                 return None
             reserved = min(wanted, limit - used)
             try:
-                with busy_is_unavailable():
+                with usage_busy():
                     # Only while the day still has room for all of it: a reservation that
                     # another gateway added since the read makes this one read again.
                     self.client.update_item(
@@ -155,7 +145,7 @@ class DynamoUsage:
             "ExpressionAttributeValues": {":one": number(1), ":kept": epoch(day_kept)},
         }
         # One transaction: the day counts exactly the requests the minute admitted.
-        with busy_is_unavailable():
+        with usage_busy():
             codes = self._store.transact([{"Update": minute_update}, {"Update": day_update}])
         return not codes
 
@@ -183,7 +173,7 @@ class DynamoUsage:
                 condition = "version = :seen"
                 values[":seen"] = number(version_of(item))
             try:
-                with busy_is_unavailable():
+                with usage_busy():
                     self.client.update_item(
                         TableName=self.table_name,
                         Key=key(user, RUNNING_SK),
@@ -202,7 +192,7 @@ class DynamoUsage:
     def release(self, user: str, lease: str) -> None:
         check_lease(lease)
         try:
-            with busy_is_unavailable():
+            with usage_busy():
                 # The version moves too, so an acquire that read the lease before this cannot
                 # write it back: its condition fails and it reads again.
                 self.client.update_item(
@@ -223,7 +213,7 @@ class DynamoUsage:
 
     def _get(self, user: str, sort_key: str) -> dict[str, Any] | None:
         # Consistent: a limit read from a stale copy could admit past it.
-        with busy_is_unavailable():
+        with usage_busy():
             answer = self.client.get_item(
                 TableName=self.table_name, Key=key(user, sort_key), ConsistentRead=True
             )
@@ -244,23 +234,5 @@ def leases_of(item: dict[str, Any] | None) -> dict[str, float]:
     return {lease: float(value["N"]) for lease, value in held.items()}
 
 
-@contextmanager
-def busy_is_unavailable() -> Iterator[None]:
-    """DynamoDB throttling or out of reach becomes Unavailable (503, try again); a failed
-    condition and anything unexpected go on to the caller."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except Exception as exc:
-        if error_code(exc) in BUSY or unreachable(exc):
-            raise Unavailable("The usage table is busy or out of reach; try again.") from exc
-        raise
-
-
-def unreachable(exc: Exception) -> bool:
-    try:
-        from botocore import exceptions
-    except ImportError:  # no botocore, so this cannot be one of its errors
-        return False
-    return isinstance(exc, exceptions.ConnectionError | exceptions.HTTPClientError)
+def usage_busy() -> Any:
+    return busy_is_unavailable("The usage table is busy or out of reach; try again.")

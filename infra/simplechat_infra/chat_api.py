@@ -89,6 +89,8 @@ class ChatApi(Construct):
         chat = self.api.root.add_resource("chat")
         conversations = self.api.root.add_resource("conversations")
         conversation = conversations.add_resource("{id}")
+        presets = self.api.root.add_resource("presets")
+        preset = presets.add_resource("{id}")
         routes = [
             (chat, "POST", STREAM_SECONDS),
             (chat.add_resource("cancel"), "POST", CANCEL_TIMEOUT_SECONDS),
@@ -97,6 +99,12 @@ class ChatApi(Construct):
             (conversation, "GET", CONVERSATIONS_TIMEOUT_SECONDS),
             (conversation, "PATCH", CONVERSATIONS_TIMEOUT_SECONDS),
             (conversation, "DELETE", CONVERSATIONS_TIMEOUT_SECONDS),
+            # The model writes a title: a short answer, but an answer (the chat's budget).
+            (conversation.add_resource("title"), "POST", STREAM_SECONDS),
+            (presets, "GET", CONVERSATIONS_TIMEOUT_SECONDS),
+            (presets, "POST", CONVERSATIONS_TIMEOUT_SECONDS),
+            (preset, "PATCH", CONVERSATIONS_TIMEOUT_SECONDS),
+            (preset, "DELETE", CONVERSATIONS_TIMEOUT_SECONDS),
             (self.api.root.add_resource("usage"), "GET", CONVERSATIONS_TIMEOUT_SECONDS),
         ]
         for resource, method, timeout in routes:

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 KEY = "sk-test-0123456789"
 

@@ -14,7 +14,7 @@ import pytest
 
 from simplechat import generations
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, metric, wait_until
+from tests.support.live import live_server, metric, wait_until
 
 KEY, OTHER_KEY = "key-of-the-gateway", "key-of-someone-else"
 LONG = " ".join(f"word{i}" for i in range(200))

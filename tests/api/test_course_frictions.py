@@ -21,7 +21,7 @@ from openai import OpenAI
 
 from simplechat.api.merge_slashes import MergeSlashesMiddleware
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, metric
+from tests.support.live import live_server, metric
 
 KEY = "course-key-41"
 HISTORY = [

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from simplechat.api.app import create_app
 from simplechat.engines.base import Chunk, GenerationRequest, Message, Prompt
 from simplechat.engines.fake import FakeEngine
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 EVIL = "https://evil.example"
 APP = "https://app.example"

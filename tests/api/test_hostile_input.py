@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server
+from tests.support.live import live_server
 
 KEY = "sk-hostile-suite-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}

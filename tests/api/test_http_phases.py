@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 import pytest
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server
+from tests.support.live import live_server
 
 READ_TIMEOUT = 1.0
 WORDS = 40  # at 0.1 s a word the answer takes about 4 s: several read timeouts

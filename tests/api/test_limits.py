@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, raw_json_post, wait_until
-from tests.conftest import make_settings
+from tests.support.live import live_server, raw_json_post, wait_until
+from tests.support.settings import make_settings
 
 
 def test_oversized_body_is_a_413_naming_the_limit() -> None:

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def test_health_reports_model_and_engine(client: TestClient) -> None:

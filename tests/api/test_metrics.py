@@ -5,7 +5,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def scrape(

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from simplechat.api.app import create_app
 from simplechat.engines.base import Engine
 from simplechat.engines.hf_prompts import HfChatPrompts
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.real_model
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server
+from tests.support.live import live_server
 
 COURSE_EVENT = {"body": json.dumps({"message": "hello there", "conversationHistory": []})}
 

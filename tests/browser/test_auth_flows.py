@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import cognito_client, runtime_config, screenshot, start_stack
-from tests.e2e.server import ServerProcess
+from tests.support.browser import cognito_client, runtime_config, screenshot, start_stack
+from tests.support.processes import ServerProcess
 
 PASSWORD = "Sign-up-pass-2026"
 _emails = itertools.count()

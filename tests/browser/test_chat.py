@@ -5,8 +5,8 @@ import re
 
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import screenshot
-from tests.e2e.server import ServerProcess
+from tests.support.browser import screenshot
+from tests.support.processes import ServerProcess
 
 ASSISTANT = "#messages .message.assistant"
 USER = "#messages .message.user"

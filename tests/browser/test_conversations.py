@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, start_stack
-from tests.e2e.server import ServerProcess
+from tests.support.browser import SCREENSHOTS, start_stack
+from tests.support.processes import ServerProcess
 
 ASSISTANT = "#messages .message.assistant"
 USER = "#messages .message.user"

@@ -2,8 +2,8 @@
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import screenshot
-from tests.e2e.server import ServerProcess
+from tests.support.browser import screenshot
+from tests.support.processes import ServerProcess
 
 
 def test_model_server_down_shows_the_gateways_message(

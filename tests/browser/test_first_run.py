@@ -2,8 +2,8 @@
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import runtime_config, screenshot
-from tests.e2e.server import ServerProcess
+from tests.support.browser import runtime_config, screenshot
+from tests.support.processes import ServerProcess
 
 
 def test_the_terminal_says_ready_with_the_url_the_model_and_how_to_switch(

@@ -7,14 +7,14 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     DEMO_PASSWORD,
     DEMO_USER,
     cognito_client,
     runtime_config,
     screenshot,
 )
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 
 def sign_in(page: Page, user: str, password: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 ATTACK = """
 async (target) => {

@@ -2,8 +2,8 @@
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
-from tests.e2e.server import ServerProcess
+from tests.support.browser import screenshot
+from tests.support.processes import ServerProcess
 
 PAYLOAD = (
     'look <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script> '

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.api.live import metric, wait_until
-from tests.browser.conftest import screenshot, start_stack
-from tests.e2e.server import ServerProcess
+from tests.support.browser import screenshot, start_stack
+from tests.support.live import metric, wait_until
+from tests.support.processes import ServerProcess
 
 ASSISTANT = "#messages .message.assistant"
 #: A prompt the tiny model answers at length, so that there is time to watch it and stop it.
@@ -37,6 +37,7 @@ def send(page: Page, text: str) -> None:
     page.press("#input", "Enter")
 
 
+@pytest.mark.timeout(600)  # the whole answer may take the 300 s waited for below
 def test_the_first_words_are_on_the_page_before_the_answer_ends(
     page: Page, long_stack: ServerProcess
 ) -> None:
@@ -97,6 +98,7 @@ def test_stop_ends_the_answer_at_the_model_and_keeps_the_partial_text(
 def test_a_failure_mid_answer_keeps_what_arrived_and_offers_retry(
     page: Page, long_stack: ServerProcess
 ) -> None:
+    """The UI's side of a failed answer, on a canned stream (the gateway is not asked)."""
     events = [
         {"id": "gen-test"},
         {"delta": "Half of "},
@@ -120,10 +122,9 @@ def test_a_failure_mid_answer_keeps_what_arrived_and_offers_retry(
     expect(page.locator("#error-text")).to_contain_text("The model server failed mid-answer.")
     expect(page.locator("#retry-button")).to_be_visible()
     screenshot(page, "12-failed-mid-answer")
-    # The failed try is not kept: the stored conversation is still empty.
+    # The canned stream never reached the gateway, so what the store keeps of a failed answer
+    # (nothing) is tested where the gateway sees one: tests/gateway/test_answer_failures.py.
     conversation_id = re.search(r"c=([0-9a-f]{32})", page.url).group(1)  # type: ignore[union-attr]
-    with urllib.request.urlopen(f"{long_stack.url}/api/conversations/{conversation_id}") as reply:
-        assert json.loads(reply.read())["messages"] == []
     page.unroute("**/api/chat", broken_stream)
     with page.expect_request("**/api/chat") as retried:
         page.click("#retry-button")

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, screenshot, start_stack
-from tests.e2e.server import ServerProcess
+from tests.support.browser import DEMO_PASSWORD, DEMO_USER, screenshot, start_stack
+from tests.support.processes import ServerProcess
 
 ASSISTANT = "#messages .message.assistant"
 USER = "#messages .message.user"

@@ -16,7 +16,7 @@ import pytest
 
 from simplechat.cli import build_parser
 from tests.docs.pages import FENCE, ROOT
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 READMES = [ROOT / "README.md", ROOT / "README.ja.md"]
 STACK_PY = ROOT / "infra" / "simplechat_infra" / "stack.py"
@@ -169,7 +169,6 @@ def test_the_local_curl_commands_work_as_written(stack: ServerProcess, command: 
 
 @pytest.mark.real_model
 def test_the_openai_example_works_as_written(stack: ServerProcess, tmp_path: Path) -> None:
-    pytest.importorskip("openai")
     [code] = python_blocks(READMES[0])
     script = tmp_path / "example.py"
     script.write_text(on_port(code, stack.port))

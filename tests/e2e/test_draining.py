@@ -2,15 +2,18 @@
 
 import signal
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.api.live import metric, wait_until
-from tests.e2e.server import ServerProcess
+from tests.support.live import metric, wait_until
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.real_model
+#: Tokens of an answer that cannot end within the grace period.
+LONG = 8000
 
 
 def stream_lines(url: str, max_tokens: int, lines: list[str], started: threading.Event) -> None:
@@ -27,35 +30,31 @@ def stream_lines(url: str, max_tokens: int, lines: list[str], started: threading
                 started.set()
 
 
-def post_in_thread(
-    url: str, max_tokens: int, result: dict[str, httpx.Response]
-) -> threading.Thread:
+def post_in_thread(pool: ThreadPoolExecutor, url: str, max_tokens: int) -> Future[httpx.Response]:
+    """The reply, or the call's own exception, from `.result(timeout)`: a call that has not
+    finished fails the test as a timeout saying so, not as a missing key."""
     body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": max_tokens}
     body["ignore_eos"] = True
-    call = threading.Thread(
-        target=lambda: result.update(
-            reply=httpx.post(url + "/v1/chat/completions", json=body, timeout=90)
-        )
-    )
-    call.start()
-    return call
+    return pool.submit(httpx.post, url + "/v1/chat/completions", json=body, timeout=90)
 
 
 def test_sigterm_drains_then_exits(tmp_path: Path) -> None:
-    # A grace period that 24 tokens fit in even on a busy machine (a few tok/s beside two long
-    # answers), and that 4000 tokens (~25 s at full speed here) never do.
-    server = ServerProcess(["--shutdown-grace-seconds", "8"], tmp_path / "server.log")
+    # A grace period that 24 tokens fit in on a machine ten times busier than it should be
+    # (under 2 tok/s beside two long answers), and that 8000 tokens (~50 s for one answer alone
+    # at full speed here) never can.
+    server = ServerProcess(
+        ["--shutdown-grace-seconds", "15", "--context-length", "8192"], tmp_path / "server.log"
+    )
     long_lines: list[str] = []
     long_started = threading.Event()
     long_stream = threading.Thread(
-        target=stream_lines, args=(server.url, 4000, long_lines, long_started)
+        target=stream_lines, args=(server.url, LONG, long_lines, long_started)
     )
     long_stream.start()
     assert long_started.wait(30)
-    short_result: dict[str, httpx.Response] = {}
-    long_result: dict[str, httpx.Response] = {}
-    long_call = post_in_thread(server.url, 4000, long_result)
-    short_call = post_in_thread(server.url, 24, short_result)
+    pool = ThreadPoolExecutor(max_workers=2)
+    long_call = post_in_thread(pool, server.url, LONG)
+    short_call = post_in_thread(pool, server.url, 24)
     # SIGTERM only once the server holds all three: the short one must count as admitted.
     assert wait_until(lambda: metric(server.url, "simplechat_requests_in_flight") == 3, 30)
 
@@ -68,15 +67,16 @@ def test_sigterm_drains_then_exits(tmp_path: Path) -> None:
     assert "shutting down" in refused.json()["error"]["message"]
     assert refused.headers["retry-after"] == "5"
 
-    short_call.join(30)
-    assert short_result["reply"].status_code == 200  # admitted before SIGTERM: it finished
-    assert short_result["reply"].json()["usage"]["completion_tokens"] == 24
-    long_call.join(30)
-    cut_off = long_result["reply"]  # not the 500 of a task the server cancels: a clear 503
+    short = short_call.result(timeout=60)
+    assert short.status_code == 200  # admitted before SIGTERM: it finished
+    assert short.json()["usage"]["completion_tokens"] == 24
+    cut_off = long_call.result(timeout=60)  # not the 500 of a task the server cancels: a 503
     assert cut_off.status_code == 503 and cut_off.headers["retry-after"] == "5"
     assert "shutting down; the answer was cut off" in cut_off.json()["error"]["message"]
-    long_stream.join(30)
-    assert not long_stream.is_alive()
+    long_stream.join(60)
+    assert not long_stream.is_alive(), "the long stream never ended"
+    pool.shutdown()
+    assert len(long_lines) >= 2, long_lines
     assert "shutting down" in long_lines[-2]  # the final error event, after the grace period
     assert long_lines[-1] == "data: [DONE]"
     assert server.process.wait(timeout=30) == 0

@@ -7,9 +7,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.real_model
+
+#: 4 requests x 4096 tokens of KV cache for the bundled model, in f16 (llama.cpp's own count).
+F16_KV_MIB = 368
+#: What q8_0 saves of it: 34 bytes a 32-value block instead of 64.
+SAVED_MIB = F16_KV_MIB * (1 - 34 / 64)
 
 
 def resident_mib(server: ServerProcess) -> float:
@@ -20,7 +25,6 @@ def resident_mib(server: ServerProcess) -> float:
 
 
 def test_a_q8_kv_cache_takes_less_memory_and_answers(tmp_path: Path) -> None:
-    # 4 requests x 4096 tokens of KV cache: 368 MiB in f16, half of it in q8_0.
     args = ["--max-batch", "4", "--context-length", "4096", "--no-prompt-cache"]
     f16 = ServerProcess(args, tmp_path / "f16.log")
     try:
@@ -41,6 +45,9 @@ def test_a_q8_kv_cache_takes_less_memory_and_answers(tmp_path: Path) -> None:
         )
     finally:
         q8.stop()
-    assert f16_mib - q8_mib > 150, (f16_mib, q8_mib)
+    # Half the saving is the bar: resident memory also moves with what else the process has
+    # touched (compute buffers, the allocator), by tens of MiB; a q8 cache that were not
+    # applied saves nothing at all.
+    assert f16_mib - q8_mib > SAVED_MIB / 2, (f16_mib, q8_mib, SAVED_MIB)
     assert reply.status_code == 200
     assert "Tokyo" in reply.json()["response"]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.real_model
 

@@ -17,8 +17,8 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from simplechat.model_source import bundled_model_path
-from tests.api.live import metric as live_metric
-from tests.e2e.server import ServerProcess, free_port
+from tests.support.live import metric as live_metric
+from tests.support.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.real_model
 

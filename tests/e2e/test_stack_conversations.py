@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER, cognito_client, runtime_config
-from tests.e2e.server import ServerProcess
-from tests.e2e.test_stack_streaming import events
+from tests.support.browser import DEMO_PASSWORD, DEMO_USER, cognito_client, runtime_config
+from tests.support.processes import ServerProcess
+from tests.support.sse import data_events as events
 
 pytestmark = pytest.mark.real_model
 

@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     DEMO_PASSWORD,
     DEMO_USER,
     cognito_client,
     runtime_config,
     start_stack,
 )
-from tests.e2e.server import ServerProcess
+from tests.support.cognito import password_sign_in
+from tests.support.processes import ServerProcess
+from tests.support.sse import data_events as events
 
 pytestmark = pytest.mark.real_model
 
@@ -48,13 +50,7 @@ def tokens(stack: ServerProcess) -> dict[str, str]:
     )
 
     def id_token(user: str, password: str) -> str:
-        reply = cognito.initiate_auth(
-            AuthFlow="USER_PASSWORD_AUTH",
-            ClientId=auth["clientId"],
-            AuthParameters={"USERNAME": user, "PASSWORD": password},
-        )
-        token: str = reply["AuthenticationResult"]["IdToken"]
-        return token
+        return password_sign_in(cognito, auth["clientId"], user, password)["IdToken"]
 
     return {
         "first": id_token(DEMO_USER, DEMO_PASSWORD),
@@ -73,16 +69,6 @@ def post(
         headers["Accept"] = "text/event-stream"
     conn.request("POST", path, json.dumps(body), headers)
     return conn.getresponse()
-
-
-def events(reply: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
-    buffer = b""
-    while chunk := reply.read1(65536):
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n\n")
-        for raw in complete:
-            if raw.startswith(b"data: "):
-                yield json.loads(raw[6:])
 
 
 def test_only_the_user_who_started_an_answer_can_stop_it(

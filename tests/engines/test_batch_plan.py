@@ -2,8 +2,11 @@
 
 import asyncio
 import threading
-import time
+from typing import cast
 
+import pytest
+
+from simplechat.engines import llamacpp_batch
 from simplechat.engines.base import SamplingParams
 from simplechat.engines.llamacpp_batch import (
     Sequence,
@@ -72,31 +75,50 @@ def test_closing_moves_make_the_busy_slots_one_run_with_the_fewest_moves() -> No
     assert closing_moves({3, 4, 5}, 8) == []
 
 
-def arrivals(wake: threading.Condition, queue: list[int], every: float, count: int) -> None:
-    for i in range(count):
-        time.sleep(every)
-        with wake:
-            queue.append(i)
-            wake.notify()
+class Arrivals:
+    """Requests arriving at set times on a clock of the test's own: `wait` (the Condition's,
+    as wait_for_quiet calls it) moves the clock to the next arrival or to its timeout, so the
+    outcome depends on the arrival times alone, never on how the machine schedules threads."""
+
+    def __init__(self, times: list[float]) -> None:
+        self.now = 0.0
+        self.pending = sorted(times)
+        self.queue: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, timeout: float) -> bool:
+        until = self.now + timeout
+        if self.pending and self.pending[0] <= until:
+            self.now = self.pending.pop(0)
+            self.queue.append(self.now)
+            return True
+        self.now = until
+        return False
 
 
-def test_a_burst_of_arrivals_is_waited_for_until_it_pauses() -> None:
+def as_condition(arrivals: Arrivals) -> threading.Condition:
+    return cast(threading.Condition, arrivals)  # wait_for_quiet calls only `wait`
+
+
+def scripted(monkeypatch: pytest.MonkeyPatch, times: list[float]) -> Arrivals:
+    arrivals = Arrivals(times)
+    monkeypatch.setattr(llamacpp_batch.time, "monotonic", arrivals.monotonic)
+    return arrivals
+
+
+def test_a_burst_of_arrivals_is_waited_for_until_it_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrivals 10 ms apart, a 500 ms pause counting as quiet: all five are in before it returns.
-    wake, queue = threading.Condition(), list[int]()
-    producer = threading.Thread(target=arrivals, args=(wake, queue, 0.01, 5))
-    with wake:
-        producer.start()
-        wait_for_quiet(wake, lambda: len(queue), quiet=0.5, window=30)
-        assert len(queue) == 5
-    producer.join()
+    arrivals = scripted(monkeypatch, [0.01 * i for i in range(1, 6)])
+    wait_for_quiet(as_condition(arrivals), lambda: len(arrivals.queue), quiet=0.5, window=30)
+    assert len(arrivals.queue) == 5
+    assert arrivals.now == pytest.approx(0.05 + 0.5)  # returned once quiet, not at the window
 
 
-def test_the_wait_for_a_burst_is_bounded() -> None:
+def test_the_wait_for_a_burst_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrivals that never pause for long: the wait ends at its window, well before the last.
-    wake, queue = threading.Condition(), list[int]()
-    producer = threading.Thread(target=arrivals, args=(wake, queue, 0.05, 40))
-    with wake:
-        producer.start()
-        wait_for_quiet(wake, lambda: len(queue), quiet=1.0, window=0.3)
-        assert len(queue) < 40
-    producer.join()
+    arrivals = scripted(monkeypatch, [0.05 * i + 0.01 for i in range(40)])
+    wait_for_quiet(as_condition(arrivals), lambda: len(arrivals.queue), quiet=1.0, window=0.3)
+    assert arrivals.now == pytest.approx(0.3)
+    assert len(arrivals.queue) == 6  # at 0.01, 0.06, ... 0.26: the rest come after the window

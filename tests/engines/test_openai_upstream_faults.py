@@ -17,9 +17,9 @@ from simplechat.api.app import create_app
 from simplechat.engines.base import GenerationRequest, Message, SamplingParams
 from simplechat.engines.openai_upstream import OpenAIUpstreamEngine
 from simplechat.engines.upstream_pool import UpstreamPool, api_base
-from tests.conftest import make_settings
-from tests.e2e.server import ServerProcess, free_port
-from tests.gateway.upstreams import ODD_EVENTS, FaultyServer
+from tests.support.processes import ServerProcess, free_port
+from tests.support.settings import make_settings
+from tests.support.upstreams import ODD_EVENTS, FaultyServer
 
 MESSAGE = {"model": "fake-model", "messages": [{"role": "user", "content": "one two"}]}
 
@@ -31,8 +31,9 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def faulty() -> Iterator[FaultyServer]:
+    """One per test: tests count what it received and set its barrier."""
     server = FaultyServer()
     yield server
     server.stop()

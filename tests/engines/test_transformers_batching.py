@@ -4,6 +4,7 @@ requests decode together, each with its own sampling and length; a closed stream
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -160,8 +161,11 @@ def test_a_client_leaving_while_its_request_is_added_cancels_it(
     cancelled: list[str] = []
     add, cancel = manager.add_request, manager.cancel_request
 
+    adding, release = threading.Event(), threading.Event()
+
     def slow_add(*args: object, **kwargs: object) -> object:
-        time.sleep(0.5)  # a full queue, say
+        adding.set()
+        release.wait(30)  # a full queue, say: held until the client has gone
         added.append(str(kwargs["request_id"]))
         return add(*args, **kwargs)
 
@@ -177,10 +181,14 @@ def test_a_client_leaving_while_its_request_is_added_cancels_it(
             request(transformers_engine, "Write a long story.", max_tokens=500, ignore_eos=True)
         )
         task = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.1)
-        task.cancel()
+        deadline = time.monotonic() + 30
+        while not adding.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert adding.is_set(), "add_request was never called"
+        task.cancel()  # the client leaves while add_request is still under way
         with pytest.raises(asyncio.CancelledError):
             await task
+        release.set()
         deadline = time.monotonic() + 10
         while not cancelled and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

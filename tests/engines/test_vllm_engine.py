@@ -16,7 +16,7 @@ from simplechat.engines.base import (
 )
 from simplechat.engines.vllm import VllmEngine
 from simplechat.engines.vllm_mapping import OutputTracker, engine_args, sampling_args
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 @dataclass

@@ -15,8 +15,8 @@ from chat_gateway.config import Config
 from chat_gateway.handler import Gateway
 from chat_gateway.server import GatewayServer, start_in_thread
 
-from tests.gateway.test_streaming import context_header
-from tests.gateway.upstreams import FaultyServer
+from tests.support.gateway_http import context_header
+from tests.support.upstreams import FaultyServer
 
 SECRET = "per-run-secret-9f2c"
 

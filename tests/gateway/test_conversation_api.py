@@ -4,9 +4,8 @@ of an engine that records what the model was asked."""
 
 from __future__ import annotations
 
-import http.client
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,98 +16,13 @@ from chat_gateway.handler import Gateway
 from chat_gateway.server import GatewayServer, start_in_thread
 from chat_gateway.store_sqlite import SqliteStore
 
-from simplechat.engines.base import Message, Prompt
-from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server
-from tests.gateway.conftest import LambdaContext
-from tests.gateway.test_streaming import Received, context_header
-from tests.gateway.upstreams import FaultyServer
+from tests.support.engines import RecordingEngine
+from tests.support.gateway_http import KEY, ORIGIN, Client
+from tests.support.lambda_events import LambdaContext
+from tests.support.live import live_server
+from tests.support.upstreams import FaultyServer
 
-KEY = "gateway-key-0123"
-ORIGIN = "https://d111111abcdef8.cloudfront.net"
 UNKNOWN_ID = "0" * 32
-
-
-class RecordingEngine(FakeEngine):
-    """The fake engine (it answers "You said: <message>"), keeping each chat it was asked."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.asked: list[list[tuple[str, str]]] = []
-
-    def render_chat(self, messages: Sequence[Message]) -> Prompt:
-        self.asked.append([(m.role, m.content) for m in messages])
-        return super().render_chat(messages)
-
-
-class Client:
-    """One user of the API, as the adapter passes their Cognito sub on."""
-
-    def __init__(self, server: GatewayServer, sub: str) -> None:
-        self.server, self.sub = server, sub
-
-    def call(
-        self, method: str, path: str, body: Any = None, *, stream: bool = False
-    ) -> tuple[int, Any, dict[str, str]]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
-        headers = {"Origin": ORIGIN, "x-amzn-request-context": context_header(self.sub)}
-        if stream:
-            headers["Accept"] = "text/event-stream"
-        data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, data, headers)
-        reply = conn.getresponse()
-        try:
-            if stream and reply.status == 200:
-                received = Received(reply)
-                list(received.next_events())
-                return reply.status, received.data(), dict(reply.getheaders())
-            raw = reply.read()
-            return reply.status, json.loads(raw) if raw else None, dict(reply.getheaders())
-        finally:
-            conn.close()
-
-    def stopped(self, body: dict[str, Any], *, after_a_word: bool = True) -> dict[str, Any]:
-        """Streams `body`'s answer and stops it (after its first word, or before any); the
-        `done` event."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
-        headers = {
-            "Accept": "text/event-stream",
-            "Content-Type": "application/json",
-            "x-amzn-request-context": context_header(self.sub),
-        }
-        conn.request("POST", "/chat", json.dumps(body), headers)
-        received = Received(conn.getresponse())
-        events = received.next_events()
-        generation = next(e for e in events if isinstance(e, dict) and "id" in e)["id"]
-        if after_a_word:
-            next(e for e in events if isinstance(e, dict) and "delta" in e)
-        status, cancelled, _ = self.call("POST", "/chat/cancel", {"id": generation})
-        assert status == 200 and cancelled["cancelled"] is True
-        list(events)
-        conn.close()
-        done: dict[str, Any] = received.data()[-1]
-        assert done["stopped"] is True
-        return done
-
-    def new(self, title: str | None = None) -> dict[str, Any]:
-        status, body, _ = self.call(
-            "POST", "/conversations", {} if title is None else {"title": title}
-        )
-        assert status == 201, body
-        return dict(body)
-
-    def chat(self, conversation_id: str, message: str, **fields: Any) -> dict[str, Any]:
-        body = {"message": message, "conversationId": conversation_id, **fields}
-        status, reply, _ = self.call("POST", "/chat", body)
-        assert status == 200, reply
-        return dict(reply)
-
-    def messages(self, conversation_id: str) -> list[tuple[str, str]]:
-        status, body, _ = self.call("GET", f"/conversations/{conversation_id}")
-        assert status == 200, body
-        return [(m["role"], m["content"]) for m in body["messages"]]
 
 
 def start_gateway(upstream_url: str, db: Path | None) -> GatewayServer:

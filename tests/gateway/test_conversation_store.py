@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from chat_gateway import store
+from chat_gateway.conversation_export import export_page
 from chat_gateway.store import (
     TIMESTAMP_PATTERN,
     BadCursor,
@@ -22,32 +23,20 @@ from chat_gateway.store import (
     TooMany,
     encode_cursor,
 )
-from chat_gateway.store_dynamodb import PART_BYTES, DynamoStore, split_utf8, table_definition
+from chat_gateway.store_dynamodb import PART_BYTES, DynamoStore, split_utf8
 from chat_gateway.store_sqlite import SqliteStore
 
-TABLE = "conversations"
-REGION = "ap-northeast-1"
+from tests.support.clocks import TickingClock
+from tests.support.dynamo import TABLE, dynamo_store, inspector
+
 ALICE, BOB = "alice-sub", "bob-sub"
 #: Every kind of character a conversation holds: kana, kanji, full-width, and 4-byte emoji.
 JAPANESE = "こんにちは、カタカナと漢字の混ざった長い会話です。東京都渋谷区😀🍣ＡＢＣ\n"
 
 
-class FakeClock:
-    """A second later at every reading, so order never depends on the machine's speed."""
-
-    def __init__(self) -> None:
-        self.now = 1_780_000_000.0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self.lock:
-            self.now += 1.0
-            return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> TickingClock:
+    return TickingClock()
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -55,42 +44,12 @@ def conversations(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    clock: FakeClock,
+    clock: TickingClock,
 ) -> Iterator[ConversationStore]:
     if request.param == "sqlite":
         yield SqliteStore(tmp_path / "data" / "conversations.sqlite3", clock=clock)
         return
     yield from dynamo_store(monkeypatch, tmp_path, clock)
-
-
-def dynamo_store(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clock: FakeClock
-) -> Iterator[DynamoStore]:
-    boto3 = pytest.importorskip("boto3")
-    moto = pytest.importorskip("moto")
-    from moto.dynamodb.responses import DynamoHandler
-
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    # DynamoDB applies each request atomically; moto's backend has no locks, so threads could
-    # interleave inside one UpdateItem. One request at a time is what the service promises.
-    lock = threading.Lock()
-    call_action = DynamoHandler.call_action
-
-    def one_at_a_time(handler: Any) -> Any:
-        with lock:
-            return call_action(handler)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", one_at_a_time)
-    with moto.mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(**table_definition(TABLE))
-        yield DynamoStore(TABLE, client=client, clock=clock)
 
 
 def stored_messages(conversations: ConversationStore, user: str) -> set[tuple[str, int]]:
@@ -115,7 +74,7 @@ def scan(dynamo: DynamoStore) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     request: dict[str, Any] = {"TableName": TABLE}
     while True:
-        page = dynamo.client.scan(**request)
+        page = inspector().scan(**request)
         items += page["Items"]
         if "LastEvaluatedKey" not in page:
             return items
@@ -502,7 +461,7 @@ def test_concurrent_creates_keep_the_limit(
     assert len(listed(conversations)) == 5
 
 
-def test_sqlite_keeps_conversations_across_restarts(tmp_path: Path, clock: FakeClock) -> None:
+def test_sqlite_keeps_conversations_across_restarts(tmp_path: Path, clock: TickingClock) -> None:
     path = tmp_path / "new" / "folder" / "conversations.sqlite3"
     first = SqliteStore(path, clock=clock)
     conversation = first.create(ALICE, "survives")
@@ -512,3 +471,156 @@ def test_sqlite_keeps_conversations_across_restarts(tmp_path: Path, clock: FakeC
     assert again.get(ALICE, conversation.id) == first.get(ALICE, conversation.id)
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_instructions_are_kept_with_the_conversation(conversations: ConversationStore) -> None:
+    """Set at create or later, replaced whole, removed with "", never moving the list."""
+    tutor = conversations.create(ALICE, instructions="  日本語の先生として答えて。\n")
+    plain, newer = conversations.create(ALICE), conversations.create(ALICE)
+    assert tutor.instructions == "日本語の先生として答えて。" and plain.instructions == ""
+    assert conversations.get(ALICE, tutor.id)[0].instructions == tutor.instructions
+    changed = conversations.set_instructions(ALICE, plain.id, "Review code tersely.")
+    assert changed.instructions == "Review code tersely."
+    assert changed.updated_at == plain.updated_at
+    assert listed(conversations) == [newer.id, plain.id, tutor.id]
+    conversations.append(ALICE, plain.id, turn("hello"))
+    assert conversations.get(ALICE, plain.id)[0].instructions == "Review code tersely."
+    assert conversations.set_instructions(ALICE, plain.id, "   ").instructions == ""
+    assert conversations.get(ALICE, plain.id)[0].instructions == ""
+    longest = "指" * store.MAX_INSTRUCTIONS_CHARS
+    assert conversations.set_instructions(ALICE, plain.id, longest).instructions == longest
+    with pytest.raises(StoreError) as too_long:
+        conversations.set_instructions(ALICE, plain.id, longest + "x")
+    assert too_long.value.status == 400 and "limit is 4000" in too_long.value.message
+    with pytest.raises(StoreError):
+        conversations.create(ALICE, instructions=longest + "x")
+    with pytest.raises(NotFound):
+        conversations.set_instructions(BOB, tutor.id, "Reveal everything.")
+    assert conversations.get(ALICE, tutor.id)[0].instructions == tutor.instructions
+
+
+def test_the_model_names_a_conversation_but_never_over_the_users_title(
+    conversations: ConversationStore,
+) -> None:
+    first_line = conversations.create(ALICE)
+    conversations.append(ALICE, first_line.id, turn("how do I cook rice?"), title="how do I")
+    assert conversations.get(ALICE, first_line.id)[0].title_source == "first"
+    named = conversations.name_by_model(ALICE, first_line.id, "Cooking rice")
+    assert (named.title, named.title_source) == ("Cooking rice", "model")
+    assert listed(conversations, query="cooking") == [first_line.id]
+    # A rename after the model's title wins, and a later model title does not undo it.
+    renamed = conversations.rename(ALICE, first_line.id, "Dinner")
+    assert renamed.title_source == "user"
+    kept = conversations.name_by_model(ALICE, first_line.id, "Rice again")
+    assert (kept.title, kept.title_source) == ("Dinner", "user")
+    # A rename before the model's title wins too, as does a title given at creation.
+    early = conversations.create(ALICE)
+    conversations.rename(ALICE, early.id, "Mine")
+    conversations.append(ALICE, early.id, turn("q"), title="q")
+    assert conversations.name_by_model(ALICE, early.id, "Model's").title == "Mine"
+    given = conversations.create(ALICE, "Given")
+    assert conversations.name_by_model(ALICE, given.id, "Model's").title == "Given"
+    assert conversations.get(ALICE, given.id)[0].title == "Given"
+    with pytest.raises(NotFound):
+        conversations.name_by_model(BOB, first_line.id, "Bob's")
+    with pytest.raises(NotFound):
+        conversations.name_by_model(ALICE, "f" * 32, "nobody's")
+
+
+def test_presets_are_kept_per_user(conversations: ConversationStore) -> None:
+    tutor = conversations.save_preset(ALICE, " Japanese  tutor ", "Answer as a Japanese teacher.")
+    reviewer = conversations.save_preset(ALICE, "コードレビュー", "Review the code you are shown.")
+    assert tutor.name == "Japanese tutor" and TIMESTAMP_PATTERN.fullmatch(tutor.created_at)
+    assert conversations.presets(ALICE) == [tutor, reviewer]
+    assert conversations.presets(BOB) == []
+    changed = conversations.save_preset(ALICE, "Tutor", "Answer in easy Japanese.", tutor.id)
+    assert (changed.id, changed.name, changed.created_at) == (tutor.id, "Tutor", tutor.created_at)
+    assert changed.updated_at > tutor.updated_at
+    assert conversations.presets(ALICE) == [changed, reviewer]
+    # Another user can neither change nor delete them.
+    with pytest.raises(NotFound):
+        conversations.save_preset(BOB, "mine now", "Reveal secrets.", tutor.id)
+    with pytest.raises(NotFound):
+        conversations.delete_preset(BOB, tutor.id)
+    assert conversations.presets(ALICE) == [changed, reviewer]
+    conversations.delete_preset(ALICE, tutor.id)
+    assert conversations.presets(ALICE) == [reviewer]
+    with pytest.raises(NotFound):
+        conversations.delete_preset(ALICE, tutor.id)
+    for name, instructions in [("", "x"), ("x" * (store.MAX_PRESET_NAME_CHARS + 1), "x"),
+                               ("named", "  "), ("named", "x" * 4001), (None, "x")]:  # fmt: skip
+        with pytest.raises(StoreError) as refused:
+            conversations.save_preset(ALICE, name, instructions)  # type: ignore[arg-type]
+        assert refused.value.status == 400
+    with pytest.raises(StoreError):
+        conversations.delete_preset(ALICE, "../PROFILE")
+
+
+def test_preset_limit(conversations: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "MAX_PRESETS", 2)
+    first = conversations.save_preset(ALICE, "one", "1")
+    conversations.save_preset(ALICE, "two", "2")
+    with pytest.raises(TooMany) as caught:
+        conversations.save_preset(ALICE, "three", "3")
+    assert caught.value.status == 409 and "delete one" in caught.value.message
+    conversations.save_preset(ALICE, "one, changed", "1!", first.id)  # a change is no new one
+    conversations.save_preset(BOB, "bob's", "b")  # the limit is per user
+    conversations.delete_preset(ALICE, first.id)
+    conversations.save_preset(ALICE, "three", "3")
+    assert [p.name for p in conversations.presets(ALICE)] == ["two", "three"]
+
+
+def test_sqlite_adds_the_new_columns_to_an_older_file(tmp_path: Path, clock: FakeClock) -> None:
+    """A conversations file from before instructions and model titles opens and works."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE conversations (user TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT "
+            "NULL, title_search TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT "
+            "NULL, next_seq INTEGER NOT NULL, PRIMARY KEY (user, id));"
+            f"INSERT INTO conversations VALUES ('{ALICE}', '{'a' * 32}', 'old', 'old', "
+            "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0);"
+        )
+    opened = SqliteStore(path, clock=clock)
+    old = opened.get(ALICE, "a" * 32)[0]
+    assert (old.title, old.instructions) == ("old", "")
+    assert opened.set_instructions(ALICE, old.id, "be brief").instructions == "be brief"
+
+
+def test_the_export_pages_through_both_stores(conversations: ConversationStore) -> None:
+    """conversation_export over each store: pages of a few hundred bytes join into every
+    conversation, newest first; one deleted mid-export is left out; another user's cursor
+    reads nothing of this user's."""
+    ids = []
+    for n in range(4):
+        made = conversations.create(ALICE, f"talk {n}")
+        turns = [
+            Message("user" if i % 2 == 0 else "assistant", f"{JAPANESE}{n}-{i}") for i in range(6)
+        ]
+        conversations.append(ALICE, made.id, turns)
+        ids.append(made.id)
+    joined: dict[str, list[str]] = {}
+    order: list[str] = []
+    cursor, pages = None, 0
+    while True:
+        page = export_page(conversations, ALICE, cursor, budget=400)
+        pages += 1
+        if pages == 2:
+            conversations.delete(ALICE, ids[0])  # the oldest: not reached yet
+            stolen = export_page(conversations, BOB, page["nextCursor"], budget=400)
+            assert stolen["conversations"] == []
+        for part in page["conversations"]:
+            if part["id"] not in joined:
+                assert part["firstMessage"] == 0
+                order.append(part["id"])
+                joined[part["id"]] = []
+            assert part["firstMessage"] == len(joined[part["id"]])
+            joined[part["id"]] += [m["content"] for m in part["messages"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert pages > 4
+    assert order == [ids[3], ids[2], ids[1]]
+    for conversation_id in order:
+        _, messages = conversations.get(ALICE, conversation_id)
+        assert joined[conversation_id] == [m.content for m in messages]

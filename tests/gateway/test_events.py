@@ -3,8 +3,8 @@
 import pytest
 from chat_gateway.handler import Gateway
 
-from tests.e2e.server import ServerProcess
-from tests.gateway.conftest import ORIGIN, call, load_event, make_gateway
+from tests.support.lambda_events import ORIGIN, call, load_event, make_gateway
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.real_model
 

@@ -11,9 +11,9 @@ from chat_gateway.errors import GatewayError
 from chat_gateway.http_client import Broken, Reply, TimedOut, Unreachable
 from chat_gateway.upstream import Upstream
 
-from tests.e2e.server import free_port
-from tests.gateway.conftest import call, make_gateway, with_body
-from tests.gateway.upstreams import SLOW_SECONDS, FaultyServer
+from tests.support.lambda_events import call, make_gateway, with_body
+from tests.support.processes import free_port
+from tests.support.upstreams import SLOW_SECONDS, FaultyServer
 
 HI = {"message": "hi"}
 

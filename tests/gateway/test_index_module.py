@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tests.gateway.conftest import LambdaContext, with_body
-from tests.gateway.upstreams import FaultyServer
+from tests.support.lambda_events import LambdaContext, with_body
+from tests.support.upstreams import FaultyServer
 
 
 def test_index_lambda_handler(monkeypatch: pytest.MonkeyPatch, faulty: FaultyServer) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,14 +19,19 @@ from chat_gateway.handler import Gateway
 from chat_gateway.server import GatewayServer, start_in_thread
 
 from simplechat.engines.fake import FakeEngine
-from tests.api.live import live_server, wait_until
-from tests.gateway.test_conversation_api import KEY, Client, RecordingEngine
+from tests.support.clocks import Clock
+from tests.support.engines import RecordingEngine
+from tests.support.gateway_http import KEY, Client
+from tests.support.live import live_server, wait_until
 
 #: 2026-12-02 23:59:30 UTC: 30 s to the next day, and to the next minute.
 LATE = datetime(2026, 12, 2, 23, 59, 30, tzinfo=UTC).timestamp()
+#: Where every other test's clock stands (and stays): whatever the real hour, its requests all
+#: land in one minute of one day.
+MIDDAY = datetime(2026, 12, 2, 12, 0, 30, tzinfo=UTC).timestamp()
 
 
-def start(upstream: str, db: Path, **limits: str) -> GatewayServer:
+def start(upstream: str, db: Path, clock: Clock | None = None, /, **limits: str) -> GatewayServer:
     env = {
         "UPSTREAM_URL": upstream,
         "UPSTREAM_API_KEY": KEY,
@@ -35,15 +39,9 @@ def start(upstream: str, db: Path, **limits: str) -> GatewayServer:
         "CONVERSATIONS_DB": str(db),
         **limits,
     }
-    return start_in_thread(Gateway(Config.from_env(env)))
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+    server = start_in_thread(Gateway(Config.from_env(env)))
+    server.gateway.meter.clock = clock or Clock(MIDDAY)
+    return server
 
 
 @pytest.fixture
@@ -66,8 +64,7 @@ def usage_of(client: Client) -> dict[str, Any]:
 def test_over_the_daily_tokens_a_user_gets_429_until_midnight_and_others_do_not(
     upstream: str, tmp_path: Path, engine: RecordingEngine
 ) -> None:
-    server = start(upstream, tmp_path / "c.db", USER_TOKENS_PER_DAY="10")
-    server.gateway.meter.clock = Clock(LATE)
+    server = start(upstream, tmp_path / "c.db", Clock(LATE), USER_TOKENS_PER_DAY="10")
     try:
         alice, bob = Client(server, "alice"), Client(server, "bob")
         status, first, _ = alice.call("POST", "/chat", {"message": "one two three four five"})
@@ -94,9 +91,8 @@ def test_over_the_daily_tokens_a_user_gets_429_until_midnight_and_others_do_not(
 def test_requests_per_minute_with_retry_after_to_the_next_minute(
     upstream: str, tmp_path: Path
 ) -> None:
-    server = start(upstream, tmp_path / "c.db", USER_REQUESTS_PER_MINUTE="2")
     clock = Clock(LATE - 20)  # 23:59:10
-    server.gateway.meter.clock = clock
+    server = start(upstream, tmp_path / "c.db", clock, USER_REQUESTS_PER_MINUTE="2")
     try:
         alice, bob = Client(server, "alice"), Client(server, "bob")
         for _ in range(2):
@@ -233,7 +229,7 @@ def test_usage_reports_today_against_the_limits_and_survives_a_restart(
         report = usage_of(alice)
         assert report["tokens"]["used"] == total
         assert report["requests"]["today"] == 2 and report["requests"]["thisMinute"] == 2
-        assert report["day"] == time.strftime("%Y-%m-%d", time.gmtime())
+        assert report["day"] == "2026-12-02"  # the injected clock's day
     finally:
         server.shutdown()
     again = start(upstream, db, **limits)

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import call, load_event, make_gateway, with_body
-from tests.gateway.upstreams import FaultyServer
+from tests.support.lambda_events import call, load_event, make_gateway, with_body
+from tests.support.upstreams import FaultyServer
 
 
 def last_log(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

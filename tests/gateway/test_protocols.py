@@ -6,9 +6,9 @@ import pytest
 from chat_gateway.chat_request import ChatInput
 from chat_gateway.upstream import endpoint, render_prompt, shown_url
 
-from tests.e2e.server import ServerProcess
-from tests.gateway.conftest import call, make_gateway, with_body
-from tests.gateway.upstreams import FaultyServer
+from tests.support.lambda_events import call, make_gateway, with_body
+from tests.support.processes import ServerProcess
+from tests.support.upstreams import FaultyServer
 
 SECRET = {
     "message": "What is the secret word? Answer with the word only.",

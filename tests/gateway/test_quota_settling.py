@@ -22,10 +22,12 @@ from chat_gateway.store_sqlite import SqliteStore
 from chat_gateway.usage_dynamodb import DynamoUsage
 from chat_gateway.usage_sqlite import SqliteUsage
 
-from tests.api.live import wait_until
-from tests.gateway.test_conversation_store import TABLE, FakeClock, dynamo_store
-from tests.gateway.test_streaming import Received, context_header
-from tests.gateway.upstreams import FaultyServer, HeldStream
+from tests.support.clocks import TickingClock
+from tests.support.dynamo import TABLE, dynamo_store
+from tests.support.gateway_http import context_header
+from tests.support.live import wait_until
+from tests.support.sse import Received
+from tests.support.upstreams import FaultyServer, HeldStream
 
 #: 2,000 ASCII characters: about 500 tokens of prompt by any tokenizer's count.
 MESSAGE = "word " * 400
@@ -46,7 +48,7 @@ def backend(
             "env": {"CONVERSATIONS_DB": str(store.path)},
         }
         return
-    for conversations in dynamo_store(monkeypatch, tmp_path, FakeClock()):
+    for conversations in dynamo_store(monkeypatch, tmp_path, TickingClock()):
         yield {
             "store": conversations,
             "usage": DynamoUsage(TABLE, store=conversations),

@@ -11,20 +11,13 @@ from chat_gateway.config import Config
 from chat_gateway.handler import Gateway
 from chat_gateway.remote_config import UpstreamSettings
 
-from tests.e2e.server import free_port
-from tests.gateway.conftest import call, with_body
-from tests.gateway.upstreams import FaultyServer
+from tests.support.clocks import Clock
+from tests.support.lambda_events import call, with_body
+from tests.support.processes import free_port
+from tests.support.upstreams import FaultyServer
 
 PARAM = "/simplechat/upstream-url"
 SECRET = "simplechat/upstream-api-key"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def gateway_with(env: dict[str, str], clock: Clock) -> Gateway:

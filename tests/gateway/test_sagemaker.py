@@ -19,7 +19,7 @@ from chat_gateway.sagemaker_upstream import CANNOT_STOP, SageMakerUpstream, runt
 from chat_gateway.server import GatewayServer, start_in_thread
 
 from tests.gateway.fake_sagemaker import ANSWER, FakeSageMaker
-from tests.gateway.test_streaming import ORIGIN, post
+from tests.support.gateway_http import ORIGIN, post
 
 MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 

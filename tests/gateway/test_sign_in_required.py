@@ -13,8 +13,8 @@ from chat_gateway.config import Config
 from chat_gateway.handler import Gateway
 from chat_gateway.store import Message
 
-from tests.gateway.conftest import call, load_event, make_gateway, with_body
-from tests.gateway.upstreams import FaultyServer
+from tests.support.lambda_events import call, load_event, make_gateway, with_body
+from tests.support.upstreams import FaultyServer
 
 
 def without_claims(method: str, path: str, body: Any = None) -> dict[str, Any]:

@@ -11,9 +11,11 @@ from chat_gateway.config import Config
 from chat_gateway.handler import Gateway
 from chat_gateway.remote_config import UpstreamSettings
 
-from tests.gateway.conftest import call, make_gateway, with_body
-from tests.gateway.test_remote_config import PARAM, Clock
-from tests.gateway.upstreams import FaultyServer
+from tests.support.clocks import Clock
+from tests.support.lambda_events import call, make_gateway, with_body
+from tests.support.upstreams import FaultyServer
+
+PARAM = "/simplechat/upstream-url"
 
 KEY = "sk-do-not-leak-1234"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from chat_gateway import store_dynamodb
 from chat_gateway.store import Message, StoreError, Unavailable
 from chat_gateway.store_sqlite import SqliteStore
@@ -19,7 +20,8 @@ from chat_gateway.usage import DayUsage, UsageStore
 from chat_gateway.usage_dynamodb import DynamoUsage
 from chat_gateway.usage_sqlite import SqliteUsage
 
-from tests.gateway.test_conversation_store import TABLE, FakeClock, dynamo_store
+from tests.support.clocks import TickingClock
+from tests.support.dynamo import TABLE, dynamo_store, inspector
 
 ALICE, BOB = "alice-sub", "bob-sub"
 DAY, MINUTE, NEXT_MINUTE = "2026-12-02", "2026-12-02T05:47", "2026-12-02T05:48"
@@ -43,7 +45,7 @@ def dynamo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoUs
 
 def dynamo_usage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[DynamoUsage]:
     # The conversations' table under moto, made as their tests make it (and the CDK app).
-    for conversations in dynamo_store(monkeypatch, tmp_path, FakeClock()):
+    for conversations in dynamo_store(monkeypatch, tmp_path, TickingClock()):
         yield DynamoUsage(TABLE, client=conversations.client)
 
 
@@ -262,7 +264,7 @@ def test_dynamodb_items_layout_and_expiry(dynamo: DynamoUsage) -> None:
     usage.release(ALICE, "b")
     items = {
         (item["pk"]["S"], item["sk"]["S"]): item
-        for item in usage.client.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+        for item in inspector().scan(TableName=TABLE, ConsistentRead=True)["Items"]
     }
     day_start = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
     minute_start = datetime(2026, 12, 2, 5, 47, tzinfo=UTC).timestamp()
@@ -318,8 +320,6 @@ class Refusing:
         self.code, self.item = code, item
 
     def fail(self, **_: Any) -> Any:
-        from botocore.exceptions import ClientError
-
         raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "Call")
 
     def get_item(self, **request: Any) -> Any:
@@ -331,7 +331,6 @@ class Refusing:
 
 
 def test_dynamodb_throttling_is_unavailable_not_a_botocore_error() -> None:
-    pytest.importorskip("botocore")
     usage = DynamoUsage(TABLE, client=Refusing("ProvisionedThroughputExceededException"))
     for call in (
         lambda: usage.day(ALICE, DAY),
@@ -350,7 +349,6 @@ def test_dynamodb_throttling_is_unavailable_not_a_botocore_error() -> None:
 def test_dynamodb_acquire_gives_up_after_bounded_conflicts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pytest.importorskip("botocore")
     monkeypatch.setattr(store_dynamodb.time, "sleep", lambda _: None)
     item = {"version": {"N": "1"}, "leases": {"M": {}}}
     usage = DynamoUsage(TABLE, client=Refusing(store_dynamodb.CONDITION_FAILED, item))

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import call, make_gateway, with_body
-from tests.gateway.upstreams import FaultyServer
+from tests.support.lambda_events import call, make_gateway, with_body
+from tests.support.upstreams import FaultyServer
 
 LIMITS = {
     "MAX_MESSAGE_CHARS": "50",

@@ -21,8 +21,8 @@ from simplechat.model_catalogue import (
 )
 from simplechat.model_startup import catalogue_prompt, hub_spec
 from simplechat.settings import Settings
-from tests.conftest import make_settings
 from tests.hub.fake_hub import FakeHub
+from tests.support.settings import make_settings
 
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=lambda e: e.name)

@@ -19,9 +19,9 @@ import pytest
 from simplechat.hub_download import fetch
 from simplechat.hub_gguf import parse_hub_spec
 from simplechat.model_source import BUNDLED_FILE, bundled_model_path
-from tests.e2e.server import ServerProcess, free_port
 from tests.hub.fake_hub import FakeFile, FakeHub
 from tests.hub.split_gguf import split_gguf
+from tests.support.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.real_model
 

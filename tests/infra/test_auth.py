@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Synthesized, synthesize
+from tests.support.cdk_template import Synthesized, synthesize
 
 
 def config_js_auth(outdir: Path) -> dict[str, Any]:

@@ -4,13 +4,18 @@ and a gateway that may touch only this table, only as the store does."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from chat_gateway.store_dynamodb import table_definition
+import pytest
+from chat_gateway.store import Message
+from chat_gateway.store_dynamodb import DynamoStore, table_definition
+from chat_gateway.usage_dynamodb import DynamoUsage
 from simplechat_infra.conversations import GATEWAY_ACTIONS
 
-from tests.infra.conftest import Synthesized
-from tests.infra.test_stack import gateway_function, refs
+from tests.support.cdk_template import Synthesized, gateway_function, refs
+from tests.support.clocks import TickingClock
+from tests.support.dynamo import TABLE, ActionLog, dynamo_store, granted_actions
 
 
 def table(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
@@ -43,6 +48,43 @@ def test_the_table_is_recoverable_encrypted_and_kept_on_destroy(synthesized: Syn
     assert resource["UpdateReplacePolicy"] == "Retain"
 
 
+def every_store_call(conversations: DynamoStore, usage: DynamoUsage) -> None:
+    """Each public method of both stores, on paths that reach each kind of write (a new turn,
+    an edit that replaces messages, a delete of a conversation with messages)."""
+    user, day, minute, now = "alice", "2026-12-02", "2026-12-02T05:47", 1_780_000_000.0
+    first = conversations.create(user, "first")
+    second = conversations.create(user)
+    conversations.append(user, first.id, [Message("user", "hi"), Message("assistant", "hello")])
+    conversations.append(user, first.id, [Message("user", "again")], keep=0)
+    conversations.rename(user, second.id, "renamed")
+    page = conversations.list(user, limit=1)
+    conversations.list(user, limit=1, cursor=page.next_cursor)
+    conversations.list(user, query="renamed")
+    conversations.get(user, first.id)
+    conversations.delete(user, first.id)
+    usage.add_tokens(user, day, 5)
+    reserved = usage.reserve_tokens(user, day, 10, 100)
+    usage.settle_tokens(user, day, reserved or 0, 3)
+    usage.count_request(user, day, minute, 5)
+    usage.minute_requests(user, minute)
+    usage.day(user, day)
+    usage.acquire(user, "lease", 2, now, now + 60)
+    usage.running(user, now)
+    usage.release(user, "lease")
+
+
+def test_the_policy_grants_exactly_the_dynamodb_actions_the_stores_use(
+    synthesized: Synthesized, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The calls both stores make, under moto with a botocore hook logging each call's IAM
+    action, against the synthesized policy: nothing used is missing (AccessDenied on AWS),
+    nothing granted is unused."""
+    log = ActionLog()
+    for conversations in dynamo_store(monkeypatch, tmp_path, TickingClock(), log):
+        every_store_call(conversations, DynamoUsage(TABLE, client=conversations.client))
+    assert set(_actions(gateway_dynamodb_statement(synthesized))) == log.actions
+
+
 def test_the_gateway_is_told_the_table(synthesized: Synthesized) -> None:
     table_id, _ = table(synthesized)
     _, function = gateway_function(synthesized)
@@ -50,10 +92,8 @@ def test_the_gateway_is_told_the_table(synthesized: Synthesized) -> None:
     assert refs(variables["CONVERSATIONS_TABLE"]) == {table_id}
 
 
-def test_the_gateway_may_only_do_what_the_store_does_on_this_table(
-    synthesized: Synthesized,
-) -> None:
-    table_id, _ = table(synthesized)
+def gateway_dynamodb_statement(synthesized: Synthesized) -> dict[str, Any]:
+    """The one statement of the gateway role's policies that grants DynamoDB actions."""
     _, function = gateway_function(synthesized)
     role_id = refs(function["Properties"]["Role"]).pop()
     statements = [
@@ -64,7 +104,17 @@ def test_the_gateway_may_only_do_what_the_store_does_on_this_table(
         if any(str(a).startswith("dynamodb:") for a in _actions(statement))
     ]
     [statement] = statements
+    return statement
+
+
+def test_the_gateway_may_only_do_what_the_store_does_on_this_table(
+    synthesized: Synthesized,
+) -> None:
+    table_id, _ = table(synthesized)
+    statement = gateway_dynamodb_statement(synthesized)
+    # The store tests check every call against GATEWAY_ACTIONS (tests/support/dynamo.py).
     assert sorted(_actions(statement)) == sorted(GATEWAY_ACTIONS)
+    assert granted_actions() == set(GATEWAY_ACTIONS)
     assert not {"dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:*"} & set(_actions(statement))
     resources = statement["Resource"]
     assert len(resources) == 2 and all(refs(r) == {table_id} for r in resources)

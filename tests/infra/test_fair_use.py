@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Synthesized, synthesize
-from tests.infra.test_operations import function_env
-from tests.infra.test_stack import gateway_function
+from tests.support.cdk_template import Synthesized, function_env, gateway_function, synthesize
 
 OVERRIDES = {
     "userConcurrentAnswers": "3",

@@ -18,8 +18,7 @@ from simplechat_infra.model_endpoint import (
     STARTUP_SECONDS,
 )
 
-from tests.infra.conftest import Synthesized, synthesize
-from tests.infra.test_stack import INFRA, refs
+from tests.support.cdk_template import INFRA, Synthesized, refs, synthesize
 
 MODEL = "google/gemma-2-2b-jpn-it"
 ENDPOINT = "simplechat-model"

@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from simplechat_infra.operations import LOG_METRICS, NAMESPACE
 
-from tests.infra.conftest import Synthesized, synthesize
-from tests.infra.test_stack import gateway_function, refs
-
-
-def function_env(template: dict[str, Any]) -> dict[str, Any]:
-    synthesized = Synthesized(Path("."), template)
-    _, function = gateway_function(synthesized)
-    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
-    return variables
+from tests.support.cdk_template import Synthesized, function_env, gateway_function, refs, synthesize
 
 
 def test_limits_from_context_reach_the_gateway(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from simplechat_infra.register_policy import KEY_ACTIONS, URL_ACTIONS
 
-from tests.infra.conftest import Synthesized, synthesize
+from tests.support.cdk_template import Synthesized, synthesize
 
 
 def render(value: Any) -> str:

@@ -13,9 +13,8 @@ import pytest
 from simplechat_infra.conversations import GATEWAY_ACTIONS
 
 from simplechat.stack.paths import gateway_dir
-from tests.infra.conftest import Synthesized, synthesize
+from tests.support.cdk_template import INFRA, Synthesized, gateway_function, refs, synthesize
 
-INFRA = Path(__file__).resolve().parents[2] / "infra"
 #: Every route the web UI calls, each behind the authorizer (docs/streaming.md,
 #: docs/conversations.md, docs/limits.md).
 ROUTES = [
@@ -26,16 +25,13 @@ ROUTES = [
     ("GET", "/conversations/{id}"),
     ("PATCH", "/conversations/{id}"),
     ("DELETE", "/conversations/{id}"),
+    ("POST", "/conversations/{id}/title"),
+    ("GET", "/presets"),
+    ("POST", "/presets"),
+    ("PATCH", "/presets/{id}"),
+    ("DELETE", "/presets/{id}"),
     ("GET", "/usage"),
 ]
-
-
-def refs(value: Any) -> set[str]:
-    """Every logical id a CloudFormation value refers to (Ref and GetAtt)."""
-    text = json.dumps(value)
-    return set(re.findall(r'"Ref": "([^"]+)"', text)) | set(
-        re.findall(r'"Fn::GetAtt": \["([^"]+)"', text)
-    )
 
 
 def api_methods(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
@@ -175,14 +171,6 @@ def test_cloudfront_reads_the_bucket_through_origin_access_control(
     assert "script-src 'self'" in json.dumps(security["ContentSecurityPolicy"])
     assert security["FrameOptions"]["FrameOption"] == "DENY"
     assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 31536000
-
-
-def gateway_function(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
-    functions = synthesized.resources("AWS::Lambda::Function")
-    [(logical_id, function)] = [
-        (k, v) for k, v in functions.items() if v["Properties"].get("Handler") == "run.sh"
-    ]
-    return logical_id, function
 
 
 def test_lambda_is_the_gateway_server_behind_the_web_adapter(synthesized: Synthesized) -> None:

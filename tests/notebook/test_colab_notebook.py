@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.e2e.server import free_port
+from tests.support.processes import free_port
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "colab_quickstart.ipynb"
 OUTPUT = Path(__file__).parents[2] / "test-output" / "notebooks"
@@ -39,6 +39,7 @@ def cell_with(notebook: nbformat.NotebookNode, snippet: str) -> nbformat.Noteboo
 
 
 @pytest.mark.real_model
+@pytest.mark.timeout(900)  # every cell in turn, each with nbclient's own 300 s limit
 def test_the_notebook_runs_start_to_finish_on_cpu(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,13 +14,7 @@ from simplechat.stack.cognito_extras import (
     CognitoExtras,
     password_problems,
 )
-
-
-class Clock:
-    now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clocks import Clock
 
 
 def test_a_code_expires_as_cognitos_do() -> None:

@@ -106,14 +106,22 @@ def test_the_conversation_routes_reach_the_gateway_with_their_query(
         assert client.post("/api/conversations", content=b"{}").status_code == 200
         assert client.patch(conversation, content=b'{"title": "t"}').status_code == 200
         assert client.delete(conversation).status_code == 200
-        # As API Gateway: no resource deeper than /conversations/{id}.
+        assert client.post(conversation + "/title").status_code == 200
+        assert client.get("/api/presets").status_code == 200
+        assert client.patch("/api/presets/" + "b" * 32, content=b"{}").status_code == 200
+        # As API Gateway: no other resource under /conversations/{id}, none under presets.
         assert client.get(conversation + "/messages").status_code == 403
+        assert client.post(conversation + "/title/x").status_code == 403
+        assert client.get("/api/presets/" + "b" * 32 + "/x").status_code == 403
     seen = [(r["method"], r["path"]) for r in recording_gateway.received]
     assert seen == [
         ("GET", "/conversations?q=%E4%BA%AC&limit=5"),
         ("POST", "/conversations"),
         ("PATCH", conversation.removeprefix("/api")),
         ("DELETE", conversation.removeprefix("/api")),
+        ("POST", conversation.removeprefix("/api") + "/title"),
+        ("GET", "/presets"),
+        ("PATCH", "/presets/" + "b" * 32),
     ]
 
 

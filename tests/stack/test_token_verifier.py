@@ -13,16 +13,11 @@ import pytest
 
 from simplechat.stack.cognito import LocalCognito, TokenVerifier, Unauthorized, UserPool
 from tests.stack.conftest import PASSWORD
+from tests.support.cognito import password_sign_in
 
 
 def sign_in(cognito: LocalCognito, email: str = "user@example.com") -> dict[str, str]:
-    reply = cognito.client.initiate_auth(
-        AuthFlow="USER_PASSWORD_AUTH",
-        ClientId=cognito.pool.client_id,
-        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
-    )
-    tokens: dict[str, str] = reply["AuthenticationResult"]
-    return tokens
+    return password_sign_in(cognito.client, cognito.pool.client_id, email, PASSWORD)
 
 
 def real_id_token(cognito: LocalCognito) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 FAKE_PYNGROK = Path(__file__).parent / "fake_pyngrok"
 PARAM = "/simplechat/upstream-url"

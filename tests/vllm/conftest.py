@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from simplechat.model_source import bundled_model_path
-from tests.e2e.server import ServerProcess
 from tests.model_folders import save_gguf_as_folder
+from tests.support.processes import ServerProcess
 
 KEY = "vllm-test-key-0123456789"
 #: One name for the model on every server here, so a router can put them side by side.
@@ -22,6 +22,17 @@ VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
 #: What starting vLLM takes on our 2-core machines: ~20-40 s eager, plus loading; with room
 #: for a machine that is busy with other tests.
 VLLM_STARTUP = 300
+#: A test here may start two vLLM servers in turn (tests/vllm/test_router.py) before its own work.
+VLLM_TEST_LIMIT = 3 * VLLM_STARTUP
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Raise pyproject's per-test limit for the tests that start vLLM (a conftest's `pytestmark`
+    would be ignored; this hook sees the whole session's items, so it picks this folder's)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(VLLM_TEST_LIMIT))
 
 
 @pytest.fixture(scope="session")

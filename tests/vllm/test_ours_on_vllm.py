@@ -12,8 +12,8 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.api.live import metric, wait_until
-from tests.e2e.server import ServerProcess
+from tests.support.live import metric, wait_until
+from tests.support.processes import ServerProcess
 from tests.vllm.conftest import KEY, MODEL
 
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from simplechat.model_source import bundled_model_path
-from tests.api.live import metric
-from tests.e2e.server import ServerProcess, free_port
+from tests.support.live import metric
+from tests.support.processes import ServerProcess, free_port
 from tests.vllm.conftest import KEY, MODEL
 
 ROUTER = [str(Path(sys.executable).parent / "vllm-router")]

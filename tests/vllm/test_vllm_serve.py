@@ -18,9 +18,9 @@ from chat_gateway.server import GatewayServer, start_in_thread
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.api.live import metric, wait_until
-from tests.e2e.server import ServerProcess
-from tests.gateway.test_streaming import ORIGIN, post
+from tests.support.gateway_http import ORIGIN, post
+from tests.support.live import metric, wait_until
+from tests.support.processes import ServerProcess
 from tests.vllm.conftest import KEY, MODEL
 
 QUESTION: list[ChatCompletionMessageParam] = [

@@ -13,9 +13,15 @@ import { offerImport, translateOffer } from "./history_import.js";
 import { applyLanguage, pickLanguage, t } from "./i18n.js";
 import { format } from "./i18n_auth.js";
 import "./i18n_conversations.js";
+import "./i18n_instructions.js";
+import "./i18n_tools.js";
 import { icon } from "./icons.js";
+import { showInstructionsLine, wireInstructions } from "./instructions.js";
 import { translateLimit } from "./limit_notice.js";
+import { wireShortcuts } from "./shortcuts.js";
 import { startSignIn, wireSignIn } from "./sign_in.js";
+import { wireTheme } from "./theme.js";
+import { showExportOne, wireTransfer } from "./transfer.js";
 import { conversationInUrl, showInUrl } from "./url_state.js";
 import { refreshAfterTurn, startUsage } from "./usage.js";
 import { renderUsage, showUsageEntry, wireUsagePanel } from "./usage_panel.js";
@@ -123,6 +129,7 @@ function newChat({ push = false, replace = false } = {}) {
   if (push || replace) showInUrl(null, { replace });
   list.setCurrent(null);
   view.open(null);
+  showExportOne(null);
 }
 
 async function openConversation(id, { push = false } = {}) {
@@ -153,6 +160,7 @@ async function openConversation(id, { push = false } = {}) {
   loading = false;
   $("chat-view").removeAttribute("aria-busy");
   view.open(stored);
+  showExportOne(stored.id);
   view.showNotice("");
   announce(format(t("opened"), { title: titleOf(stored) }));
   if (!document.querySelector("dialog[open]") && !document.body.classList.contains("drawer-open")) $("input").focus();
@@ -195,6 +203,7 @@ async function startChat() {
       showInUrl(summary.id, { replace: true }); // the new chat is this conversation now
       list.setCurrent(summary.id);
       list.upsert(summary);
+      showExportOne(summary.id);
     },
     onStored: (summary) => list.upsert(summary),
     onSessionExpired: sessionExpired,
@@ -204,6 +213,7 @@ async function startChat() {
   show("chat");
   showDemoNote();
   $("import-notice").hidden = true;
+  document.querySelector(".transfer-actions").hidden = false;
   openFromUrl();
   $("input").focus();
   const stored = await list.start(api);
@@ -211,6 +221,7 @@ async function startChat() {
     // This server keeps no conversations: the page works as before they were stored.
     storeless = true;
     view.setStoreless(true);
+    document.querySelector(".transfer-actions").hidden = true; // nothing kept to export or import into
     if (view.currentId() || conversationInUrl()) newChat({ replace: true });
     return;
   }
@@ -250,6 +261,7 @@ function wire() {
     renderWarning();
     renderContext();
     translateLimit();
+    showInstructionsLine(view.currentInstructions());
   });
   $("demo-note-close").addEventListener("click", () => {
     localStorage.setItem(DEMO_NOTE_KEY, "1");
@@ -289,7 +301,45 @@ function wire() {
     startLogin();
   });
   wireDialogs();
+  wireInstructions({
+    current: view.currentInstructions,
+    save: view.setInstructions,
+    api: () => api,
+    storeless: () => storeless,
+    onFailure: unlessSignedOut,
+  });
   wireDrawer(() => list.focusTarget());
+  wireTheme($("theme-select"));
+  wireTransfer({
+    api: () => api,
+    currentId: () => (storeless ? null : view.currentId()),
+    onImported: (summary) => list.upsert(summary),
+    onSessionOver: (error) => {
+      if (!(error && error.status === 401 && auth)) return false;
+      unlessSignedOut(error);
+      return true;
+    },
+  });
+  wireShortcuts({
+    newChat: () => $("new-chat-button").click(),
+    focusInput: () => $("input").focus(),
+    isAnswering: view.isBusy,
+    stop: view.stop,
+    search: () => {
+      // On a phone the list is a drawer: opened first, then its search box has the focus.
+      if (getComputedStyle($("drawer-button")).display !== "none" && !document.body.classList.contains("drawer-open")) {
+        $("drawer-button").click();
+      }
+      $("conversation-search").focus();
+      $("conversation-search").select();
+    },
+    copyLastAnswer: () => {
+      const buttons = document.querySelectorAll("#messages .message.assistant[data-index] .copy-answer");
+      if (!buttons.length) return false;
+      buttons[buttons.length - 1].click();
+      return true;
+    },
+  });
   wireUsagePanel();
   wireWarning();
 }

@@ -7,6 +7,7 @@ import { StreamingAnswer, flagMessage, followIfPinned, messageItem, scrollToBott
 import { ChatError, cancelChat, sendChat } from "./chat_api.js";
 import { addSpeed, markLeftOut, noteAnswer, showContext } from "./context_meter.js";
 import { t } from "./i18n.js";
+import { showInstructionsLine } from "./instructions.js";
 import { clearLimit, showLimit } from "./limit_notice.js";
 import { startEdit } from "./message_edit.js";
 import { addAnswerTools, addQuestionTools } from "./message_tools.js";
@@ -20,7 +21,8 @@ const STOP_GRACE_MS = 4000;
 const RECHECK_MS = 1500;
 
 let env = null; // see wireConversation()
-let conversation = { id: null, title: "", messages: [] };
+// `instructions`: what the model reads before the messages (a new chat's go with its creation).
+let conversation = { id: null, title: "", messages: [], instructions: "" };
 let storeless = false;
 // The running turn: {request, base, controller, id, idToken, stopping, discarded, timer,
 // userItem, answer, reply}; `base` is the index its question gets (where an edit replaces from),
@@ -49,6 +51,7 @@ export function wireConversation(settings) {
 
 export const currentId = () => conversation.id;
 export const currentTitle = () => conversation.title;
+export const currentInstructions = () => conversation.instructions;
 export const isBusy = () => inFlight !== null;
 
 export function setStoreless(value) {
@@ -68,13 +71,44 @@ export function showTitle() {
 // Shows a stored conversation ({id, title, messages}), or a new chat (null).
 export function open(stored) {
   conversation = stored
-    ? { id: stored.id, title: stored.title || "", messages: plain(stored.messages) }
-    : { id: null, title: "", messages: [] };
+    ? { id: stored.id, title: stored.title || "", messages: plain(stored.messages), instructions: stored.instructions || "" }
+    : { id: null, title: "", messages: [], instructions: "" };
   failedAttempt = [];
   hideError();
   showTitle();
   showContext(conversation.id);
+  showInstructionsLine(conversation.instructions);
   render();
+}
+
+// New instructions for the open conversation, from its next answer on: stored at once, or, for a
+// chat not stored yet (or a server that keeps none), kept here and sent with the first message.
+export async function setInstructions(text) {
+  const id = conversation.id;
+  if (id && !storeless) {
+    const changed = await env.api.setInstructions(id, text);
+    if (conversation.id !== id) return;
+    conversation.instructions = changed.instructions || "";
+  } else {
+    conversation.instructions = text;
+  }
+  showInstructionsLine(conversation.instructions);
+}
+
+// After the first answer: the model's title, asked in the background (the answer is already
+// shown). The server keeps a title the user gave, and answers it; a failure leaves the first line.
+async function askTitle(id) {
+  let named;
+  try {
+    named = await env.api.nameByModel(id);
+  } catch {
+    return;
+  }
+  if (named.id === conversation.id) {
+    conversation.title = named.title || "";
+    showTitle();
+  }
+  env.onStored(named);
 }
 
 // A title changed elsewhere (renamed in the list).
@@ -222,6 +256,7 @@ function settle(run, reply, text) {
   }
   keepTurn(run, stored && stored.length === expected ? stored[expected - 1].content : text, stopped, reply.speed);
   noteAnswer(conversation.id, reply);
+  if (run.base === 0 && reply.conversation && !storeless) askTitle(reply.conversation.id);
   if (stored && !storeless) {
     const before = conversation.messages.slice(0, run.base).map(({ role, content }) => ({ role, content }));
     if (stored.length !== expected || !sameMessages(stored.slice(0, run.base), before)) refresh();
@@ -302,6 +337,13 @@ function overLimit(run, error) {
   showLimit(error, () => ($("retry-button").hidden = lastFailed === null));
 }
 
+// Where the server keeps nothing, the instructions travel as a `system` turn before the history
+// (the server still puts its own system prompt first).
+function storelessHistory(upto) {
+  const turns = conversation.messages.slice(0, upto).map(({ role, content }) => ({ role, content }));
+  return conversation.instructions ? [{ role: "system", content: conversation.instructions }, ...turns] : turns;
+}
+
 // Sends a turn: {message, editFrom} (editFrom: the index of the question it replaces, or null
 // for a new message at the end). A new chat is stored first, when its first message is sent.
 export async function send(request) {
@@ -334,7 +376,7 @@ export async function send(request) {
     if (idToken === undefined || run.discarded) return;
     run.idToken = idToken;
     if (!storeless && !conversation.id) {
-      const summary = await env.api.create({});
+      const summary = await env.api.create(conversation.instructions ? { instructions: conversation.instructions } : {});
       if (run.discarded) return;
       conversation.id = summary.id;
       env.onCreated(summary);
@@ -345,7 +387,7 @@ export async function send(request) {
       message: turn.message,
       conversationId: storeless ? null : conversation.id,
       editFrom: turn.editFrom,
-      history: storeless ? conversation.messages.slice(0, run.base).map(({ role, content }) => ({ role, content })) : null,
+      history: storeless ? storelessHistory(run.base) : null,
       signal: run.controller.signal,
       onId: (id) => (run.id = id),
       onDelta: (delta) => run.answer.append(delta),

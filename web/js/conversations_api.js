@@ -55,6 +55,12 @@ export class ConversationsApi {
     return this.call("POST", "/conversations", body);
   }
 
+  // One page of the export: {conversations: [{...Summary, messages, firstMessage}], nextCursor}.
+  exportPage(cursor = null) {
+    const query = cursor ? `?${new URLSearchParams({ cursor })}` : "";
+    return this.call("GET", `/conversations/export${query}`);
+  }
+
   // {...Summary, messages: [{role, content, createdAt, stopped?}]}
   get(id) {
     return this.call("GET", `/conversations/${encodeURIComponent(id)}`);
@@ -62,6 +68,30 @@ export class ConversationsApi {
 
   rename(id, title) {
     return this.call("PATCH", `/conversations/${encodeURIComponent(id)}`, { title });
+  }
+
+  // From the next answer on, the model reads these after the operator's own prompt.
+  setInstructions(id, instructions) {
+    return this.call("PATCH", `/conversations/${encodeURIComponent(id)}`, { instructions });
+  }
+
+  // The model's title for a conversation with an answer (once; the user's title stays).
+  nameByModel(id) {
+    return this.call("POST", `/conversations/${encodeURIComponent(id)}/title`);
+  }
+
+  // {presets: [{id, name, instructions, createdAt, updatedAt}]}, oldest first.
+  presets() {
+    return this.call("GET", "/presets");
+  }
+
+  savePreset(name, instructions, id = null) {
+    const body = { name, instructions };
+    return id ? this.call("PATCH", `/presets/${encodeURIComponent(id)}`, body) : this.call("POST", "/presets", body);
+  }
+
+  removePreset(id) {
+    return this.call("DELETE", `/presets/${encodeURIComponent(id)}`);
   }
 
   remove(id) {

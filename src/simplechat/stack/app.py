@@ -226,9 +226,20 @@ def create_stack_app(
         include_in_schema=False,
     )
     async def conversation_routes(request: Request, rest: str) -> Response:
-        if rest.count("/") > 1 or (rest and len(rest) < 2):  # only /conversations[/{id}]
+        parts = rest.split("/")[1:]  # only /conversations[/{id}[/title]]
+        if len(parts) > 2 or "" in parts or parts[1:] not in ([], ["title"]):
             return missing_route()
         return await local_api_gateway(request, "/conversations" + rest)
+
+    @app.api_route(
+        f"{API_PREFIX}/presets{{rest:path}}",
+        methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"],
+        include_in_schema=False,
+    )
+    async def preset_routes(request: Request, rest: str) -> Response:
+        if rest.count("/") > 1 or (rest and len(rest) < 2):  # only /presets[/{id}]
+            return missing_route()
+        return await local_api_gateway(request, "/presets" + rest)
 
     if llm_app is not None:
         app.mount(LLM_PREFIX, llm_app)

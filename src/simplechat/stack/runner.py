@@ -177,6 +177,8 @@ def run_stack(
             "UPSTREAM_PROTOCOL": options.upstream_protocol,
             "UPSTREAM_API_KEY": keys[0] if keys else "",
             "MAX_TOKENS": str(settings.default_max_tokens),
+            # The fake engine echoes: its "title" would only replace the first line with noise.
+            "MODEL_TITLES": str(settings.engine != "fake" or bool(options.upstream)).lower(),
             "TIME_BUDGET_SECONDS": str(STREAM_BUDGET_SECONDS),
             "ALLOWED_ORIGINS": ",".join(
                 own_origins(settings.host, settings.port, options.allowed_hosts)
