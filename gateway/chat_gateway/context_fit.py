@@ -20,8 +20,10 @@ from chat_gateway.http_client import Broken, Reply, TimedOut, Unreachable, post_
 from chat_gateway.token_estimate import prompt_tokens
 from chat_gateway.upstream import auth_headers, cancel_endpoint, prompt_messages, with_system
 
-#: A count is worth little time: past this the estimate stands in.
+#: A count is worth little time: past this, or a quarter of what the answer has left (an
+#: upstream that hangs on the route must not take the answer's time), the estimate stands in.
 COUNT_SECONDS = 5.0
+COUNT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ class Fitter:
                 payload,
                 auth_headers(api_key),
                 connect_timeout=config.connect_timeout_seconds,
-                deadline=min(deadline, now + COUNT_SECONDS),
+                deadline=now + min(COUNT_SECONDS, max(0.0, deadline - now) * COUNT_SHARE),
             )
         except (Unreachable, TimedOut, Broken):
             return None  # the answer's own request will say what is wrong, if anything
