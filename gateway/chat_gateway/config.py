@@ -60,6 +60,9 @@ class Config:
     max_message_chars: int = 8000
     max_history_messages: int = 100
     max_history_chars: int = 64000
+    #: The model's context in tokens, for fitting history where the upstream cannot count
+    #: (our server's /chat/count tells it); None: unknown, only the MAX_HISTORY_* caps apply.
+    context_tokens: int | None = None
     cache_ttl_seconds: float = 60.0
     log_content: bool = False
     #: Where conversations are kept: a DynamoDB table (AWS) or an SQLite file (local stack).
@@ -138,6 +141,7 @@ class Config:
             max_message_chars=int(number("MAX_MESSAGE_CHARS", 8000)),
             max_history_messages=int(number("MAX_HISTORY_MESSAGES", 100)),
             max_history_chars=int(number("MAX_HISTORY_CHARS", 64000)),
+            context_tokens=int(number("CONTEXT_TOKENS", 0)) or None,
             cache_ttl_seconds=number("CACHE_TTL_SECONDS", 60.0),
             log_content=env.get("LOG_CONTENT", "").strip().lower() in ("1", "true", "yes"),
             conversations_table=env.get("CONVERSATIONS_TABLE", "").strip(),

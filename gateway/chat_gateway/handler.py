@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from chat_gateway.cancel import cancel_outcome, parse_cancel_body
 from chat_gateway.chat_request import ChatInput, parse_chat_body
 from chat_gateway.config import Config
+from chat_gateway.context_fit import ContextReport, Fitter, context_fields
 from chat_gateway.conversation_api import (
     NO_STORE,
     ConversationApi,
@@ -29,6 +30,7 @@ from chat_gateway.remote_config import UpstreamSettings
 from chat_gateway.request_log import log_line
 from chat_gateway.responses import json_response, no_content_response, preflight_response
 from chat_gateway.sagemaker_upstream import SageMakerUpstream, sagemaker_events
+from chat_gateway.server_facts import speed_fields
 from chat_gateway.store import Conversation, ConversationStore
 from chat_gateway.store_opening import open_store, open_usage
 from chat_gateway.streaming import Outcome, browser_events, failed, upstream_events
@@ -82,17 +84,22 @@ class AnswerStream:
         started: float,
         turn: StoredTurn | None,
         ticket: Ticket,
+        report: ContextReport | None = None,
     ) -> None:
         self.gateway, self.request, self.chat = gateway, request, chat
         self.started, self.turn, self.ticket = started, turn, ticket
-        self.outcome = Outcome()
+        self.report = report
+        self.outcome = Outcome(started=started)
         self._reply, self._events = reply, events
         self._ended = False
 
     def events(self) -> Generator[dict[str, Any] | None, None, None]:
         try:
             save = self.turn.save if self.turn is not None else None
-            for item in browser_events(self._events, self.chat, self.outcome, save):
+            events = browser_events(
+                self._events, self.chat, self.outcome, self.gateway.config, save, self.report
+            )
+            for item in events:
                 if item is not None and item.get("done"):
                     # Counted before the browser hears the end: a GET /usage right after the
                     # done event sees this answer's tokens and its slot free.
@@ -149,6 +156,7 @@ class Gateway:
         self.store = store if store is not None else open_store(config)
         self.conversations = ConversationApi(self.store, config)
         self.tally = Tally()  # the log lines' counts, for the local stack's /metrics
+        self.fitter = Fitter(config)
         # A lease on a running answer outlives the longest answer, for a gateway that dies
         # holding one.
         self.meter = Meter(
@@ -215,13 +223,21 @@ class Gateway:
             chat, turn = prepare_turn(
                 self.store, request.user, parse_chat_body(request.body, self.config), self.config
             )
-            answer = self._ask_metered(request, chat, deadline)
+            answer, chat, report = self._ask_metered(request, chat, deadline, turn)
             history = [
                 *chat.history,
                 {"role": "user", "content": chat.message},
                 {"role": "assistant", "content": answer.text},
             ]
-            payload = {"success": True, "response": answer.text, "conversationHistory": history}
+            payload = {
+                "success": True,
+                "response": answer.text,
+                "conversationHistory": history,
+                "context": context_fields(
+                    report, answer.usage, answer.facts.context_length, self.config
+                ),
+                "speed": speed_fields(answer.facts, answer.completion_tokens, None, None),
+            }
             if turn is not None:
                 payload.update(turn.save(answer.text, stopped=False))
             response = json_response(200, payload, self.config, origin)
@@ -237,10 +253,19 @@ class Gateway:
             self._log(request_id, user, 500, started, answer, None, error=traceback.format_exc())
             return self.error_response(UNEXPECTED, origin)
 
-    def _ask_metered(self, request: HttpRequest, chat: ChatInput, deadline: float) -> Answer:
-        """One JSON answer, within the user's limits and counted against them."""
+    def _ask_metered(
+        self,
+        request: HttpRequest,
+        chat: ChatInput,
+        deadline: float,
+        turn: StoredTurn | None = None,
+    ) -> tuple[Answer, ChatInput, ContextReport | None]:
+        """One JSON answer, within the user's limits and counted against them; a stored
+        conversation's history fitted to the context once admitted. Also the chat as asked
+        and the fitting's report."""
         ticket = self._admit(request, chat)
         try:
+            chat, report = self._fit(chat, turn, deadline)
             answer = self._ask(chat, deadline)
         except BaseException as exc:
             if isinstance(exc, GatewayError) and exc.status == 504:
@@ -249,7 +274,7 @@ class Gateway:
                 ticket.cancel()  # refused, or never reached: it wrote nothing
             raise
         ticket.finish(answer.usage, text_tokens(answer.text))
-        return answer
+        return answer, chat, report
 
     def _name_by_model(
         self, request: HttpRequest, conversation_id: str, deadline: float
@@ -262,7 +287,7 @@ class Gateway:
             self.store,
             request.user,
             conversation_id,
-            lambda chat: self._ask_metered(request, chat, deadline).text,
+            lambda chat: self._ask_metered(request, chat, deadline)[0].text,
         )
 
     def open_stream(self, request: HttpRequest, started: float) -> AnswerStream:
@@ -276,6 +301,7 @@ class Gateway:
         ticket = self._admit(request, chat)
         reply: Closable
         try:
+            chat, report = self._fit(chat, turn, deadline)
             if self.sagemaker is not None:
                 reply = self.sagemaker.open(chat, request.user_sub, deadline)
                 events = sagemaker_events(reply)
@@ -288,7 +314,21 @@ class Gateway:
             if isinstance(exc, GatewayError) and exc.status in (502, 504):
                 self.settings.forget_url()
             raise
-        return AnswerStream(self, request, chat, reply, events, started, turn, ticket)
+        return AnswerStream(self, request, chat, reply, events, started, turn, ticket, report)
+
+    def _fit(
+        self, chat: ChatInput, turn: StoredTurn | None, deadline: float
+    ) -> tuple[ChatInput, ContextReport | None]:
+        """A stored conversation's history fitted to the model's context by tokens (a request
+        that brings its own history is sent as it came)."""
+        if turn is None:
+            return chat, None
+        if self.sagemaker is not None:
+            url, key = "", ""  # no count route behind an endpoint: estimated
+        else:
+            url, key = self.settings.url(), self.settings.api_key()
+        users = sum(1 for m in turn.before if m.role == "user")
+        return self.fitter.fit(chat, len(turn.before), users, url, key, deadline)
 
     def _admit(self, request: HttpRequest, chat: ChatInput) -> Ticket:
         """The per-user limits' ticket, reserving the prompt and the most the model may write."""
@@ -377,6 +417,14 @@ class Gateway:
                 ),
                 promptTokens=outcome.usage.get("prompt_tokens"),
                 completionTokens=outcome.usage.get("completion_tokens"),
+                tokensPerSecond=outcome.speed.get("tokensPerSecond"),
+                serverFirstTokenMs=(
+                    outcome.speed.get("timeToFirstTokenMs")
+                    if outcome.speed.get("measuredBy") == "server"
+                    else None
+                ),
+                contextLength=outcome.context.get("contextLength"),
+                leftOutTurns=outcome.context.get("leftOutTurns") or None,
                 error=outcome.error,
                 message=stream.chat.message if self.config.log_content else None,
                 response=outcome.text if self.config.log_content else None,
@@ -408,6 +456,12 @@ class Gateway:
                 latencyMs=round((time.monotonic() - started) * 1000),
                 promptTokens=answer.prompt_tokens if answer else None,
                 completionTokens=answer.completion_tokens if answer else None,
+                tokensPerSecond=answer.facts.tokens_per_second if answer else None,
+                serverFirstTokenMs=(
+                    round(answer.facts.first_token_seconds * 1000)
+                    if answer and answer.facts.first_token_seconds is not None
+                    else None
+                ),
                 error=error,
                 message=message if self.config.log_content else None,
                 response=answer.text if answer and self.config.log_content else None,

@@ -10,7 +10,9 @@ from typing import Any
 
 from chat_gateway.chat_request import ChatInput
 from chat_gateway.config import Config
+from chat_gateway.context_fit import ContextReport, context_fields
 from chat_gateway.http_client import Broken, TimedOut
+from chat_gateway.server_facts import speed_fields
 from chat_gateway.stream_client import Quiet, StreamReply
 from chat_gateway.token_estimate import text_tokens
 from chat_gateway.upstream import check_status, parse_answer
@@ -58,6 +60,10 @@ class Outcome:
     error: str | None = None
     text: str = ""
     first_token_at: float | None = None  # time.monotonic() of the first text sent
+    started: float = field(default_factory=time.monotonic)
+    #: the answer's `context` and `speed` objects, for the log
+    context: dict[str, Any] = field(default_factory=dict)
+    speed: dict[str, Any] = field(default_factory=dict)
     #: What the model server sent so far, for the quota when the stream ends without `done`.
     deltas: int = 0
     generated: list[str] = field(default_factory=list)
@@ -79,7 +85,7 @@ def upstream_events(reply: StreamReply, config: Config, url: str) -> Iterator[Ev
             "prompt_tokens": answer.prompt_tokens,
             "completion_tokens": answer.completion_tokens,
         }
-        return iter([Delta(answer.text), Finished(False, usage)])
+        return iter([Delta(answer.text), Finished(False, usage, answer.facts)])
     if config.upstream_protocol == "openai":
         return openai_events(reply.events())
     return chat_events(reply.events())
@@ -91,7 +97,12 @@ Saver = Callable[[str, bool], dict[str, Any]]
 
 
 def browser_events(
-    events: Iterator[Event], chat: ChatInput, outcome: Outcome, save: Saver | None = None
+    events: Iterator[Event],
+    chat: ChatInput,
+    outcome: Outcome,
+    config: Config,
+    save: Saver | None = None,
+    report: ContextReport | None = None,
 ) -> Iterator[dict[str, Any] | None]:
     """The events the browser gets; None asks for a keep-alive comment. `outcome` is filled in
     as the stream ends."""
@@ -123,14 +134,24 @@ def browser_events(
                 {"role": "user", "content": chat.message},
                 {"role": "assistant", "content": answer.text},
             ]
-            done = {
+            usage = _usage(item.usage)
+            done: dict[str, Any] = {
                 "done": True,
                 "success": True,
                 "response": answer.text,
                 "conversationHistory": history,
                 "stopped": item.stopped,
-                "usage": _usage(item.usage),
+                "usage": usage,
             }
+            outcome.context = context_fields(report, item.usage, item.facts.context_length, config)
+            first = outcome.first_token_at
+            outcome.speed = speed_fields(
+                item.facts,
+                usage["completion_tokens"] or outcome.deltas,
+                None if first is None else first - outcome.started,
+                None if first is None else time.monotonic() - first,
+            )
+            done.update(context=outcome.context, speed=outcome.speed)
             if save is not None:
                 done.update(save(answer.text, item.stopped))
             yield done

@@ -9,21 +9,26 @@ from typing import Any
 
 #: Buckets (ms) for the time to the first token and the whole answer.
 BUCKETS_MS = (100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)
+#: Buckets (tokens/s) for an answer's decode speed, as the model server's /metrics has them.
+BUCKETS_SPEED = (1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
 
 
 class Histogram:
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS_MS) + 1)
+    def __init__(self, buckets: tuple[float, ...] = BUCKETS_MS) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
         self.sum += value
-        index = next((i for i, bound in enumerate(BUCKETS_MS) if value <= bound), len(BUCKETS_MS))
+        index = next(
+            (i for i, bound in enumerate(self.buckets) if value <= bound), len(self.buckets)
+        )
         self.counts[index] += 1
 
     def lines(self, name: str) -> list[str]:
         lines, running = [], 0
-        for bound, count in zip((*BUCKETS_MS, "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*self.buckets, "+Inf"), self.counts, strict=True):
             running += count
             lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
         return [*lines, f"{name}_sum {self.sum:g}", f"{name}_count {running}"]
@@ -39,6 +44,7 @@ class Tally:
         self.tokens: Counter[tuple[str, str]] = Counter()
         self.latency = Histogram()
         self.first_token = Histogram()
+        self.speed = Histogram(BUCKETS_SPEED)
 
     def record(self, record: dict[str, Any]) -> None:
         status = record.get("status")
@@ -56,6 +62,9 @@ class Tally:
                 self.latency.observe(record["latencyMs"])
             if isinstance(record.get("firstTokenMs"), int):
                 self.first_token.observe(record["firstTokenMs"])
+            speed = record.get("tokensPerSecond")
+            if isinstance(speed, int | float) and not isinstance(speed, bool) and speed > 0:
+                self.speed.observe(speed)
 
     def text(self, include_users: bool = False) -> str:
         """The exposition; the tokens by user (each user's `sub`, which a forged sign-in
@@ -92,6 +101,9 @@ class Tally:
                 "# HELP simplechat_gateway_first_token_ms Time to the first token, streamed.",
                 "# TYPE simplechat_gateway_first_token_ms histogram",
                 *self.first_token.lines("simplechat_gateway_first_token_ms"),
+                "# HELP simplechat_gateway_tokens_per_second Each answer's decode speed.",
+                "# TYPE simplechat_gateway_tokens_per_second histogram",
+                *self.speed.lines("simplechat_gateway_tokens_per_second"),
             ]
         return "\n".join(lines) + "\n"
 

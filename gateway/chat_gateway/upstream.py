@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +18,7 @@ from chat_gateway.chat_request import ChatInput
 from chat_gateway.config import Config
 from chat_gateway.errors import GatewayError
 from chat_gateway.http_client import Broken, Reply, TimedOut, Unreachable, post_json
+from chat_gateway.server_facts import ServerFacts, facts_of
 from chat_gateway.stream_client import StreamReply, open_stream
 
 PATHS = {"chat": "/chat", "generate": "/generate", "openai": "/v1/chat/completions"}
@@ -33,6 +34,7 @@ class Answer:
     upstream_status: int
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    facts: ServerFacts = field(default_factory=ServerFacts)
 
     @property
     def usage(self) -> dict[str, int | None]:
@@ -51,11 +53,12 @@ def endpoint(base_url: str, protocol: str) -> str:
     return urlunsplit(parts._replace(path=base + PATHS[protocol], fragment=""))
 
 
-def cancel_endpoint(base_url: str) -> str:
-    """Our server's stop route, beside whichever protocol's path the URL was given with."""
+def cancel_endpoint(base_url: str, route: str = "/cancel") -> str:
+    """Our server's stop route (or another under /chat, e.g. /count), beside whichever
+    protocol's path the URL was given with."""
     chat = endpoint(base_url, "chat")
     parts = urlsplit(chat)
-    return urlunsplit(parts._replace(path=parts.path + "/cancel"))
+    return urlunsplit(parts._replace(path=parts.path + route))
 
 
 def with_system(history: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
@@ -145,7 +148,11 @@ def parse_answer(reply: Reply, protocol: str) -> Answer:
     if not isinstance(usage, dict):
         usage = {}  # counts are for the log only: an odd one must not cost the answer
     return Answer(
-        text.strip(), reply.status, usage.get("prompt_tokens"), usage.get("completion_tokens")
+        text.strip(),
+        reply.status,
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        facts_of(data),
     )
 
 
@@ -239,7 +246,7 @@ class Upstream:
             return self._post(
                 target,
                 build_payload(chat, config),
-                _auth(api_key),
+                auth_headers(api_key),
                 connect_timeout=config.connect_timeout_seconds,
                 deadline=deadline,
             )
@@ -259,7 +266,7 @@ class Upstream:
             return self._open(
                 target,
                 stream_payload(chat, config, user),
-                _auth(api_key),
+                auth_headers(api_key),
                 connect_timeout=config.connect_timeout_seconds,
                 deadline=deadline,
                 idle_limit=config.stream_idle_seconds,
@@ -277,7 +284,7 @@ class Upstream:
             return self._post(
                 target,
                 {"id": generation_id, "user": user},
-                _auth(api_key),
+                auth_headers(api_key),
                 connect_timeout=config.connect_timeout_seconds,
                 deadline=deadline,
             )
@@ -315,5 +322,5 @@ class Upstream:
         raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _auth(api_key: str) -> dict[str, str]:
+def auth_headers(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}

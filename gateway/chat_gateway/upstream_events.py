@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from chat_gateway.server_facts import ServerFacts, facts_of, merged
 from chat_gateway.stream_client import Quiet
 
 
@@ -23,6 +24,7 @@ class Delta:
 class Finished:
     stopped: bool
     usage: dict[str, Any]
+    facts: ServerFacts = field(default_factory=ServerFacts)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def chat_events(raw: Iterable[dict[str, Any] | str | Quiet]) -> Iterator[Event]:
         elif isinstance(data.get("delta"), str):
             yield Delta(data["delta"])
         elif data.get("done") and data.get("success") is True:
-            yield Finished(bool(data.get("stopped")), _usage(data.get("usage")))
+            yield Finished(bool(data.get("stopped")), _usage(data.get("usage")), facts_of(data))
             return
         elif data.get("done"):
             yield _failure(data.get("status"), data.get("error"))
@@ -76,6 +78,7 @@ def openai_events(raw: Iterable[dict[str, Any] | str | Quiet]) -> Iterator[Event
     """OpenAI's chunks (vLLM, llama-server, Ollama, ours); `stopped` is our extension."""
     started = finished = stopped = False
     usage: dict[str, Any] = {}
+    facts = ServerFacts()
     for data in raw:
         if isinstance(data, Quiet):
             yield data
@@ -95,6 +98,7 @@ def openai_events(raw: Iterable[dict[str, Any] | str | Quiet]) -> Iterator[Event
             yield Started(data["id"])
         stopped = stopped or data.get("stopped") is True
         usage = _usage(data.get("usage")) or usage
+        facts = merged(facts, facts_of(data))
         for choice in data.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
@@ -104,6 +108,6 @@ def openai_events(raw: Iterable[dict[str, Any] | str | Quiet]) -> Iterator[Event
                 yield Delta(content)
             finished = finished or bool(choice.get("finish_reason"))
     if finished or stopped:
-        yield Finished(stopped, usage)
+        yield Finished(stopped, usage, facts)
     else:
         yield Failed(502, "The model server's answer was cut off. Try again.")

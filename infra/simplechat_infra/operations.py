@@ -17,6 +17,7 @@ LOG_METRICS = {
     "Throttled": ("{ $.status = 429 }", "1"),
     "LatencyMs": ("{ $.latencyMs >= 0 && $.route NOT EXISTS }", "$.latencyMs"),
     "FirstTokenMs": ("{ $.firstTokenMs >= 0 }", "$.firstTokenMs"),
+    "TokensPerSecond": ("{ $.tokensPerSecond > 0 }", "$.tokensPerSecond"),
     "PromptTokens": ("{ $.promptTokens > 0 }", "$.promptTokens"),
     "CompletionTokens": ("{ $.completionTokens > 0 }", "$.completionTokens"),
 }
@@ -93,7 +94,7 @@ class Operations(Construct):
                     cloudwatch.GraphWidget(
                         title="Latency of a whole answer (ms)",
                         left=[percentile("LatencyMs", "p50"), percentile("LatencyMs", "p99")],
-                        width=12,
+                        width=8,
                     ),
                     cloudwatch.GraphWidget(
                         title="Time to first token, streamed answers (ms)",
@@ -101,7 +102,16 @@ class Operations(Construct):
                             percentile("FirstTokenMs", "p50"),
                             percentile("FirstTokenMs", "p99"),
                         ],
-                        width=12,
+                        width=8,
+                    ),
+                    cloudwatch.GraphWidget(
+                        # The slow tail is the low percentile: p10 is the slowest tenth's pace.
+                        title="Speed of answers (tokens/s)",
+                        left=[
+                            percentile("TokensPerSecond", "p50"),
+                            percentile("TokensPerSecond", "p10"),
+                        ],
+                        width=8,
                     ),
                 ],
                 [

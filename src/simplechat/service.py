@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from simplechat.admission import Admission, AdmittedStream, Overloaded
+from simplechat.answer_speed import AnswerClock, decode_speed, timed
 from simplechat.engines.base import (
     Chunk,
     Completion,
@@ -70,15 +71,25 @@ class ChatService:
     def model_name(self) -> str:
         return self.engine.model_name
 
+    def chat_prompt(self, messages: Sequence[Message]) -> Prompt:
+        """A conversation through the model's own chat template, the server's system prompt
+        first where the conversation brings none (theirs wins)."""
+        cleaned = [Message(m.role, clean_text(m.content)) for m in messages]
+        if self.system_prompt and not any(m.role == "system" for m in cleaned):
+            cleaned.insert(0, Message("system", self.system_prompt))
+        return self.engine.render_chat(cleaned)
+
+    @property
+    def context_length(self) -> int | None:
+        """The model's context in tokens, where this server counts them (not when it forwards)."""
+        return self.engine.context_length if self.engine.counts_tokens else None
+
     def chat_request(
         self, messages: Sequence[Message], options: SamplingOptions, *, field: str = "messages"
     ) -> GenerationRequest:
         """A conversation, rendered through the model's own chat template (user text as data);
         `field` is what a too-long conversation is called in the client's own wire format."""
-        cleaned = [Message(m.role, clean_text(m.content)) for m in messages]
-        if self.system_prompt and not any(m.role == "system" for m in cleaned):
-            cleaned.insert(0, Message("system", self.system_prompt))
-        return self._request(self.engine.render_chat(cleaned), options, field)
+        return self._request(self.chat_prompt(messages), options, field)
 
     def completion_request(self, text: str, options: SamplingOptions) -> GenerationRequest:
         """Raw text to continue, as `/v1/completions` sends it: its special tokens are meant."""
@@ -125,9 +136,13 @@ class ChatService:
         )
         return GenerationRequest(prompt=prompt, params=params, prompt_ids=prompt_ids)
 
-    async def complete(self, request: GenerationRequest) -> Completion:
-        """The whole answer; raises Overloaded at once when the server is full."""
-        return await gathered(self.stream(request))
+    async def complete(
+        self, request: GenerationRequest, clock: AnswerClock | None = None
+    ) -> Completion:
+        """The whole answer (timed on `clock`, if given); raises Overloaded at once when the
+        server is full."""
+        chunks = self.stream(request)
+        return await gathered(chunks if clock is None else timed(chunks, clock))
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Admits now (so a full server answers 429 before any byte), streams later."""
@@ -144,6 +159,7 @@ class ChatService:
         started = loop.time()
         deadline = started + self.time_limit
         last: Chunk | None = None
+        first_at = 0.0
         finished = False
         try:
             while True:
@@ -158,13 +174,17 @@ class ChatService:
                     yield Chunk("", *used, "length")
                     return
                 if last is None:
-                    self.metrics.ttft.observe(loop.time() - started)
+                    first_at = loop.time()
+                    self.metrics.ttft.observe(first_at - started)
                 last = chunk
                 finished = chunk.finish_reason is not None
                 yield chunk
         finally:
             if last is not None:
                 self.metrics.tokens.inc(last.completion_tokens)
+                speed = decode_speed(last.completion_tokens, first_at, loop.time())
+                if finished and speed is not None:  # a whole answer's pace, not a cut one's
+                    self.metrics.speed.observe(speed)
             if not finished:  # closed early: client gone, stop sequence or time limit
                 self.metrics.cancelled.inc()
             await chunks.aclose()  # type: ignore[attr-defined]

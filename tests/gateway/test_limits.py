@@ -269,5 +269,7 @@ def test_the_counts_are_on_the_gateways_metrics(upstream: str, tmp_path: Path) -
         # Users are named only to the stack's operator (test_adapter_secret.py).
         assert "alice" not in text
         assert "simplechat_gateway_first_token_ms_count 1" in text
+        # The answer's speed, as the model server's own clock gave it (docs/context.md).
+        assert "simplechat_gateway_tokens_per_second_count 1" in text
     finally:
         server.shutdown()

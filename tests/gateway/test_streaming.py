@@ -75,7 +75,8 @@ def test_without_the_accept_header_the_answer_is_the_json_of_before(
     conn.close()
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("application/json")
-    assert body == {
+    # The contract's fields as before; `context` and `speed` are added (docs/context.md).
+    assert {k: body[k] for k in ("success", "response", "conversationHistory")} == {
         "success": True,
         "response": "You said: hello there",
         "conversationHistory": [
@@ -83,6 +84,8 @@ def test_without_the_accept_header_the_answer_is_the_json_of_before(
             {"role": "assistant", "content": "You said: hello there"},
         ],
     }
+    assert set(body) == {"success", "response", "conversationHistory", "context", "speed"}
+    assert body["context"]["promptTokens"] == 4 and body["context"]["tokensEstimated"] is False
 
 
 def test_stop_reaches_the_model_and_only_its_owner_may_send_it(

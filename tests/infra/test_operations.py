@@ -74,12 +74,14 @@ def test_the_dashboard_shows_what_operators_need(synthesized: Synthesized) -> No
         "Requests, 5xx and throttled",
         "Latency of a whole answer",
         "Time to first token",
+        "Speed of answers (tokens/s)",
         "Tokens per day",
         "Top users by tokens",
         "Errors by status",
     ):
         assert title in body, title
-    for shown in ("Errors5xx", "Throttled", "FirstTokenMs", "p99", "p50", "CompletionTokens"):
+    shown_metrics = ("Errors5xx", "Throttled", "FirstTokenMs", "TokensPerSecond", "p10", "p99")
+    for shown in (*shown_metrics, "p50", "CompletionTokens"):
         assert shown in body, shown
     assert "stats sum(tokens) as tokensUsed" in body and "by user" in body
 

@@ -3,6 +3,7 @@
 import { wireAccount } from "./account.js";
 import { announce } from "./announce.js";
 import { CognitoAuth } from "./auth.js";
+import { renderContext } from "./context_meter.js";
 import { ConversationList, titleOf } from "./conversation_list.js";
 import * as view from "./conversation_view.js";
 import { ApiError, ConversationsApi } from "./conversations_api.js";
@@ -258,6 +259,7 @@ function wire() {
     showDemoNote();
     renderUsage();
     renderWarning();
+    renderContext();
     translateLimit();
     showInstructionsLine(view.currentInstructions());
   });

@@ -5,6 +5,7 @@
 // there is and travels with each turn, as before conversations were stored.
 import { StreamingAnswer, flagMessage, followIfPinned, messageItem, scrollToBottom } from "./answer_view.js";
 import { ChatError, cancelChat, sendChat } from "./chat_api.js";
+import { addSpeed, markLeftOut, noteAnswer, showContext } from "./context_meter.js";
 import { t } from "./i18n.js";
 import { showInstructionsLine } from "./instructions.js";
 import { clearLimit, showLimit } from "./limit_notice.js";
@@ -75,6 +76,7 @@ export function open(stored) {
   failedAttempt = [];
   hideError();
   showTitle();
+  showContext(conversation.id);
   showInstructionsLine(conversation.instructions);
   render();
 }
@@ -156,6 +158,7 @@ export function render() {
   conversation.messages.slice(0, upto).forEach((message, index) => {
     const item = addMessage(message.role, message.content);
     if (message.stopped) flagMessage(item, "stopped");
+    if (message.speed) addSpeed(item, message);
     decorate(item, index);
   });
   const extra = [...failedAttempt];
@@ -165,6 +168,7 @@ export function render() {
     requestAnimationFrame(() => list.removeAttribute("aria-busy"));
   }
   $("empty-hint").hidden = list.children.length > 0;
+  markLeftOut();
   updateTools();
   scrollToBottom();
 }
@@ -217,9 +221,10 @@ function dropFailedAttempt() {
 }
 
 // The turn is in the conversation now: its question and answer get their indexes and tools.
-function keepTurn(run, text, stopped) {
+function keepTurn(run, text, stopped, speed = null) {
   const answer = { role: "assistant", content: text };
   if (stopped) answer.stopped = true;
+  if (speed) answer.speed = speed; // shown under the answer while the page keeps it
   conversation.messages = [...conversation.messages.slice(0, run.base), { role: "user", content: run.request.message }, answer];
   run.userItem.classList.remove("pending");
   if (!run.answer.item) {
@@ -231,6 +236,7 @@ function keepTurn(run, text, stopped) {
   }
   decorate(run.userItem, run.base);
   decorate(run.answer.item, run.base + 1);
+  if (speed) addSpeed(run.answer.item, answer);
 }
 
 // The server's answer to the turn: the turn is kept as the server stored it. Where the server's
@@ -248,7 +254,8 @@ function settle(run, reply, text) {
     stoppedBeforeAnswer(run);
     return;
   }
-  keepTurn(run, stored && stored.length === expected ? stored[expected - 1].content : text, stopped);
+  keepTurn(run, stored && stored.length === expected ? stored[expected - 1].content : text, stopped, reply.speed);
+  noteAnswer(conversation.id, reply);
   if (run.base === 0 && reply.conversation && !storeless) askTitle(reply.conversation.id);
   if (stored && !storeless) {
     const before = conversation.messages.slice(0, run.base).map(({ role, content }) => ({ role, content }));

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from simplechat.answer_speed import AnswerClock
 from simplechat.api.auth import presented_key
 from simplechat.api.openai_protocol import Usage
 from simplechat.api.sse import KEEPALIVE, STREAM_HEADERS, event
@@ -53,7 +54,7 @@ def chat_stream_response(
     request: GenerationRequest,
     *,
     user: str | None,
-    started: float,
+    clock: AnswerClock,
 ) -> StreamingResponse:
     """Admits now (a full server is a plain 429), then streams; the id comes first so that a
     Stop works even while a long prompt is read."""
@@ -76,6 +77,7 @@ def chat_stream_response(
                         yield _error(503, "The server is shutting down; the answer was cut off.")
                         return
                     last = chunk
+                    clock.saw(chunk)
                     if chunk.text:
                         text.append(chunk.text)
                         yield event({"delta": chunk.text})
@@ -99,7 +101,9 @@ def chat_stream_response(
                     "finish_reason": "stop" if stopped else reason,
                     "truncated": reason == "length",
                     "max_tokens": request.params.max_tokens,
-                    "response_time": round(time.perf_counter() - started, 4),
+                    "response_time": round(time.perf_counter() - clock.started, 4),
+                    "context_length": service.context_length,
+                    "timings": clock.timings(used[1]),
                 }
             )
 

@@ -6,7 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
-from simplechat.api.openai_protocol import MAX_MESSAGES, MAX_TEXT_CHARS, Count, Text, Usage
+from simplechat.api.openai_protocol import (
+    MAX_MESSAGES,
+    MAX_TEXT_CHARS,
+    Count,
+    Text,
+    Timings,
+    Usage,
+)
 
 NonBlank = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S")]
 
@@ -45,6 +52,37 @@ class ChatRequest(BaseModel):
     )
 
 
+class CountRequest(BaseModel):
+    """`POST /chat/count`: `/chat`'s body, counted instead of answered."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    message: NonBlank = Field(description="the user's new message")
+    conversationHistory: list[HistoryMessage] | None = Field(
+        None, description="earlier turns, oldest first", max_length=MAX_MESSAGES
+    )
+    max_tokens: Count | None = Field(
+        None, description="room to leave for the answer; default: the server's"
+    )
+
+
+class Fitting(BaseModel):
+    start: int = Field(description="the index in conversationHistory the kept turns start at")
+    prompt_tokens: int = Field(description="the prompt's tokens with the turns from `start` on")
+
+
+class CountResponse(BaseModel):
+    model: str
+    prompt_tokens: int = Field(description="the whole conversation's prompt, as the model reads it")
+    context_length: int
+    max_tokens: int = Field(description="the room left for the answer")
+    fittings: list[Fitting] = Field(
+        description="newest first: the prompt from each turn boundary (a user message) back, "
+        "up to and including the first that leaves less than max_tokens for the answer; "
+        "leading system messages are always kept"
+    )
+
+
 class CancelRequest(BaseModel):
     """`POST /chat/cancel`: stop a streaming generation by the id its first event gave."""
 
@@ -78,6 +116,12 @@ class CourseAnswer(BaseModel):
         "fitted in the model's context beside the prompt (the prompt itself is never cut)"
     )
     response_time: float = Field(description="seconds spent answering")
+    context_length: int | None = Field(
+        None,
+        description="the model's context in tokens, prompt and answer together (null where "
+        "this server forwards to another and does not count)",
+    )
+    timings: Timings = Field(default_factory=Timings)
 
 
 class ChatResponse(CourseAnswer):

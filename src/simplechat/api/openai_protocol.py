@@ -207,6 +207,19 @@ class Usage(BaseModel):
         )
 
 
+class Timings(BaseModel):
+    """An answer's speed by the server's own clock (our extension; docs/streaming.md)."""
+
+    time_to_first_token: float | None = Field(
+        None, description="seconds from the request's arrival to the first generated token"
+    )
+    tokens_per_second: float | None = Field(
+        None,
+        description="decode speed: tokens after the first, per second after the first "
+        "(null with fewer than two tokens)",
+    )
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -226,6 +239,7 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
+    timings: Timings | None = None
 
 
 class Delta(BaseModel):
@@ -263,6 +277,7 @@ class TextCompletion(BaseModel):
     model: str
     choices: list[TextChoice]
     usage: Usage | None = None
+    timings: Timings | None = None
 
 
 class ModelCard(BaseModel):
@@ -270,6 +285,9 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "simplechat"
+    max_model_len: int | None = Field(
+        None, description="the model's context in tokens (vLLM's name for it); null if unknown"
+    )
 
 
 class ModelList(BaseModel):

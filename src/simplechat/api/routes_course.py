@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from simplechat.answer_speed import AnswerClock
 from simplechat.api.auth import presented_key
 from simplechat.api.chat_stream import chat_stream_response, wants_events
 from simplechat.api.course_protocol import (
@@ -15,6 +17,9 @@ from simplechat.api.course_protocol import (
     CancelResponse,
     ChatRequest,
     ChatResponse,
+    CountRequest,
+    CountResponse,
+    Fitting,
     GenerateBody,
     GenerateResponse,
 )
@@ -26,6 +31,7 @@ from simplechat.api.prepare import prepare
 from simplechat.engines.base import Completion, GenerationRequest, Message
 from simplechat.generations import Generations, owner_of
 from simplechat.service import ChatService, SamplingOptions
+from simplechat.token_count import NotCounted, count_conversation
 
 router = APIRouter(tags=["course"])
 
@@ -47,12 +53,37 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
 async def chat(
     body: ChatRequest, service: ServiceDep, http: Request
 ) -> ChatResponse | StreamingResponse:
-    started = time.perf_counter()
+    clock = AnswerClock()
     request = await _chat_request(body, service)
     if body.stream or wants_events(http):
-        return chat_stream_response(http, service, request, user=body.user, started=started)
-    result = await unless_disconnected(http, service.complete(request))
-    return ChatResponse(**_answer(result, request, service, started))
+        return chat_stream_response(http, service, request, user=body.user, clock=clock)
+    result = await unless_disconnected(http, service.complete(request, clock))
+    return ChatResponse(**_answer(result, request, service, clock))
+
+
+@router.post(
+    "/chat/count",
+    response_model=CountResponse,
+    responses=ERROR_RESPONSES,
+    summary="Count a conversation's prompt tokens with the model's own template and tokenizer, "
+    "without generating (docs/context.md)",
+)
+async def count(body: CountRequest, service: ServiceDep) -> CountResponse:
+    history = [Message(turn.role, turn.content) for turn in body.conversationHistory or []]
+    try:
+        # Off the event loop: one rendering per turn boundary that fits, milliseconds each.
+        counted = await run_in_threadpool(
+            count_conversation, service, history, body.message, body.max_tokens
+        )
+    except NotCounted as exc:
+        raise ApiError(501, str(exc), code="not_counted") from None
+    return CountResponse(
+        model=service.model_name,
+        prompt_tokens=counted.prompt_tokens,
+        context_length=counted.context_length,
+        max_tokens=counted.max_tokens,
+        fittings=[Fitting(start=f.start, prompt_tokens=f.prompt_tokens) for f in counted.fittings],
+    )
 
 
 @router.post(
@@ -84,7 +115,7 @@ async def cancel(body: CancelRequest, http: Request) -> CancelResponse:
     "`prompt`, and answers it as `/chat` does, as JSON with `generated_text` beside `response`.",
 )
 async def generate(body: GenerateBody, service: ServiceDep, http: Request) -> GenerateResponse:
-    started = time.perf_counter()
+    clock = AnswerClock()
     if isinstance(body, ChatRequest):
         request = await _chat_request(body, service)
     else:
@@ -98,8 +129,8 @@ async def generate(body: GenerateBody, service: ServiceDep, http: Request) -> Ge
             len(body.prompt), service.chat_request, [Message("user", body.prompt)], options,
             field="prompt",
         )  # fmt: skip
-    result = await unless_disconnected(http, service.complete(request))
-    answer = _answer(result, request, service, started)
+    result = await unless_disconnected(http, service.complete(request, clock))
+    answer = _answer(result, request, service, clock)
     return GenerateResponse(generated_text=answer["response"], **answer)
 
 
@@ -119,7 +150,7 @@ async def _chat_request(body: ChatRequest, service: ChatService) -> GenerationRe
 
 
 def _answer(
-    result: Completion, request: GenerationRequest, service: ChatService, started: float
+    result: Completion, request: GenerationRequest, service: ChatService, clock: AnswerClock
 ) -> dict[str, Any]:
     """The fields both course answers share."""
     return {
@@ -129,5 +160,7 @@ def _answer(
         "finish_reason": result.finish_reason,
         "truncated": result.finish_reason == "length",
         "max_tokens": request.params.max_tokens,
-        "response_time": round(time.perf_counter() - started, 4),
+        "response_time": round(time.perf_counter() - clock.started, 4),
+        "context_length": service.context_length,
+        "timings": clock.timings(result.completion_tokens),
     }

@@ -48,6 +48,8 @@ async def index(service: ServiceDep) -> dict[str, Any]:
         "engine": service.engine.name,
         "endpoints": {
             "POST /chat": '{"message", "conversationHistory"} -> {"response"}',
+            "POST /chat/count": '{"message", "conversationHistory"} -> {"prompt_tokens", '
+            '"context_length", "fittings"} (docs/context.md)',
             "POST /generate": '{"prompt", "max_new_tokens", ...} -> {"generated_text"}',
             "GET /v1/models": "OpenAI-compatible model list",
             "POST /v1/chat/completions": "OpenAI-compatible chat, streaming with stream=true",

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from simplechat.answer_speed import AnswerClock, timed
 from simplechat.api.auth import presented_key
 from simplechat.api.deps import ServiceDep
 from simplechat.api.disconnect import unless_disconnected
@@ -25,6 +26,7 @@ from simplechat.api.openai_protocol import (
     ModelList,
     TextChoice,
     TextCompletion,
+    Timings,
     Usage,
 )
 from simplechat.api.prepare import prepare
@@ -56,7 +58,8 @@ def _messages(wire: list[ChatMessage]) -> list[Message]:
 
 @router.get("/models", response_model=ModelList, responses=ERROR_RESPONSES)
 async def list_models(service: ServiceDep) -> ModelList:
-    return ModelList(data=[ModelCard(id=service.model_name, created=_STARTED)])
+    card = ModelCard(id=service.model_name, created=_STARTED, max_model_len=service.context_length)
+    return ModelList(data=[card])
 
 
 @router.post(
@@ -75,6 +78,7 @@ async def chat_completions(
         seed=body.seed,
         ignore_eos=body.ignore_eos,
     )
+    clock = AnswerClock()
     # Rendering and the context check happen here, before any byte is sent (off the event loop
     # for a long conversation).
     messages = _messages(body.messages)
@@ -84,7 +88,7 @@ async def chat_completions(
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = await once_started(http, service.stream(request))
+        chunks = await once_started(http, timed(service.stream(request), clock))
         # Registered by its id, so that POST /chat/cancel (with the same key and `user`) stops it.
         owner = owner_of(presented_key(http.headers), body.user)
         events = _chat_events(
@@ -95,9 +99,10 @@ async def chat_completions(
             created,
             service.model_name,
             include_usage,
+            clock,
         )
         return sse_response(events, http.app.state.drain)
-    result = await unless_disconnected(http, service.complete(request))
+    result = await unless_disconnected(http, service.complete(request, clock))
     return ChatCompletion(
         id=completion_id,
         created=created,
@@ -108,6 +113,7 @@ async def chat_completions(
             )
         ],
         usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+        timings=Timings(**clock.timings(result.completion_tokens)),
     )
 
 
@@ -119,12 +125,13 @@ async def _chat_events(
     created: int,
     model: str,
     include_usage: bool,
+    clock: AnswerClock,
 ) -> AsyncIterator[dict[str, Any] | None]:
     """The chunks as OpenAI frames, registered by id while they stream (so that a cancel
     stops them); None is a keep-alive."""
     with generations.running(completion_id, owner) as entry:
         frames = _chat_frames(
-            paced(chunks, entry), entry, completion_id, created, model, include_usage
+            paced(chunks, entry), entry, completion_id, created, model, include_usage, clock
         )
         async for payload in frames:
             yield payload
@@ -137,6 +144,7 @@ async def _chat_frames(
     created: int,
     model: str,
     include_usage: bool,
+    clock: AnswerClock,
 ) -> AsyncIterator[dict[str, Any] | None]:
     def frame(delta: dict[str, str], finish_reason: str | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -176,6 +184,7 @@ async def _chat_frames(
             "model": model,
             "choices": [],
             "usage": Usage.of(last.prompt_tokens, last.completion_tokens).model_dump(),
+            "timings": clock.timings(last.completion_tokens),
         }
 
 
@@ -195,29 +204,36 @@ async def completions(
         seed=body.seed,
         ignore_eos=body.ignore_eos,
     )
+    clock = AnswerClock()
     text = body.prompt_text()
     request = await prepare(len(text), service.completion_request, text, options)
     completion_id = f"cmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = await once_started(http, service.stream(request))
+        chunks = await once_started(http, timed(service.stream(request), clock))
         return sse_response(
-            _text_events(chunks, completion_id, created, service.model_name, include_usage),
+            _text_events(chunks, completion_id, created, service.model_name, include_usage, clock),
             http.app.state.drain,
         )
-    result = await unless_disconnected(http, service.complete(request))
+    result = await unless_disconnected(http, service.complete(request, clock))
     return TextCompletion(
         id=completion_id,
         created=created,
         model=service.model_name,
         choices=[TextChoice(text=result.text, finish_reason=result.finish_reason)],
         usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+        timings=Timings(**clock.timings(result.completion_tokens)),
     )
 
 
 async def _text_events(
-    chunks: AsyncIterator[Chunk], completion_id: str, created: int, model: str, include_usage: bool
+    chunks: AsyncIterator[Chunk],
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    clock: AnswerClock,
 ) -> AsyncIterator[dict[str, Any]]:
     def frame(text: str, finish_reason: str | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -243,4 +259,5 @@ async def _text_events(
             payload = frame("", None)
             payload["choices"] = []
             payload["usage"] = Usage.of(chunk.prompt_tokens, chunk.completion_tokens).model_dump()
+            payload["timings"] = clock.timings(chunk.completion_tokens)
             yield payload
