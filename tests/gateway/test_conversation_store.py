@@ -570,7 +570,7 @@ def test_preset_limit(conversations: ConversationStore, monkeypatch: pytest.Monk
     assert [p.name for p in conversations.presets(ALICE)] == ["two", "three"]
 
 
-def test_sqlite_adds_the_new_columns_to_an_older_file(tmp_path: Path, clock: FakeClock) -> None:
+def test_sqlite_adds_the_new_columns_to_an_older_file(tmp_path: Path, clock: TickingClock) -> None:
     """A conversations file from before instructions and model titles opens and works."""
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
