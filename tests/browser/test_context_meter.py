@@ -99,7 +99,7 @@ def test_the_meter_shows_what_the_server_reports(page: Page, small_stack: Server
         expect(page.locator("#context-text")).to_have_text(f"{used:,} / {CONTEXT:,} tokens")
         expect(gauge).to_have_attribute("value", str(min(used, CONTEXT)))
         expect(gauge).to_have_attribute("max", str(CONTEXT))
-        expect(page.get_by_label("Context")).to_be_visible()  # the gauge is labelled
+        expect(page.get_by_role("meter", name="Context")).to_be_visible()  # the gauge is labelled
         speed = done["speed"]
         assert speed["measuredBy"] == "server"
         # Under the answer, drawn from data-speed: the answer's own text stays the answer's.
