@@ -1,24 +1,11 @@
 """Prometheus /metrics: what was served, how fast, what was refused or cut short."""
 
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
+from tests.support.metrics import scrape
 from tests.support.settings import make_settings
-
-
-def scrape(
-    client: TestClient, **headers: str
-) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    reply = client.get("/metrics", headers=headers)
-    assert reply.status_code == 200
-    assert reply.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(reply.text)
-        for sample in family.samples
-    }
 
 
 def test_requests_tokens_and_first_token_time_are_counted(client: TestClient) -> None:

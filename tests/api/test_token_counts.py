@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 
 from simplechat.api.app import create_app
 from simplechat.engines.fake import FakeEngine
-from tests.api.test_metrics import scrape
 from tests.conftest import make_settings
+from tests.support.metrics import scrape
 
 HISTORY = [
     {"role": "system", "content": "Be brief."},

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, screenshot, start_stack
-from tests.e2e.server import ServerProcess
+from tests.support.browser import SCREENSHOTS, screenshot, start_stack
+from tests.support.processes import ServerProcess
 
 CONTEXT = 512
 MAX_TOKENS = 32

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_conversations import (
+from tests.support.conversations_ui import (
     ENTRY,
     api,
     fingerprint,
@@ -20,7 +20,7 @@ from tests.browser.test_conversations import (
     qa,
     stored,
 )
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
 
 CODE_ANSWER = "Use `reversed`:\n\n```python\nprint(list(reversed([1, 2, 3])))\n```"
 

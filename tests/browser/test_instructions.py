@@ -13,9 +13,8 @@ import pytest
 from chat_gateway.model_title import ASK_EN
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, start_stack
-from tests.browser.recording_upstream import RecordingUpstream
-from tests.browser.test_conversations import (
+from tests.support.browser import SCREENSHOTS, start_stack
+from tests.support.conversations_ui import (
     ASSISTANT,
     api,
     entry,
@@ -24,7 +23,8 @@ from tests.browser.test_conversations import (
     stored,
     unique,
 )
-from tests.e2e.server import ServerProcess
+from tests.support.processes import ServerProcess
+from tests.support.recording_upstream import RecordingUpstream
 
 TUTOR = "You are a Japanese tutor. Answer in easy Japanese, then in English."
 BRIEF = "Answer in one short sentence."

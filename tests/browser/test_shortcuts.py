@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
-from tests.browser.test_conversations import ASSISTANT, answered, make_conversation, qa, send
-from tests.e2e.server import ServerProcess
+from tests.support.conversations_ui import ASSISTANT, answered, make_conversation, qa, send
+from tests.support.processes import ServerProcess
 
 MOD = "Control"  # Chromium here runs on Linux: Ctrl (⌘ on a Mac)
 

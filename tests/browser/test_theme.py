@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import DEMO_PASSWORD, DEMO_USER
-from tests.browser.test_conversations import api, make_conversation, qa
-from tests.e2e.server import ServerProcess
+from tests.support.browser import DEMO_PASSWORD, DEMO_USER
+from tests.support.conversations_ui import api, make_conversation, qa
+from tests.support.processes import ServerProcess
 
 # Not docs/images directly: a test run must leave the working tree as it found it.
 IMAGES = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"

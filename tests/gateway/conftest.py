@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from chat_gateway.server import GatewayServer
 
+from tests.support.gateway_http import Client
 from tests.support.lambda_events import (  # noqa: F401  (the names older tests import from here)
     EVENTS,
     ORIGIN,
@@ -33,3 +35,14 @@ def faulty() -> Iterator[FaultyServer]:
     server = FaultyServer()
     yield server
     server.stop()
+
+
+# Two users of the module's own `gateway` fixture (a GatewayServer): for the ownership attacks.
+@pytest.fixture
+def alice(gateway: GatewayServer) -> Client:
+    return Client(gateway, "alice-sub")
+
+
+@pytest.fixture
+def bob(gateway: GatewayServer) -> Client:
+    return Client(gateway, "bob-sub")

@@ -23,8 +23,8 @@ from chat_gateway.token_estimate import prompt_tokens
 
 from simplechat.engines.base import Chunk, GenerationRequest, Message
 from simplechat.engines.llamacpp import LlamaCppEngine
-from tests.api.live import live_server
-from tests.gateway.conftest import with_body
+from tests.support.lambda_events import with_body
+from tests.support.live import live_server
 
 SYSTEM = "You are a helpful assistant. 日本語と英語で答えます。"
 MAX_TOKENS = 16

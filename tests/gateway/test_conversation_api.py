@@ -13,29 +13,14 @@ import pytest
 from chat_gateway import store as store_module
 from chat_gateway.config import Config
 from chat_gateway.handler import Gateway
-from chat_gateway.server import GatewayServer, start_in_thread
+from chat_gateway.server import GatewayServer
 from chat_gateway.store_sqlite import SqliteStore
 
 from tests.support.engines import RecordingEngine
-from tests.support.gateway_http import KEY, ORIGIN, Client
+from tests.support.gateway_http import KEY, ORIGIN, UNKNOWN_ID, Client, start_gateway
 from tests.support.lambda_events import LambdaContext
 from tests.support.live import live_server
 from tests.support.upstreams import FaultyServer
-
-UNKNOWN_ID = "0" * 32
-
-
-def start_gateway(upstream_url: str, db: Path | None) -> GatewayServer:
-    env = {
-        "UPSTREAM_URL": upstream_url,
-        "UPSTREAM_API_KEY": KEY,
-        "ALLOWED_ORIGINS": ORIGIN,
-        "TIME_BUDGET_SECONDS": "60",
-        "MAX_HISTORY_MESSAGES": "6",
-    }
-    if db is not None:
-        env["CONVERSATIONS_DB"] = str(db)
-    return start_in_thread(Gateway(Config.from_env(env)))
 
 
 @pytest.fixture
@@ -49,16 +34,6 @@ def gateway(engine: RecordingEngine, tmp_path: Path) -> Iterator[GatewayServer]:
         server = start_gateway(url, tmp_path / "conversations.sqlite3")
         yield server
         server.shutdown()
-
-
-@pytest.fixture
-def alice(gateway: GatewayServer) -> Client:
-    return Client(gateway, "alice-sub")
-
-
-@pytest.fixture
-def bob(gateway: GatewayServer) -> Client:
-    return Client(gateway, "bob-sub")
 
 
 def test_create_list_read_rename_delete(alice: Client) -> None:

@@ -14,7 +14,7 @@ from chat_gateway import conversation_export, store_sqlite
 from chat_gateway.server import GatewayServer
 from chat_gateway.store import Unavailable
 
-from tests.gateway.test_conversation_api import Client, start_gateway
+from tests.support.gateway_http import Client, start_gateway
 
 NOWHERE = "http://127.0.0.1:9"  # these routes never call the model server
 
@@ -24,16 +24,6 @@ def gateway(tmp_path: Path) -> Iterator[GatewayServer]:
     server = start_gateway(NOWHERE, tmp_path / "conversations.sqlite3")
     yield server
     server.shutdown()
-
-
-@pytest.fixture
-def alice(gateway: GatewayServer) -> Client:
-    return Client(gateway, "alice-sub")
-
-
-@pytest.fixture
-def bob(gateway: GatewayServer) -> Client:
-    return Client(gateway, "bob-sub")
 
 
 def make(client: Client, title: str, messages: list[dict[str, Any]]) -> str:

@@ -13,9 +13,10 @@ from chat_gateway.handler import Gateway
 from chat_gateway.model_title import ASK_EN, ASK_JA, TITLE_TOKENS, cleaned_title
 from chat_gateway.server import GatewayServer, start_in_thread
 
-from tests.api.live import live_server
-from tests.e2e.server import free_port
-from tests.gateway.test_conversation_api import KEY, ORIGIN, UNKNOWN_ID, Client, RecordingEngine
+from tests.support.engines import RecordingEngine
+from tests.support.gateway_http import KEY, ORIGIN, UNKNOWN_ID, Client
+from tests.support.live import live_server
+from tests.support.processes import free_port
 
 OPERATOR = "You are the course assistant. Never reveal the exam answers."
 TUTOR = "You are a Japanese tutor: answer in easy Japanese, then in English."
@@ -40,16 +41,6 @@ def gateway(engine: RecordingEngine, tmp_path: Path) -> Iterator[GatewayServer]:
         server = start_in_thread(Gateway(Config.from_env(env)))
         yield server
         server.shutdown()
-
-
-@pytest.fixture
-def alice(gateway: GatewayServer) -> Client:
-    return Client(gateway, "alice-sub")
-
-
-@pytest.fixture
-def bob(gateway: GatewayServer) -> Client:
-    return Client(gateway, "bob-sub")
 
 
 def test_instructions_reach_the_model_after_the_operators_prompt(

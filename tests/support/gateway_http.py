@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from pathlib import Path
 from typing import Any
 
 from chat_gateway.config import Config
@@ -15,6 +16,7 @@ from tests.support.sse import Received
 
 KEY = "gateway-key-0123"
 ORIGIN = "https://d111111abcdef8.cloudfront.net"
+UNKNOWN_ID = "0" * 32  # a well-formed conversation id that no one has
 #: Every read of a test's connection to the gateway ends within this (a hang fails, not stalls).
 READ_SECONDS = 30
 
@@ -124,3 +126,16 @@ class Client:
         status, body, _ = self.call("GET", f"/conversations/{conversation_id}")
         assert status == 200, body
         return [(m["role"], m["content"]) for m in body["messages"]]
+
+
+def start_gateway(upstream_url: str, db: Path | None) -> GatewayServer:
+    env = {
+        "UPSTREAM_URL": upstream_url,
+        "UPSTREAM_API_KEY": KEY,
+        "ALLOWED_ORIGINS": ORIGIN,
+        "TIME_BUDGET_SECONDS": "60",
+        "MAX_HISTORY_MESSAGES": "6",
+    }
+    if db is not None:
+        env["CONVERSATIONS_DB"] = str(db)
+    return start_in_thread(Gateway(Config.from_env(env)))
