@@ -31,11 +31,25 @@ async (target) => {
                               { method: "DELETE" });
     return reply.status;
   });
+  await attempt("export", async () => {
+    const reply = await fetch(target + "/api/conversations/export");
+    return reply.status + " " + (await reply.text());
+  });
+  await attempt("presets", async () => {
+    const reply = await fetch(target + "/api/presets");
+    return reply.status + " " + (await reply.text());
+  });
   // "Simple" requests: no preflight, the browser sends them and only hides the answer.
   await attempt("chat", async () => {
     await fetch(target + "/api/chat", { method: "POST", mode: "no-cors",
       headers: { "content-type": "text/plain" },
       body: JSON.stringify({ message: "sent by another website" }) });
+    return "sent";
+  });
+  await attempt("preset", async () => {
+    await fetch(target + "/api/presets", { method: "POST", mode: "no-cors",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ name: "planted", instructions: "sent by another website" }) });
     return "sent";
   });
   await attempt("model", async () => {
@@ -102,12 +116,16 @@ def test_another_website_cannot_read_delete_or_use_the_stack(
     seen = page.evaluate(ATTACK, fake_stack.url)
     assert "my secret plans" not in json.dumps(seen)
     assert seen["read"].startswith("blocked")  # the browser got no readable answer
+    assert seen["export"].startswith("blocked") and seen["presets"].startswith("blocked")
     assert seen["delete"] != 200
     after = api(fake_stack, "GET", "/conversations")["conversations"]
     assert [c["id"] for c in after] == [c["id"] for c in before]  # nothing deleted, none added
     assert api(fake_stack, "GET", f"/conversations/{created['id']}") == stored
     log = fake_stack.log
     assert "sent by another website" not in json.dumps(after)
+    assert "sent by another website" not in json.dumps(api(fake_stack, "GET", "/presets"))
     # Refused before the gateway or the model saw them: 403s in the stack's access log.
     assert log.count('/api/chat HTTP/1.1" 403') >= 1
     assert log.count('/llm/generate HTTP/1.1" 403') >= 1
+    assert log.count('/api/conversations/export HTTP/1.1" 403') >= 1
+    assert log.count('/api/presets HTTP/1.1" 403') >= 2  # the read and the planted preset
