@@ -15,6 +15,7 @@ import pytest
 from simplechat import generations
 from simplechat.engines.fake import FakeEngine
 from tests.support.live import live_server, metric, wait_until
+from tests.support.sse import stream_data
 
 KEY, OTHER_KEY = "key-of-the-gateway", "key-of-someone-else"
 LONG = " ".join(f"word{i}" for i in range(200))
@@ -92,7 +93,7 @@ def test_stream_true_in_the_body_streams_too(server: httpx.Client) -> None:
         "/chat", json={"message": "hi", "stream": True}, headers={"Authorization": f"Bearer {KEY}"}
     )
     assert reply.headers["content-type"].startswith("text/event-stream")
-    assert json.loads(reply.text.strip().split("\n\n")[-1][6:])["response"] == "You said: hi"
+    assert stream_data(reply.text)[-1]["response"] == "You said: hi"
 
 
 def test_a_stop_ends_the_generation_within_a_step_and_keeps_the_partial_answer(
@@ -210,7 +211,7 @@ def test_an_engine_failure_mid_answer_is_the_last_event_after_the_partial_text()
     engine = FakeEngine(fail_after=2)
     with live_server(engine) as url, httpx.Client(base_url=url, timeout=30) as client:
         reply = client.post("/chat", json={"message": "one two three", "stream": True})
-    seen = [json.loads(block[6:]) for block in reply.text.strip().split("\n\n")]
+    seen = stream_data(reply.text)
     assert [e.get("delta") for e in seen[1:3]] == ["You", " said:"]
     assert seen[-1] == {
         "done": True,

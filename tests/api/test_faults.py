@@ -18,6 +18,7 @@ from tests.support.live import (
     wait_until,
     wait_until_it_stops_growing,
 )
+from tests.support.sse import stream_events
 
 
 @pytest.mark.parametrize("failure", [EngineError, RuntimeError])
@@ -28,11 +29,12 @@ def test_engine_failure_mid_stream_ends_with_an_error_event_then_done(
     engine.fail_with = failure
     with live_server(engine) as url:
         body = {"messages": [{"role": "user", "content": "a b c d e"}], "stream": True}
-        events = httpx.post(url + "/v1/chat/completions", json=body).text.strip().split("\n\n")
-        assert '"content": "You"' in events[1]
-        assert '"type": "server_error"' in events[-2]
-        assert "The model failed while answering" in events[-2]
-        assert events[-1] == "data: [DONE]"
+        events = stream_events(httpx.post(url + "/v1/chat/completions", json=body).text)
+        assert events[-1] == "[DONE]"
+        first, last = events[1], events[-2]
+        assert isinstance(first, dict) and first["choices"][0]["delta"]["content"] == "You"
+        assert isinstance(last, dict) and last["error"]["type"] == "server_error"
+        assert "The model failed while answering" in last["error"]["message"]
         assert metric(url, "simplechat_requests_in_flight") == 0
         engine.fail_after = None
         assert (

@@ -18,6 +18,7 @@ import pytest
 
 from simplechat.engines.fake import FakeEngine
 from tests.support.live import live_server
+from tests.support.sse import stream_data, stream_events
 
 READ_TIMEOUT = 1.0
 WORDS = 40  # at 0.1 s a word the answer takes about 4 s: several read timeouts
@@ -54,12 +55,10 @@ def test_a_connection_close_client_gets_a_long_stream_whole(slow_answers: str) -
     request = {"messages": [{"role": "user", "content": MESSAGE}], "stream": True}
     status, body = urllib_post(slow_answers + "/v1/chat/completions", request)
     assert status == 200
-    events = [line.removeprefix("data: ") for line in body.decode().split("\n\n") if line]
+    events = stream_events(body)
     assert events[-1] == "[DONE]"
     text = "".join(
-        json.loads(e)["choices"][0]["delta"].get("content", "")
-        for e in events[:-1]
-        if json.loads(e)["choices"]
+        e["choices"][0]["delta"].get("content", "") for e in stream_data(body) if e["choices"]
     )
     assert text == EXPECTED
 

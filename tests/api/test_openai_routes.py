@@ -1,10 +1,11 @@
 """OpenAI-compatible /v1 on the fake engine: shapes, streaming events, OpenAI-style errors."""
 
-import json
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.support.sse import stream_events
 
 
 def chat(**overrides: Any) -> dict[str, Any]:
@@ -16,9 +17,10 @@ def chat(**overrides: Any) -> dict[str, Any]:
 
 
 def sse_events(text: str) -> list[Any]:
-    events = [line.removeprefix("data: ") for line in text.split("\n\n") if line]
+    events = stream_events(text)
     assert events[-1] == "[DONE]"
-    return [json.loads(e) for e in events[:-1]]
+    assert all(isinstance(e, dict) for e in events[:-1]), events
+    return events[:-1]
 
 
 def test_models_lists_the_served_model(client: TestClient) -> None:

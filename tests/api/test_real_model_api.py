@@ -1,7 +1,6 @@
 """The HTTP API over both real engines with the bundled model: /chat, /generate, streaming."""
 
 import copy
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from simplechat.api.app import create_app
 from simplechat.engines.base import Engine
 from simplechat.engines.hf_prompts import HfChatPrompts
 from tests.support.settings import make_settings
+from tests.support.sse import stream_data
 
 pytestmark = pytest.mark.real_model
 
@@ -72,9 +72,7 @@ def test_openai_streaming_yields_the_same_text_as_non_streaming(real_client: Tes
         "/v1/chat/completions",
         json={**request, "stream": True, "stream_options": {"include_usage": True}},
     )
-    events = [
-        json.loads(line[6:]) for line in streamed.text.split("\n\n") if line.startswith("data: {")
-    ]
+    events = stream_data(streamed.text)
     deltas = [e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]]
     assert len([d for d in deltas if d]) > 3  # really token by token
     assert "".join(deltas) == whole["choices"][0]["message"]["content"]

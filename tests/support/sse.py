@@ -21,6 +21,19 @@ def parse_event(raw: bytes) -> dict[str, Any] | str:
     return text
 
 
+def stream_events(body: str | bytes) -> list[dict[str, Any] | str]:
+    """Every event of a whole streamed body, in order: each `data:` JSON as a dict, anything
+    else ("[DONE]", a comment) as its text. Blank-line separated, `\r\n` or `\n`."""
+    raw = body.encode() if isinstance(body, str) else body
+    blocks = raw.replace(b"\r\n", b"\n").split(b"\n\n")
+    return [parse_event(block.strip()) for block in blocks if block.strip()]
+
+
+def stream_data(body: str | bytes) -> list[dict[str, Any]]:
+    """The JSON `data:` events of a whole streamed body (comments and "[DONE]" left out)."""
+    return [event for event in stream_events(body) if isinstance(event, dict)]
+
+
 class Received:
     """A streamed reply as it arrives: each event with its arrival time. Reads end when the
     server closes the stream; a silent server fails the read after the connection's timeout."""
