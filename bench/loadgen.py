@@ -34,11 +34,16 @@ class RequestResult:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile, interpolated between the two nearest values (numpy's default).
+    Nearest-rank would jump between clusters: 16 times to first token from two rounds, eight
+    cold and eight warm, have a nearest-rank p50 that is either round's, by one sample."""
     if not values:
         return float("nan")
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    position = min(len(ordered) - 1, max(0.0, q / 100 * (len(ordered) - 1)))
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 async def served_model(client: httpx.AsyncClient, base_url: str) -> str:

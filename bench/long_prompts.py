@@ -112,7 +112,28 @@ def compare_long(
                 run = _beside(urls[name], streams, tokens, answer_tokens, f"r{r}-{name}-b")
                 beside[name].append(asyncio.run(run))
         print(f"    long prompts: round {r + 1}/{rounds} done", flush=True)
+    return {
+        "prompt_tokens": tokens,
+        "streams": streams,
+        "answer_tokens": answer_tokens,
+        "rounds": rounds,
+        "baseline": baseline,
+        "raw": {"ttft_s": ttft, "beside": beside},
+        "summary": summarize(ttft, beside, baseline),
+    }
+
+
+def summarize(
+    ttft: dict[str, dict[Any, list[float]]],
+    beside: dict[str, list[dict[str, float]]],
+    baseline: str,
+) -> dict[str, Any]:
+    """Per server: TTFT p50/p99 by level (NaN: a failed request, counted as an error), the
+    beside-streams figures' median over rounds, and the ratios to `baseline`. Also reads a
+    stored file's `raw` (levels as strings)."""
     summary: dict[str, Any] = {}
+    names = list(ttft)
+    levels = list(ttft[baseline])
     for name in names:
         entry: dict[str, Any] = {}
         for clients in levels:
@@ -137,15 +158,7 @@ def compare_long(
             ratios[f"ttft_p50/{clients}"] = round(ours["p50_ms"] / theirs["p50_ms"], 3)
             ratios[f"ttft_p99/{clients}"] = round(ours["p99_ms"] / theirs["p99_ms"], 3)
         summary[name]["ratios"] = ratios
-    return {
-        "prompt_tokens": tokens,
-        "streams": streams,
-        "answer_tokens": answer_tokens,
-        "rounds": rounds,
-        "baseline": baseline,
-        "raw": {"ttft_s": ttft, "beside": beside},
-        "summary": summary,
-    }
+    return summary
 
 
 def long_table(results: dict[str, Any]) -> str:

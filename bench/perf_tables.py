@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from long_prompts import summarize as summarize_long
+from versus import summarize
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PAGES = {"en": ROOT / "docs" / "performance.md", "ja": ROOT / "docs" / "performance.ja.md"}
@@ -27,6 +30,8 @@ NEW_QUESTIONS = "2026-12-07-session14-new-questions-versus.json"
 FRONT = "2026-11-25-cpu-smollm2-session3-front.json"
 STACK = "2026-12-02-cpu-smollm2-stack.json"
 TRANSFORMERS = "2026-11-24-cpu-smollm2-transformers.json"
+REAL_VERSUS = "2026-12-08-session17-quiet-1.5b-versus.json"
+REAL_LONG = "2026-12-08-session17-quiet-1.5b-long.json"
 
 WORDS = {
     "en": {
@@ -35,6 +40,13 @@ WORDS = {
         "front": "The `openai` engine in front of our servers (1 thread each)",
         "stack": "Streaming through the whole local stack",
         "transformers": "The transformers engine, batching on and off",
+        "real": "A real-size model (Qwen2.5-1.5B's shape, Q4_K_M), repeated questions",
+        "long": "A real-size model: 1,500-token prompts",
+        "server": "server",
+        "at_once": "{n} at once: TTFT p50 / p99 s",
+        "beside": "beside {n} answers: TTFT s",
+        "gap": "their longest wait between tokens s",
+        "failed": "failed",
         "clients": "clients",
         "connection": "connection",
         "tps": "tok/s ours / llama-server",
@@ -58,6 +70,13 @@ WORDS = {
         "front": "このサーバーの前に置いた `openai` エンジン（各 1 スレッド）",
         "stack": "ローカルスタック全体を通したストリーミング",
         "transformers": "transformers エンジン、バッチ処理ありとなし",
+        "real": "実用サイズのモデル（Qwen2.5-1.5B の形、Q4_K_M）、同じ質問の繰り返し",
+        "long": "実用サイズのモデル：1,500 トークンのプロンプト",
+        "server": "サーバー",
+        "at_once": "{n} 件同時：TTFT p50 / p99 秒",
+        "beside": "{n} 件の回答の横：TTFT 秒",
+        "gap": "その回答のトークン間の最長の待ち 秒",
+        "failed": "失敗",
         "clients": "クライアント数",
         "connection": "接続",
         "tps": "tok/s このサーバー / llama-server",
@@ -107,7 +126,7 @@ def source(w: dict[str, str], name: str, extra: str = "") -> str:
 def versus_table(w: dict[str, str], name: str) -> str:
     data = load(name)["versus"]
     rows = []
-    for key, s in data["summary"].items():
+    for key, s in summarize(data["runs"], data["baseline"]).items():
         _, kind, level = key.split("/")
         ours, base = s["ttft_pooled_ms"], s["baseline_ttft_pooled_ms"]
         rows.append(
@@ -116,7 +135,7 @@ def versus_table(w: dict[str, str], name: str) -> str:
                 f"`{kind}`",
                 f"{num(s['tokens_per_s'])} / {num(s['baseline_tokens_per_s'])}",
                 f"{s['ratio_median']:.2f}× ({s['ratio_min']:.2f}..{s['ratio_max']:.2f})",
-                f"{num(ours['50'])} / {num(ours['99'])} vs {num(base['50'])} / {num(base['99'])}",
+                f"{num(ours[50])} / {num(ours[99])} vs {num(base[50])} / {num(base[99])}",
             ]
         )
     rounds = len(next(iter(data["runs"]["simplechat"].values()))["1"])
@@ -126,6 +145,33 @@ def versus_table(w: dict[str, str], name: str) -> str:
         f"{num(rss['simplechat'])} / {num(rss['llama-server'])}"
     )
     head = [w["clients"], w["connection"], w["tps"], w["ratio"], w["ttft"]]
+    return table(head, rows) + "\n\n" + source(w, name, extra)
+
+
+def long_table(w: dict[str, str], name: str) -> str:
+    data = load(name)["long_prompts"]
+    summary = summarize_long(data["raw"]["ttft_s"], data["raw"]["beside"], data["baseline"])
+    levels = [key.split("/")[1] for key in summary[data["baseline"]] if key.startswith("ttft/")]
+    rows = []
+    for server, s in summary.items():
+        cells = []
+        for level in levels:
+            t = s[f"ttft/{level}"]
+            cell = f"{num(t['p50_ms'] / 1000)} / {num(t['p99_ms'] / 1000)}"
+            cells.append(cell + (f" ({t['errors']} {w['failed']})" if t["errors"] else ""))
+        beside = s.get("beside", {})
+        rows.append([server, *cells, num(beside["ttft_s"]), num(beside["stream_gap_max_s"])])
+    rss = data["peak_rss_mib"]
+    extra = (
+        f", {data['rounds']} {w['rounds']}; {w['rss']}: "
+        f"{num(rss['simplechat'])} / {num(rss['llama-server'])}"
+    )
+    head = [
+        w["server"],
+        *(w["at_once"].format(n=level) for level in levels),
+        w["beside"].format(n=data["streams"]),
+        w["gap"],
+    ]
     return table(head, rows) + "\n\n" + source(w, name, extra)
 
 
@@ -173,6 +219,8 @@ def tables(lang: str) -> str:
         ("front", front_table(w)),
         ("stack", stack_table(w)),
         ("transformers", transformers_table(w)),
+        ("real", versus_table(w, REAL_VERSUS)),
+        ("long", long_table(w, REAL_LONG)),
     ]
     body = "\n\n".join(f"### {w[key]}\n\n{text}" for key, text in parts)
     return f"{BEGIN}\n\n{body}\n\n{END}"

@@ -263,12 +263,26 @@ def compare(
                     )
                     runs[name][kind][clients].append(result)
         print(f"    round {r + 1}/{rounds} done", flush=True)
+    return {
+        "runs": runs,
+        "summary": summarize(runs, baseline),
+        "baseline": baseline,
+        "samples": samples,
+        "pause_s": pause,
+        "questions": "new" if new_questions else "repeated",
+    }
+
+
+def summarize(runs: dict[str, Any], baseline: str) -> dict[str, Any]:
+    """Per server, kind and level: throughput ratios to `baseline` by round (median, min, max)
+    and the times to first token pooled over the rounds. Also reads a stored file's `runs`
+    (levels as strings), so tables follow the current definition of a percentile."""
     summary: dict[str, Any] = {}
-    for name in names:
+    for name in runs:
         if name == baseline:
             continue
-        for kind in KINDS:
-            for clients in levels:
+        for kind in runs[name]:
+            for clients in runs[name][kind]:
                 ours, theirs = runs[name][kind][clients], runs[baseline][kind][clients]
                 ratios = [
                     a["tokens_per_s"] / b["tokens_per_s"]
@@ -294,14 +308,7 @@ def compare(
                     **{f"ttft_p{q}_pooled_ratio": round(r, 3) for q, r in pooled.items()},
                     "errors": sum(a["errors"] for a in ours) + sum(b["errors"] for b in theirs),
                 }
-    return {
-        "runs": runs,
-        "summary": summary,
-        "baseline": baseline,
-        "samples": samples,
-        "pause_s": pause,
-        "questions": "new" if new_questions else "repeated",
-    }
+    return summary
 
 
 def _pooled(results: list[dict[str, Any]], q: float) -> float:

@@ -3,6 +3,7 @@ converted (`--weight-type`), at 1 to 16 sequences a step, and how far the conver
 model's answers.
 
 Usage: .venv/bin/python bench/weight_type_cost.py [--types file q8_0] [--steps 40] [--threads 2]
+       [--model PATH]   (a GGUF other than the bundled one, e.g. bench/synthetic_model.py's)
 Each type gets a context laid out as `simplechat serve` lays it out (a KV stream per slot, 16
 slots), a 40-token prompt in every slot, then steps of one token for each of the first N slots
 (consecutive, one compute pass). Prints the median step in milliseconds and tokens per second.
@@ -133,10 +134,11 @@ def main() -> None:
     parser.add_argument("--types", nargs="+", default=["file", "q8_0"])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--model", type=Path, help="a GGUF file (default: the bundled model)")
     args = parser.parse_args()
     set_verbose(False)
     lc.llama_backend_init()
-    source = bundled_model_path()
+    source = args.model or bundled_model_path()
     paths = {t: weights_for(source, t, threads=args.threads) for t in args.types}
     header = " | ".join(f"{n} seq" for n in LEVELS)
     print(f"| weights | MiB | {header} |", "| --- " * (len(LEVELS) + 2) + "|", sep="\n")

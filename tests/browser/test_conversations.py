@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.support.browser import SCREENSHOTS, start_stack
+from tests.support.browser import SCREENSHOTS, expect_focused, start_stack
 from tests.support.conversations_ui import (
     ASSISTANT,
     ENTRY,
@@ -125,11 +125,11 @@ def test_rename_with_the_keyboard_survives_a_reload(page: Page, fake_stack: Serv
     page.keyboard.press("Enter")
     dialog = page.locator("#rename-dialog")
     expect(dialog).to_be_visible()
-    expect(page.locator("#rename-input")).to_be_focused()
+    expect_focused(page.locator("#rename-input"))
     expect(page.locator("#rename-input")).to_have_value(old)
     page.keyboard.press("Escape")  # cancels: nothing changes
     expect(dialog).to_be_hidden()
-    expect(rename).to_be_focused()
+    expect_focused(rename)
     page.keyboard.press("Enter")
     page.fill("#rename-input", "   ")
     page.keyboard.press("Enter")
@@ -140,7 +140,7 @@ def test_rename_with_the_keyboard_survives_a_reload(page: Page, fake_stack: Serv
     expect(entry(page, new)).to_have_count(1)
     expect(entry(page, old)).to_have_count(0)
     expect(page.locator("#conversation-title")).to_have_text(new)
-    expect(entry(page, new).locator(".conv-rename")).to_be_focused()
+    expect_focused(entry(page, new).locator(".conv-rename"))
     page.reload()
     expect(entry(page, new)).to_have_count(1)
     expect(page.locator("#conversation-title")).to_have_text(new)

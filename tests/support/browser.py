@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.processes import ServerProcess
 
@@ -65,3 +65,19 @@ def cognito_client(stack: ServerProcess, *, admin: bool = False) -> Any:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def expect_focused(locator: Locator) -> None:
+    """`locator` has the keyboard focus; if not, the failure says what has it instead (the
+    element, and whether the page itself has the focus), which a bare to_be_focused does not."""
+    try:
+        expect(locator).to_be_focused()
+    except AssertionError as failure:
+        where = locator.page.evaluate(
+            "() => [document.activeElement ? document.activeElement.outerHTML.slice(0, 300) : null,"
+            " document.hasFocus(), !!document.querySelector('dialog[open]')]"
+        )
+        raise AssertionError(
+            f"{failure}\nfocused instead: {where[0]!r}; page has focus: {where[1]}; "
+            f"a dialog open: {where[2]}"
+        ) from None
