@@ -4,6 +4,7 @@ model's answers.
 
 Usage: .venv/bin/python bench/weight_type_cost.py [--types file q8_0] [--steps 40] [--threads 2]
        [--model PATH]   (a GGUF other than the bundled one, e.g. bench/synthetic_model.py's)
+       [--levels 1 2 4 8 16]   (tokens a step; past 16, some slots get more than one)
 Each type gets a context laid out as `simplechat serve` lays it out (a KV stream per slot, 16
 slots), a 40-token prompt in every slot, then steps of one token for each of the first N slots
 (consecutive, one compute pass). Prints the median step in milliseconds and tokens per second.
@@ -71,7 +72,16 @@ class Context:
         return time.perf_counter() - started
 
     def step_ms(self, n: int, steps: int) -> float:
-        times = [self.decode([(7, self.length[s], s) for s in range(n)]) for _ in range(steps)]
+        """The median time of a step of n tokens: one for each of the first n slots, or, past
+        SLOTS, more than one for some (consecutive positions, as in a prompt chunk)."""
+        times = []
+        for _ in range(steps):
+            feeds, fed = [], [0] * SLOTS
+            for i in range(n):
+                slot = i % SLOTS
+                feeds.append((7, self.length[slot] + fed[slot], slot))
+                fed[slot] += 1
+            times.append(self.decode(feeds))
         return statistics.median(times) * 1000
 
     def logits(self, rows: int) -> np.ndarray:
@@ -116,14 +126,14 @@ def next_token_probabilities(model: Any, threads: int) -> np.ndarray:
     return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def measure(path: Path, threads: int, steps: int) -> dict[str, float]:
+def measure(path: Path, threads: int, steps: int, levels: tuple[int, ...]) -> dict[str, float]:
     model = load(path)
     context = Context(model, threads)
     try:
         for slot in range(SLOTS):
             context.decode([(100 + i, i, slot) for i in range(PROMPT_TOKENS)], logits=False)
         context.step_ms(SLOTS, 3)  # warm-up
-        return {str(n): context.step_ms(n, steps) for n in LEVELS}
+        return {str(n): context.step_ms(n, steps) for n in levels}
     finally:
         context.close()
         lc.llama_model_free(model)
@@ -135,17 +145,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--model", type=Path, help="a GGUF file (default: the bundled model)")
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS), help="tokens a step")
     args = parser.parse_args()
+    levels = tuple(args.levels)
     set_verbose(False)
     lc.llama_backend_init()
     source = args.model or bundled_model_path()
     paths = {t: weights_for(source, t, threads=args.threads) for t in args.types}
-    header = " | ".join(f"{n} seq" for n in LEVELS)
-    print(f"| weights | MiB | {header} |", "| --- " * (len(LEVELS) + 2) + "|", sep="\n")
+    header = " | ".join(f"{n} tokens" for n in levels)
+    print(f"| weights | MiB | {header} |", "| --- " * (len(levels) + 2) + "|", sep="\n")
     for weight_type, path in paths.items():
-        ms = measure(path, args.threads, args.steps)
+        ms = measure(path, args.threads, args.steps, levels)
         cells = " | ".join(
-            f"{ms[str(n)]:.1f} ms, {n * 1000 / ms[str(n)]:.0f} tok/s" for n in LEVELS
+            f"{ms[str(n)]:.1f} ms, {n * 1000 / ms[str(n)]:.0f} tok/s" for n in levels
         )
         print(f"| {weight_type} | {path.stat().st_size / 2**20:.0f} | {cells} |", flush=True)
     if "file" not in paths or len(paths) < 2:

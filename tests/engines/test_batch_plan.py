@@ -133,14 +133,3 @@ def test_while_any_sequence_generates_prompts_get_at_most_the_prefill_chunk() ->
     # With nobody generating, the prompts take the whole batch: nobody waits for a token.
     alone = dict(plan_step([long, short], 512, prefill_chunk=64))
     assert alone[long] == range(0, 512)
-
-
-def test_a_step_of_answers_and_a_prompt_chunk_is_made_up_to_a_whole_block() -> None:
-    generating = [sequence(i, 4, 4) for i in range(4)]
-    long = sequence(4, 1500, 0)
-    plan = dict(plan_step([*generating, long], 512, prefill_chunk=32, align=16))
-    assert plan[long] == range(0, 44)  # 4 tokens of answers + 44 of the prompt: 48
-    # Never past the batch, and a chunk that already ends a block is left as it is.
-    assert dict(plan_step([*generating, long], 40, prefill_chunk=32, align=16))[long] == range(36)
-    assert dict(plan_step([*generating, long], 512, prefill_chunk=28, align=16))[long] == range(28)
-

@@ -58,12 +58,6 @@ PREFILL_BUDGET_S = 0.25
 MIN_PREFILL_CHUNK = 32
 #: ... and, until a step with prompt tokens has been timed, this many.
 FIRST_PREFILL_CHUNK = 64
-#: A step that feeds prompt chunks beside running answers is made up to a multiple of this many
-#: tokens: llama.cpp's CPU matrix products work on 16 tokens at a time, and a step of 16k tokens
-#: costs less than one of a few fewer or more. Qwen2.5-1.5B's shape, Q4_K_M, 2 cores
-#: (bench/weight_type_cost.py --model): 14 tokens 303 ms, 16 258 ms; 36 532 ms, 40 645 ms,
-#: 48 619 ms.
-STEP_ALIGN = 16
 #: Steps whose shape and timing are kept (`BatchScheduler.steps`) for the log and the tests.
 STEP_RECORDS = 512
 
@@ -553,10 +547,8 @@ class BatchScheduler:
             sequence.logits_at = -1  # until the plan gives it a row to sample from
         prompts: list[tuple[int, range, int]] = []
         fed_slots: list[int] = []
-        # A chunk set by hand (tests) is kept exactly; a measured one is aligned.
-        align = STEP_ALIGN if self._prefill_chunk is None else 1
         for sequence, tokens in plan_step(
-            self._active, self._batch_tokens, prefill_chunk=self.prefill_chunk(), align=align
+            self._active, self._batch_tokens, prefill_chunk=self.prefill_chunk()
         ):
             if tokens is None:  # generating: the token sampled last step
                 generating += 1
@@ -713,11 +705,7 @@ Feed = tuple[Sequence, range | None]
 
 
 def plan_step(
-    active: list[Sequence],
-    batch_tokens: int,
-    *,
-    prefill_chunk: int | None = None,
-    align: int = 1,
+    active: list[Sequence], batch_tokens: int, *, prefill_chunk: int | None = None
 ) -> list[Feed]:
     """What one decode step feeds: the last sampled token of each generating sequence (None),
     and chunks of waiting prompts (a range of positions), laid out by sequence id.
@@ -726,8 +714,7 @@ def plan_step(
     then to prompts in order of arrival, as far as `batch_tokens` allows, and while any
     sequence is generating, `prefill_chunk` tokens of prompts at most (chunked prefill: the
     streams get their next token after a step of that size, not after a whole long prompt's
-    read), made up so that the step's tokens are a multiple of `align` where the batch allows
-    (STEP_ALIGN). With none generating, the prompts take the whole batch. The layout is by id
+    read). With none generating, the prompts take the whole batch. The layout is by id
     because with a KV stream per sequence llama.cpp computes only consecutive ids in one pass
     (llama_batch_allocr::split_equal, sequential): in any other order a step becomes a pass per
     sequence, and batching gains nothing.
@@ -739,8 +726,7 @@ def plan_step(
             feeds.append((sequence, None))
             room -= 1
     if feeds and prefill_chunk is not None:
-        step = -(-(len(feeds) + prefill_chunk) // align) * align
-        room = min(room, step - len(feeds))
+        room = min(room, prefill_chunk)
     for sequence in active:
         if sequence.prefilled < sequence.n_prompt and room > 0:
             end = min(sequence.n_prompt, sequence.prefilled + room)
