@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bench.loadgen import percentile
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from loadgen import percentile  # bench/ is no package: found by the path above
 
 
 def test_the_median_of_two_equal_clusters_lies_between_them() -> None:
