@@ -4,16 +4,16 @@ stack: not its conversations, not its chat, not its model."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
 from tests.support.processes import ServerProcess
+from tests.support.servers import LocalServer
 
 ATTACK = """
 async (target) => {
@@ -63,7 +63,7 @@ async (target) => {
 """
 
 
-class AttackerSite(ThreadingHTTPServer):
+class AttackerSite(LocalServer):
     """Another website: one empty page, on another host name and port."""
 
     def __init__(self) -> None:
@@ -79,8 +79,7 @@ class AttackerSite(ThreadingHTTPServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-        super().__init__(("127.0.0.1", 0), Page)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Page)
 
     @property
     def url(self) -> str:
@@ -92,7 +91,7 @@ class AttackerSite(ThreadingHTTPServer):
 def attacker() -> Iterator[AttackerSite]:
     site = AttackerSite()
     yield site
-    site.shutdown()
+    site.stop()
 
 
 def api(stack: ServerProcess, method: str, path: str, body: Any = None) -> Any:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from simplechat.engines.base import Chunk, GenerationRequest, Message
 from simplechat.engines.llamacpp import LlamaCppEngine
 from tests.support.lambda_events import with_body
 from tests.support.live import live_server
+from tests.support.servers import LocalServer
 
 SYSTEM = "You are a helpful assistant. 日本語と英語で答えます。"
 MAX_TOKENS = 16
@@ -154,7 +154,7 @@ def test_the_model_is_asked_with_exactly_the_turns_that_fit(
     assert len(store.get(USER, chat.id)[1]) == len(stored) + 2
 
 
-class OpenAiUpstream(ThreadingHTTPServer):
+class OpenAiUpstream(LocalServer):
     """An OpenAI-compatible server with no count route: it streams "ok" and records what it
     was sent."""
 
@@ -193,8 +193,7 @@ class OpenAiUpstream(ThreadingHTTPServer):
                 self.wfile.flush()
                 self.close_connection = True
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
 
 def test_without_a_count_route_the_history_is_fitted_by_estimate(tmp_path: Path) -> None:
@@ -217,8 +216,7 @@ def test_without_a_count_route_the_history_is_fitted_by_estimate(tmp_path: Path)
         done = streamed(gateway, {"message": QUESTION, "conversationId": chat.id})
         again = streamed(gateway, {"message": "And?", "conversationId": chat.id})
     finally:
-        upstream.shutdown()
-        upstream.server_close()
+        upstream.stop()
     paths = [path for path, _ in upstream.received]
     # The count route was tried once, found missing, and not asked again for the second turn.
     assert paths == ["/chat/count", "/v1/chat/completions", "/v1/chat/completions"]

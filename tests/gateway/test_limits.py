@@ -9,7 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tests.support.clocks import Clock
 from tests.support.engines import RecordingEngine
 from tests.support.gateway_http import KEY, Client
 from tests.support.live import live_server, wait_until
+from tests.support.servers import LocalServer
 
 #: 2026-12-02 23:59:30 UTC: 30 s to the next day, and to the next minute.
 LATE = datetime(2026, 12, 2, 23, 59, 30, tzinfo=UTC).timestamp()
@@ -114,10 +115,8 @@ def test_requests_per_minute_with_retry_after_to_the_next_minute(
         server.shutdown()
 
 
-class GatedUpstream(ThreadingHTTPServer):
+class GatedUpstream(LocalServer):
     """A course-style /chat server that answers only once the test opens the gate."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.gate = threading.Event()
@@ -141,12 +140,11 @@ class GatedUpstream(ThreadingHTTPServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def stop(self) -> None:
+        self.gate.set()  # a held answer lets go
+        super().stop()
 
 
 def test_twenty_at_once_against_five_running_admit_exactly_five(tmp_path: Path) -> None:
@@ -190,7 +188,7 @@ def test_twenty_at_once_against_five_running_admit_exactly_five(tmp_path: Path) 
     finally:
         upstream.gate.set()
         server.shutdown()
-        upstream.shutdown()
+        upstream.stop()
 
 
 def test_a_stopped_answer_counts_what_it_generated(tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """The local API Gateway: what it passes to the gateway server, and the config.js it serves."""
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from fastapi.testclient import TestClient
 from simplechat.stack.app import MAX_EVENT_BYTES, config_js, create_stack_app
 from simplechat.stack.cognito import PASSWORD_POLICY, UserPool
 from simplechat.stack.local_gateway import request_context
+from tests.support.servers import LocalServer
 
 
 def test_the_request_context_is_api_gateways_with_cognito_claims_as_strings() -> None:
@@ -25,7 +25,7 @@ def test_the_request_context_is_api_gateways_with_cognito_claims_as_strings() ->
     assert "authorizer" not in request_context("/chat", "POST", None)
 
 
-class RecordingGateway(ThreadingHTTPServer):
+class RecordingGateway(LocalServer):
     """Stands in for the gateway server: answers every request with what it received."""
 
     def __init__(self) -> None:
@@ -56,12 +56,7 @@ class RecordingGateway(ThreadingHTTPServer):
 
             do_GET = do_PATCH = do_DELETE = do_POST
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(Handler)
 
 
 def stack_app(gateway: RecordingGateway, web_dir: Path) -> FastAPI:
@@ -79,7 +74,7 @@ def stack_app(gateway: RecordingGateway, web_dir: Path) -> FastAPI:
 def recording_gateway() -> Iterator[RecordingGateway]:
     server = RecordingGateway()
     yield server
-    server.shutdown()
+    server.stop()
 
 
 def test_chat_and_cancel_reach_the_gateway_with_the_request_context(

@@ -8,7 +8,7 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.support.servers import LocalServer
@@ -152,12 +152,10 @@ class FaultyServer(LocalServer):
         super().__init__(_Handler)
 
 
-class HeldStream(ThreadingHTTPServer):
+class HeldStream(LocalServer):
     """Our /chat stream protocol, held: `before` deltas, then nothing (not even a keep-alive)
     until the test sets `release`, then the rest and `done` with the usage. The gateway's end
     of the stream is therefore decided by the test, never by timing."""
-
-    daemon_threads = True
 
     def __init__(self, before: int = 15, after: int = 5) -> None:
         self.release = threading.Event()
@@ -196,14 +194,8 @@ class HeldStream(ThreadingHTTPServer):
                     self.connection.recv(1)
                 upstream.gone.set()
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(Handler)
 
     def stop(self) -> None:
         self.release.set()
-        self.shutdown()
-        self.server_close()
+        super().stop()
