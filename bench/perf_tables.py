@@ -32,6 +32,7 @@ STACK = "2026-12-02-cpu-smollm2-stack.json"
 TRANSFORMERS = "2026-11-24-cpu-smollm2-transformers.json"
 REAL_VERSUS = "2026-12-08-session17-quiet-1.5b-versus.json"
 REAL_LONG = "2026-12-08-session17-quiet-1.5b-long.json"
+REAL_16 = "2026-12-08-session18-quiet-1.5b-16-versus.json"
 
 WORDS = {
     "en": {
@@ -42,6 +43,7 @@ WORDS = {
         "transformers": "The transformers engine, batching on and off",
         "real": "A real-size model (Qwen2.5-1.5B's shape, Q4_K_M), repeated questions",
         "long": "A real-size model: 1,500-token prompts",
+        "real16": "A real-size model, 16 clients (16 slots in both)",
         "server": "server",
         "at_once": "{n} at once: TTFT p50 / p99 s",
         "beside": "beside {n} answers: TTFT s",
@@ -72,6 +74,7 @@ WORDS = {
         "transformers": "transformers エンジン、バッチ処理ありとなし",
         "real": "実用サイズのモデル（Qwen2.5-1.5B の形、Q4_K_M）、同じ質問の繰り返し",
         "long": "実用サイズのモデル：1,500 トークンのプロンプト",
+        "real16": "実用サイズのモデル、16 クライアント（どちらも 16 スロット）",
         "server": "サーバー",
         "at_once": "{n} 件同時：TTFT p50 / p99 秒",
         "beside": "{n} 件の回答の横：TTFT 秒",
@@ -138,7 +141,7 @@ def versus_table(w: dict[str, str], name: str) -> str:
                 f"{num(ours[50])} / {num(ours[99])} vs {num(base[50])} / {num(base[99])}",
             ]
         )
-    rounds = len(next(iter(data["runs"]["simplechat"].values()))["1"])
+    rounds = len(next(iter(next(iter(data["runs"]["simplechat"].values())).values())))
     rss = data["peak_rss_mib"]
     extra = (
         f", {rounds} {w['rounds']}; {w['rss']}: "
@@ -220,6 +223,7 @@ def tables(lang: str) -> str:
         ("stack", stack_table(w)),
         ("transformers", transformers_table(w)),
         ("real", versus_table(w, REAL_VERSUS)),
+        ("real16", versus_table(w, REAL_16)),
         ("long", long_table(w, REAL_LONG)),
     ]
     body = "\n\n".join(f"### {w[key]}\n\n{text}" for key, text in parts)
