@@ -144,11 +144,14 @@ class SimplechatStack(Stack):
             "NextStep2ApiKey": (
                 f"aws secretsmanager get-secret-value --secret-id {secret} "
                 "--query SecretString --output text",
-                "The key to start your model server with: simplechat serve --api-key <this>",
+                "The key to start your model server with: simplechat serve --api-key <this> "
+                "(where the model runs: the notebook, or .venv/bin/simplechat in this folder)",
             ),
             "NextStep3Register": (
-                f"simplechat register --parameter {parameter} --url https://YOUR-SERVER",
-                "Point the app at your running model server (again after each new tunnel URL)",
+                # Run in the project folder, where `make deploy` ran: the command is in .venv.
+                f".venv/bin/simplechat register --parameter {parameter} --url https://YOUR-SERVER",
+                "In this folder: point the app at your running model server (again after each "
+                "new tunnel URL)",
             ),
         }
         if self.model is not None:  # steps 2 and 3 check the model instead of registering one

@@ -301,7 +301,10 @@ def test_outputs_give_the_next_steps(synthesized: Synthesized) -> None:
         "SiteUrl", "ApiUrl", "UserPoolId", "UserPoolClientId", "UpstreamUrlParameterName",
         "UpstreamApiKeySecretName", "NextStep1CreateUser", "NextStep2ApiKey", "NextStep3Register",
     }  # fmt: skip
-    assert "simplechat register --parameter" in json.dumps(outputs["NextStep3Register"])
+    # The command as it runs where `make deploy` ran (README): from the project's virtualenv
+    # (the value joins the parameter's name in: its first part is the command).
+    first = outputs["NextStep3Register"]["Value"]["Fn::Join"][1][0]
+    assert first.startswith(".venv/bin/simplechat register --parameter ")
     assert "admin-create-user" in json.dumps(outputs["NextStep1CreateUser"])
     # The function writes to its own log group (not /aws/lambda/<name>): the output names it.
     _, function = gateway_function(synthesized)
