@@ -44,7 +44,10 @@ async def _ttft(url: str, clients: int, tokens: int, tag: str) -> list[float]:
 
     async def one(i: int) -> float:
         stream = await Client(host, port, "close").ask(long_prompt(f"{tag}-{i}", tokens), 4, model)
-        return stream.ttft if not stream.error else float("nan")
+        if stream.error:
+            print(f"    {tag}-{i} failed: {stream.error}", flush=True)
+            return float("nan")
+        return stream.ttft
 
     return list(await asyncio.gather(*(one(i) for i in range(clients))))
 

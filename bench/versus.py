@@ -112,7 +112,7 @@ class Client:
                 self.connection.writer.write(head + body)
                 await read_sse(self.connection.reader, stream, started, on_token)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            stream.error = type(exc).__name__
+            stream.error = f"{type(exc).__name__}: {exc}"[:200]  # a refusal's status line too
             close = True
         if close:
             self.connection.close()
@@ -145,7 +145,10 @@ async def read_sse(
         buffer += (await reader.readexactly(size + 2))[:-2]  # the chunk, less its CRLF
         *events, buffer = buffer.split(b"\n\n")
         for raw in events:
-            data = raw.removeprefix(b"data: ")
+            lines = [line for line in raw.split(b"\n") if line.startswith(b"data:")]
+            if not lines:
+                continue  # a comment (llama-server keeps a long prompt's stream alive with them)
+            data = lines[-1].removeprefix(b"data:").strip()
             if data == b"[DONE]":
                 continue
             choices = json.loads(data).get("choices") or []
